@@ -1,0 +1,54 @@
+using HpsSharp.Core.Scoring;
+using Spectre.Console;
+
+namespace HpsSharp.Cli.Infrastructure;
+
+/// <summary>Where a command writes and how it gets a scorer; tests build one over string writers and a fake scorer.</summary>
+public sealed class CliEnvironment
+{
+    public CliEnvironment(TextWriter stdout, TextWriter stderr, bool interactive, Func<ScorerOptions, IScorer>? scorerLoader = null)
+    {
+        Out = stdout;
+        Error = stderr;
+        Interactive = interactive;
+        ScorerLoader = scorerLoader ?? DefaultScorerLoader.Load;
+        Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stdout),
+            Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = interactive ? InteractionSupport.Yes : InteractionSupport.No,
+        });
+        ErrorConsole = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(stderr),
+            Ansi = interactive ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+        });
+    }
+
+    /// <summary>Standard output (machine-readable output goes here and nowhere else).</summary>
+    public TextWriter Out { get; }
+
+    /// <summary>Standard error (messages, progress when not interactive).</summary>
+    public TextWriter Error { get; }
+
+    /// <summary>True when stdout is a terminal: progress bars and colours; otherwise plain lines.</summary>
+    public bool Interactive { get; }
+
+    /// <summary>Spectre console over <see cref="Out"/> for tables.</summary>
+    public IAnsiConsole Console { get; }
+
+    /// <summary>Spectre console over <see cref="Error"/> for red messages and progress.</summary>
+    public IAnsiConsole ErrorConsole { get; }
+
+    /// <summary>Loads the scorer for commands that take <c>--model</c>.</summary>
+    public Func<ScorerOptions, IScorer> ScorerLoader { get; }
+
+    public static CliEnvironment FromConsole() =>
+        new(System.Console.Out, System.Console.Error, !System.Console.IsOutputRedirected && !System.Console.IsErrorRedirected);
+}
+
+/// <summary>How to load a scorer: the model folder and run options common to every scoring command.</summary>
+public sealed record ScorerOptions(string ModelDir, string Dtype = "bf16", string Device = "cpu", int BatchSize = 4);

@@ -1,0 +1,3 @@
+using HpsSharp.Cli.Infrastructure;
+
+return await CliApp.RunAsync(args, CliEnvironment.FromConsole()).ConfigureAwait(false);

@@ -1,0 +1,40 @@
+namespace HpsSharp.Core.Scoring;
+
+/// <summary>One (prompt, image) pair to score.</summary>
+public sealed record ScoreRequest(string Prompt, ImageInput Image);
+
+/// <summary>The reward head's output for one pair: μ (the score) and log σ (its uncertainty).</summary>
+public readonly record struct Score(double Mu, double LogSigma)
+{
+    /// <summary>σ = exp(log σ).</summary>
+    public double Sigma => Math.Exp(LogSigma);
+}
+
+/// <summary>The result for one request: a score, or an error message when that item could not be scored.</summary>
+public sealed record ScoreResult(ScoreRequest Request, Score? Score, string? Error)
+{
+    /// <summary>True when the item was scored.</summary>
+    public bool Ok => Score is not null;
+
+    public static ScoreResult Success(ScoreRequest request, Score score) => new(request, score, null);
+
+    public static ScoreResult Failure(ScoreRequest request, string error) => new(request, null, error);
+}
+
+/// <summary>Progress of a scoring call: items finished out of the total.</summary>
+public readonly record struct ScoreProgress(int Done, int Total);
+
+/// <summary>What a scorer is, for reports, caches and honesty about which model produced a number.</summary>
+/// <param name="Name">Human-readable name, e.g. "HPSv3 (MizzenAI/HPSv3)" or "tiny test model".</param>
+/// <param name="Fingerprint">Stable identity of the weights and settings; changes when they change (cache key).</param>
+/// <param name="IsReleasedHpsv3">True only for the released HPSv3 7B checkpoint.</param>
+/// <param name="Dtype">"bf16" or "fp32".</param>
+/// <param name="MinPixels">Image pixel budget lower bound used by preprocessing.</param>
+/// <param name="MaxPixels">Image pixel budget upper bound used by preprocessing.</param>
+public sealed record ModelInfo(string Name, string Fingerprint, bool IsReleasedHpsv3, string Dtype, int MinPixels, int MaxPixels)
+{
+    /// <summary>A one-line description that says plainly when the model is not the released HPSv3.</summary>
+    public string Describe() => IsReleasedHpsv3
+        ? $"{Name} [{Dtype}]"
+        : $"{Name} [{Dtype}] — NOT the released HPSv3: its scores are meaningless as preference scores";
+}
