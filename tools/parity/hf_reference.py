@@ -90,8 +90,10 @@ def hpsv3_forward(model, input_ids, attention_mask, pixel_values, grid_thw, rewa
     return model.rm_head(at_reward.float())
 
 
-def run_case(model, path, mode, device):
+def run_case(model, path, mode, device, member_paths=None):
     t = load_file(path)
+    if "pixel_values" not in t:  # the batch file: pixel_values are the members' concatenated in member order
+        t["pixel_values"] = torch.cat([load_file(p)["pixel_values"] for p in member_paths])
     ids = t["input_ids"].long()
     if ids.dim() == 1:
         ids = ids.unsqueeze(0)
@@ -164,7 +166,9 @@ def main():
                 ok &= d2 <= TOL[mode]
                 line += f"  hps diff {d2:.2e}"
             print(line + ("" if good else "  <-- OUT OF TOLERANCE"))
-        out, expected = run_case(model, os.path.join(args.fixture, "expected_batch.safetensors"), mode, args.device)
+        by_id = {c["id"]: os.path.join(args.fixture, c["tensors"]) for c in cases["cases"]}
+        members = [by_id[m] for m in cases["batch"]["members"]]
+        out, expected = run_case(model, os.path.join(args.fixture, "expected_batch.safetensors"), mode, args.device, members)
         diff = (out - expected).abs().max().item()
         ok &= diff <= TOL[mode]
         print(f"[{mode}] batch: golden diff {diff:.2e}")
