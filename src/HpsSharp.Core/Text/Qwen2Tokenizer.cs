@@ -103,9 +103,11 @@ public sealed partial class Qwen2Tokenizer
             throw new TokenizerLoadException(dir, $"no tokenizer.json, and {string.Join(" and ", missing)} missing (need tokenizer.json, or vocab.json + merges.txt)");
         }
 
+        // Added tokens first: a folder of another model family fails fast, before the large files are read.
+        var added = ReadAddedTokens(dir);
+        CheckAddedTokens(dir, added);
         var vocab = ReadVocab(vocabPath);
         var merges = ReadMergesText(mergesPath);
-        var added = ReadAddedTokens(dir);
         return Create(dir, vocab, merges, added);
     }
 
@@ -208,7 +210,7 @@ public sealed partial class Qwen2Tokenizer
     [GeneratedRegex(PreTokenizePattern, RegexOptions.CultureInvariant)]
     private static partial Regex PreTokenizeRegex();
 
-    private static Qwen2Tokenizer Create(string source, Dictionary<string, int> vocab, List<string> merges, Dictionary<string, int> added)
+    private static void CheckAddedTokens(string source, Dictionary<string, int> added)
     {
         foreach (var (text, id) in Qwen2Tokens.Required)
         {
@@ -230,11 +232,18 @@ public sealed partial class Qwen2Tokenizer
                 throw new TokenizerLoadException(source, $"{Qwen2Tokens.RewardText} has id {reward}; HPSv3 expects {Qwen2Tokens.Reward}");
             }
         }
-        else
+        else if (added.FirstOrDefault(kv => kv.Value == Qwen2Tokens.Reward).Key is { } holder)
         {
-            var holder = added.FirstOrDefault(kv => kv.Value == Qwen2Tokens.Reward).Key
-                ?? vocab.FirstOrDefault(kv => kv.Value == Qwen2Tokens.Reward).Key;
-            if (holder is not null)
+            throw new TokenizerLoadException(source, $"id {Qwen2Tokens.Reward} is already taken by '{holder}', but HPSv3 needs it for {Qwen2Tokens.RewardText} (is this a Qwen2-VL tokenizer?)");
+        }
+    }
+
+    private static Qwen2Tokenizer Create(string source, Dictionary<string, int> vocab, List<string> merges, Dictionary<string, int> added)
+    {
+        CheckAddedTokens(source, added);
+        if (!added.ContainsKey(Qwen2Tokens.RewardText))
+        {
+            if (vocab.FirstOrDefault(kv => kv.Value == Qwen2Tokens.Reward).Key is { } holder)
             {
                 throw new TokenizerLoadException(source, $"id {Qwen2Tokens.Reward} is already taken by '{holder}', but HPSv3 needs it for {Qwen2Tokens.RewardText} (is this a Qwen2-VL tokenizer?)");
             }

@@ -158,23 +158,37 @@ public sealed class Qwen2TokenizerTests
     }
 
     [Fact]
-    public void TokenizerJsonWithStringOrPairMergesGivesTheSameIds()
+    public void TokenizerJsonGivesTheSameIdsAsVocabAndMerges()
     {
+        using var tmp = TestPaths.TempDir();
+        TokenizerFiles.WriteTokenizerJson(tmp.File("tokenizer.json"), pairMerges: true);
+        var fromJson = Qwen2Tokenizer.FromDirectory(tmp.Path);
+        Assert.EndsWith("tokenizer.json", fromJson.Source, StringComparison.Ordinal);
+        foreach (var c in LoadCases().EnumerateArray())
+        {
+            var text = c.GetProperty("text").GetString()!;
+            Assert.Equal(Tok.Encode(text), fromJson.Encode(text));
+        }
+
+        Assert.Equal(Qwen2Tokens.Reward, fromJson.TokenToId("<|Reward|>"));
+        Assert.Equal(Tok.AddedTokens.OrderBy(kv => kv.Value), fromJson.AddedTokens.OrderBy(kv => kv.Value));
+    }
+
+    [Fact]
+    public void TokenizerJsonMergesMayBeStringsOrPairs()
+    {
+        // tokenizers < 0.20 writes merges as "a b", newer versions as ["a", "b"]; a small byte-level model of both.
         using var tmp = TestPaths.TempDir();
         foreach (var pairs in new[] { false, true })
         {
             var dir = Path.Combine(tmp.Path, pairs ? "pairs" : "strings");
             Directory.CreateDirectory(dir);
-            TokenizerFiles.WriteTokenizerJson(Path.Combine(dir, "tokenizer.json"), pairs);
-            var fromJson = Qwen2Tokenizer.FromDirectory(dir);
-            Assert.EndsWith("tokenizer.json", fromJson.Source, StringComparison.Ordinal);
-            foreach (var c in LoadCases().EnumerateArray())
-            {
-                var text = c.GetProperty("text").GetString()!;
-                Assert.Equal(Tok.Encode(text), fromJson.Encode(text));
-            }
-
-            Assert.Equal(Qwen2Tokens.Reward, fromJson.TokenToId("<|Reward|>"));
+            TokenizerFiles.WriteSmallTokenizerJson(Path.Combine(dir, "tokenizer.json"), pairs);
+            var tok = Qwen2Tokenizer.FromDirectory(dir);
+            int hello = tok.TokenToId("hello");
+            int world = tok.TokenToId("Ġworld");
+            Assert.Equal([hello, world, Qwen2Tokens.Reward], tok.Encode("hello world<|Reward|>"));
+            Assert.Equal([tok.TokenToId("h"), tok.TokenToId("i")], tok.Encode("hi"));
         }
     }
 
@@ -230,6 +244,7 @@ public sealed class Qwen2TokenizerTests
         Assert.Contains("Unigram", ex.Reason, StringComparison.Ordinal);
 
         File.Delete(tmp.File("tokenizer.json"));
+        File.Copy(Path.Combine(TestPaths.TokenizerDir, "added_tokens.json"), tmp.File("added_tokens.json"));
         File.WriteAllText(tmp.File("vocab.json"), "[1, 2]");
         File.WriteAllText(tmp.File("merges.txt"), "#version: 0.2\na b\n");
         ex = Assert.Throws<TokenizerLoadException>(() => Qwen2Tokenizer.FromDirectory(tmp.Path));
