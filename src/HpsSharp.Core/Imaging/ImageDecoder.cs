@@ -106,6 +106,11 @@ public static class ImageDecoder
             CheckSize(source, header.Width, header.Height, maxPixels);
         }
 
+        if (header.Format == ImageFileFormat.Gif && ImageHeader.GifWithoutFirstFrameTransparency(encoded.Span) is { } patched)
+        {
+            encoded = patched;
+        }
+
         GCHandle pin = default;
         SKData? data = null;
         try
@@ -127,7 +132,7 @@ public static class ImageDecoder
                 throw new ImageDecodeException(source, $"corrupt or truncated {FormatName(header.Format)} data: the decoder cannot read it ({Describe(result)})");
             }
 
-            return DecodeWithCodec(codec, header, source, maxPixels);
+            return DecodeWithCodec(codec, header, encoded.Span, source, maxPixels);
         }
         finally
         {
@@ -139,7 +144,7 @@ public static class ImageDecoder
         }
     }
 
-    private static DecodedFrame DecodeWithCodec(SKCodec codec, ImageHeader header, string source, long maxPixels)
+    private static DecodedFrame DecodeWithCodec(SKCodec codec, ImageHeader header, ReadOnlySpan<byte> encoded, string source, long maxPixels)
     {
         var format = codec.EncodedFormat switch
         {
@@ -170,11 +175,16 @@ public static class ImageDecoder
             notes |= DecodeNotes.Cmyk;
         }
 
-        bool sixteen = format == ImageFileFormat.Png && header.PngBitDepth == 16;
-        if (sixteen)
+        if (format == ImageFileFormat.Png && header.PngBitDepth == 16)
         {
             notes |= DecodeNotes.SixteenBit;
-            return Decode16BitPng(codec, header, source, width, height, notes);
+            byte[] rgbx = Png16Decoder.Decode(encoded, width, height, header.PngColorType, source);
+            return new DecodedFrame(rgbx.AsMemory(0, width * height * 4), rgbx, width, height, 4, format, notes);
+        }
+
+        if (format == ImageFileFormat.Jpeg && !ImageHeader.JpegHasEndMarker(encoded, header.JpegScanOffset))
+        {
+            throw new ImageDecodeException(source, "truncated JPEG file: the image data ends before the end-of-image marker");
         }
 
         // Unpremultiplied RGBA with no colour space: Skia neither composites alpha nor applies ICC/gamma.
@@ -190,51 +200,6 @@ public static class ImageDecoder
         {
             ArrayPool<byte>.Shared.Return(buffer);
             throw;
-        }
-    }
-
-    /// <summary>
-    /// Pillow opens 16-bit PNGs as RGB/RGBA/LA keeping each sample's high byte, and 16-bit grey as <c>I;16</c>, whose
-    /// <c>convert("RGB")</c> saturates at 255 instead of rescaling. Skia would rescale to 8 bits, so decode the exact
-    /// 16-bit values and reduce them here.
-    /// </summary>
-    private static DecodedFrame Decode16BitPng(SKCodec codec, ImageHeader header, string source, int width, int height, DecodeNotes notes)
-    {
-        var info = new SKImageInfo(width, height, SKColorType.Rgba16161616, SKAlphaType.Unpremul, null);
-        long pixels = (long)width * height;
-        ushort[] wide = ArrayPool<ushort>.Shared.Rent(checked((int)(pixels * 4)));
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(checked((int)(pixels * 4)));
-        try
-        {
-            GetPixels(codec, info, wide, source, ImageFileFormat.Png);
-            bool grey = header.PngColorType == 0;
-            for (long i = 0; i < pixels * 4; i += 4)
-            {
-                if (grey)
-                {
-                    byte v = (byte)Math.Min(wide[i], (ushort)255);
-                    buffer[i] = v;
-                    buffer[i + 1] = v;
-                    buffer[i + 2] = v;
-                }
-                else
-                {
-                    buffer[i] = (byte)(wide[i] >> 8);
-                    buffer[i + 1] = (byte)(wide[i + 1] >> 8);
-                    buffer[i + 2] = (byte)(wide[i + 2] >> 8);
-                }
-            }
-
-            return new DecodedFrame(buffer.AsMemory(0, (int)(pixels * 4)), buffer, width, height, 4, ImageFileFormat.Png, notes);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-        finally
-        {
-            ArrayPool<ushort>.Shared.Return(wide);
         }
     }
 

@@ -19,7 +19,7 @@ public enum ImageFileFormat
 /// header claiming 100000×100000 is refused before anything is allocated), plus the PNG bit depth and colour type and
 /// the JPEG component count, which decide how Pillow's <c>convert("RGB")</c> treats the pixels.
 /// </summary>
-internal readonly record struct ImageHeader(ImageFileFormat Format, long Width, long Height, bool HasSize, int PngBitDepth, int PngColorType, int JpegComponents)
+internal readonly record struct ImageHeader(ImageFileFormat Format, long Width, long Height, bool HasSize, int PngBitDepth, int PngColorType, int JpegComponents, int JpegScanOffset = -1)
 {
     private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
@@ -98,8 +98,10 @@ internal readonly record struct ImageHeader(ImageFileFormat Format, long Width, 
 
     private static ImageHeader ReadJpeg(ReadOnlySpan<byte> data)
     {
-        // Walk the marker segments up to the first SOFn; a stream that ends earlier is left to the decoder to reject.
+        // Walk the marker segments (APPn segments, which may hold an EXIF thumbnail, are skipped whole) to the frame
+        // header (SOFn) and the first scan (SOS); a stream that ends earlier is left to the decoder to reject.
         int i = 2;
+        ImageHeader? frame = null;
         while (i + 4 <= data.Length)
         {
             if (data[i] != 0xFF)
@@ -131,10 +133,15 @@ internal readonly record struct ImageHeader(ImageFileFormat Format, long Width, 
 
                 long height = BinaryPrimitives.ReadUInt16BigEndian(data[(i + 5)..]);
                 long width = BinaryPrimitives.ReadUInt16BigEndian(data[(i + 7)..]);
-                return new ImageHeader(ImageFileFormat.Jpeg, width, height, true, 0, 0, data[i + 9]);
+                frame = new ImageHeader(ImageFileFormat.Jpeg, width, height, true, 0, 0, data[i + 9]);
             }
 
-            if (marker == 0xDA || length < 2)
+            if (marker == 0xDA)
+            {
+                return frame is { } f ? f with { JpegScanOffset = i } : new ImageHeader(ImageFileFormat.Jpeg, 0, 0, false, 0, 0, 0, i);
+            }
+
+            if (length < 2)
             {
                 break;
             }
@@ -142,7 +149,7 @@ internal readonly record struct ImageHeader(ImageFileFormat Format, long Width, 
             i += 2 + length;
         }
 
-        return new ImageHeader(ImageFileFormat.Jpeg, 0, 0, false, 0, 0, 0);
+        return frame ?? new ImageHeader(ImageFileFormat.Jpeg, 0, 0, false, 0, 0, 0);
     }
 
     private static ImageHeader ReadWebP(ReadOnlySpan<byte> data, string source)
@@ -266,6 +273,65 @@ internal readonly record struct ImageHeader(ImageFileFormat Format, long Width, 
         if (head.IndexOf("<svg"u8) >= 0)
         {
             return "SVG";
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Pillow refuses a JPEG whose data ends before the EOI marker ("image file is truncated"); libjpeg inside Skia
+    /// pads such a stream and may report success (progressive files). True when an EOI follows the first scan.
+    /// </summary>
+    public static bool JpegHasEndMarker(ReadOnlySpan<byte> data, int scanOffset) =>
+        scanOffset > 0 && data[scanOffset..].LastIndexOf((ReadOnlySpan<byte>)[0xFF, 0xD9]) >= 0;
+
+    /// <summary>
+    /// A copy of a GIF with the transparency flag of the first frame's graphic control extension cleared, or null when
+    /// it has none. Pillow's <c>convert("RGB")</c> of a P image gives transparent pixels their palette colour; Skia
+    /// would decode them as transparent black.
+    /// </summary>
+    public static byte[]? GifWithoutFirstFrameTransparency(ReadOnlySpan<byte> gif)
+    {
+        if (gif.Length < 13)
+        {
+            return null;
+        }
+
+        int pos = 13;
+        if ((gif[10] & 0x80) != 0)
+        {
+            pos += 3 << ((gif[10] & 7) + 1);
+        }
+
+        while (pos < gif.Length)
+        {
+            byte block = gif[pos];
+            if (block != 0x21 || pos + 1 >= gif.Length)
+            {
+                return null; // image descriptor (0x2C), trailer or damage: nothing (more) to patch
+            }
+
+            byte label = gif[pos + 1];
+            if (label == 0xF9 && pos + 3 < gif.Length && gif[pos + 2] >= 4)
+            {
+                if ((gif[pos + 3] & 1) == 0)
+                {
+                    return null;
+                }
+
+                var copy = gif.ToArray();
+                copy[pos + 3] &= 0xFE;
+                return copy;
+            }
+
+            // Skip the extension's sub-blocks.
+            pos += 2;
+            while (pos < gif.Length && gif[pos] != 0)
+            {
+                pos += gif[pos] + 1;
+            }
+
+            pos++;
         }
 
         return null;
