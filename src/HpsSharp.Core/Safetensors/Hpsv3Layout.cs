@@ -299,6 +299,13 @@ public static class Hpsv3Layout
         return new Hpsv3LayoutCheck(DetectLayout(storedList.Select(t => t.Name)), missing, unexpected, mismatched, ignored, found);
     }
 
+    /// <summary>Checks the tensors of a safetensors file or sharded model (see the other overload).</summary>
+    public static Hpsv3LayoutCheck Check(IEnumerable<TensorInfo> stored, Hpsv3Dimensions dims)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        return Check(stored.Select(t => new CheckpointTensor(t.Name, SafetensorsDtypes.Name(t.Dtype), t.Shape)), dims);
+    }
+
     /// <summary>
     /// True when the stored tensors have exactly the released 7B shapes (HPSV3.md §2), whatever their layout.
     /// </summary>

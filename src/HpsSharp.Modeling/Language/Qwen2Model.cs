@@ -2,6 +2,7 @@ using HpsSharp.Modeling.Layers;
 using HpsSharp.Modeling.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
+using Embedding = HpsSharp.Modeling.Layers.Embedding;
 using static TorchSharp.torch;
 
 namespace HpsSharp.Modeling.Language;

@@ -1,6 +1,7 @@
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Modeling.Weights;
 using TorchSharp;
+using Parameter = TorchSharp.Modules.Parameter;
 using static TorchSharp.torch;
 
 namespace HpsSharp.Modeling.Layers;
@@ -8,7 +9,7 @@ namespace HpsSharp.Modeling.Layers;
 /// <summary>Token embedding [vocab, hidden]; a lookup touches only the rows it reads (the mapped file stays cold).</summary>
 internal sealed class Embedding : nn.Module<Tensor, Tensor>
 {
-    public readonly nn.Parameter weight;
+    public readonly Parameter weight;
 
     public Embedding(string name, long rows, long dim, WeightSource weights)
         : base(name)
@@ -20,5 +21,5 @@ internal sealed class Embedding : nn.Module<Tensor, Tensor>
     public long Rows => weight.shape[0];
 
     /// <summary>ids [B, L] int64 → [B, L, hidden].</summary>
-    public override Tensor forward(Tensor ids) => nn.functional.embedding(ids, weight);
+    public override Tensor forward(Tensor ids) => weight.index_select(0, ids.reshape(-1)).view([.. ids.shape, weight.shape[1]]);
 }

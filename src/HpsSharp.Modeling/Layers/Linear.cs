@@ -1,6 +1,7 @@
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Modeling.Weights;
 using TorchSharp;
+using Parameter = TorchSharp.Modules.Parameter;
 using static TorchSharp.torch;
 
 namespace HpsSharp.Modeling.Layers;
@@ -8,8 +9,8 @@ namespace HpsSharp.Modeling.Layers;
 /// <summary><c>y = x·Wᵀ + b</c> with <c>weight</c> [out, in] and optional <c>bias</c> [out], as <c>torch.nn.Linear</c>.</summary>
 internal sealed class Linear : nn.Module<Tensor, Tensor>
 {
-    public readonly nn.Parameter weight;
-    public readonly nn.Parameter? bias;
+    public readonly Parameter weight;
+    public readonly Parameter? bias;
 
     public Linear(string name, long inFeatures, long outFeatures, bool hasBias, WeightSource weights, Hpsv3TensorRole role = Hpsv3TensorRole.Backbone)
         : base(name)
@@ -25,8 +26,8 @@ internal sealed class Linear : nn.Module<Tensor, Tensor>
 /// <summary>LayerNorm over the last dimension with weight and bias (statistics in fp32 inside the kernel).</summary>
 internal sealed class LayerNorm : nn.Module<Tensor, Tensor>
 {
-    public readonly nn.Parameter weight;
-    public readonly nn.Parameter bias;
+    public readonly Parameter weight;
+    public readonly Parameter bias;
     private readonly long[] _shape;
     private readonly double _eps;
 
@@ -49,7 +50,7 @@ internal sealed class LayerNorm : nn.Module<Tensor, Tensor>
 /// </summary>
 internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
-    public readonly nn.Parameter weight;
+    public readonly Parameter weight;
     private readonly double _eps;
 
     public RmsNorm(string name, long dim, double eps, WeightSource weights)

@@ -1,6 +1,7 @@
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Modeling.Weights;
 using TorchSharp;
+using Parameter = TorchSharp.Modules.Parameter;
 using static TorchSharp.torch;
 
 namespace HpsSharp.Modeling.Vision;
@@ -29,7 +30,7 @@ internal sealed class PatchEmbed : nn.Module<Tensor, Tensor>
 /// <summary>The bias-free Conv3d <c>proj</c> ([embed, C, T, P, P]) applied to flattened patches.</summary>
 internal sealed class PatchProjection : nn.Module<Tensor, Tensor>
 {
-    public readonly nn.Parameter weight;
+    public readonly Parameter weight;
     private readonly long _embed;
 
     public PatchProjection(string name, Qwen2VLVisionConfig config, WeightSource weights)

@@ -1,5 +1,6 @@
 using HpsSharp.Core.Safetensors;
 using TorchSharp;
+using Parameter = TorchSharp.Modules.Parameter;
 using static TorchSharp.torch;
 
 namespace HpsSharp.Modeling.Weights;
@@ -12,7 +13,7 @@ namespace HpsSharp.Modeling.Weights;
 internal abstract class WeightSource
 {
     /// <summary>The parameter stored under the flat checkpoint name <paramref name="name"/>.</summary>
-    public abstract nn.Parameter Get(string name, long[] shape, Hpsv3TensorRole role);
+    public abstract Parameter Get(string name, long[] shape, Hpsv3TensorRole role);
 
     /// <summary>dtype the backbone computes in (bf16 emulates the released <c>model.to(bfloat16)</c>).</summary>
     public abstract ScalarType BackboneDtype { get; }
@@ -28,11 +29,11 @@ internal sealed class MetaWeightSource(ScalarType backboneDtype) : WeightSource
 {
     public override ScalarType BackboneDtype => backboneDtype;
 
-    public override nn.Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
+    public override Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
     {
         Record(name);
         var dtype = role == Hpsv3TensorRole.RewardHead ? ScalarType.Float32 : backboneDtype;
-        return new nn.Parameter(empty(shape, dtype, new Device(DeviceType.META)), requires_grad: false);
+        return new Parameter(empty(shape, dtype, new Device(DeviceType.META)), requires_grad: false);
     }
 }
 
@@ -46,7 +47,7 @@ internal sealed class RandomWeightSource(ScalarType backboneDtype, Device device
 
     public override ScalarType BackboneDtype => backboneDtype;
 
-    public override nn.Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
+    public override Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
     {
         Record(name);
         var dtype = role == Hpsv3TensorRole.RewardHead ? ScalarType.Float32 : backboneDtype;
@@ -67,7 +68,7 @@ internal sealed class RandomWeightSource(ScalarType backboneDtype, Device device
 
         using (t)
         {
-            return new nn.Parameter(t.to(dtype, device), requiresGrad);
+            return new Parameter(t.to(dtype, device), requiresGrad);
         }
     }
 }
