@@ -4,7 +4,9 @@ using System.Security.Cryptography;
 using System.Text;
 using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
+using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Text;
 using HpsSharp.Modeling.Scoring;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -43,6 +45,37 @@ public sealed partial class HpsScorer : IScorer
 
     /// <inheritdoc/>
     public ModelInfo Model { get; }
+
+    /// <summary>
+    /// Loads a model folder (<c>config.json</c>, weights, and tokenizer files unless
+    /// <see cref="HpsScorerOptions.TokenizerDir"/> names another folder) once for many calls.
+    /// </summary>
+    /// <exception cref="ModelLoadException">the checkpoint does not fit the configuration.</exception>
+    /// <exception cref="HpsException">a missing or malformed config, tokenizer or option.</exception>
+    public static HpsScorer Load(string modelDir, HpsScorerOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(modelDir);
+        options ??= new HpsScorerOptions();
+        options.Validate();
+        var loadOptions = new ModelLoadOptions(options.Dtype, options.Device);
+        string dtype = loadOptions.CanonicalDtype;
+        var folder = Directory.Exists(modelDir) ? modelDir : Path.GetDirectoryName(Path.GetFullPath(modelDir)) ?? ".";
+        var tokenizer = Qwen2Tokenizer.FromDirectory(options.TokenizerDir ?? folder);
+        var images = new Qwen2VLImageProcessor(
+            new ImageProcessorOptions(options.MinPixels, options.MaxPixels),
+            loggerFactory?.CreateLogger<Qwen2VLImageProcessor>());
+        var model = Hpsv3Model.Load(modelDir, loadOptions);
+        try
+        {
+            var info = Describe(modelDir, model, dtype, options.MinPixels, options.MaxPixels);
+            return new HpsScorer(model, new Hpsv3Preprocessor(tokenizer, images), options.BatchSize, info, loggerFactory?.CreateLogger<HpsScorer>());
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>The underlying TorchSharp module (for training or inspection; do not dispose it separately).</summary>
     public Hpsv3Model Network => _model;
