@@ -26,9 +26,15 @@ public static class Hpdv3PairReader
     public static IEnumerable<Hpdv3Pair> Read(string path) =>
         JsonArrayStream.Read(path).Select(item => Parse(path, item));
 
-    /// <summary>As <see cref="Read"/>, with the 1-based line where each record starts (for messages about it).</summary>
-    public static IEnumerable<(Hpdv3Pair Pair, long Line)> ReadWithLines(string path) =>
-        JsonArrayStream.Read(path).Select(item => (Parse(path, item), item.Line));
+    /// <summary>
+    /// As <see cref="Read"/>, with the 1-based line where each record starts (for messages about it) and the
+    /// optional <c>category</c> field some derived files carry.
+    /// </summary>
+    public static IEnumerable<Hpdv3Record> ReadRecords(string path) =>
+        JsonArrayStream.Read(path).Select(item => new Hpdv3Record(
+            Parse(path, item),
+            item.Line,
+            new JsonFields(item.Element, path, item.Line, $"record {item.Index}").OptionalString("category")));
 
     internal static Hpdv3Pair Parse(string path, JsonArrayItem item)
     {
@@ -50,3 +56,6 @@ public static class Hpdv3PairReader
             f.OptionalNumber("confidence"));
     }
 }
+
+/// <summary>An HPDv3 pair with where it is in the file and its optional category.</summary>
+public sealed record Hpdv3Record(Hpdv3Pair Pair, long Line, string? Category);

@@ -23,7 +23,7 @@ public sealed class Hpdv3PairReaderTests
             ]
             """);
         var pairs = Hpdv3PairReader.Read(file).ToList();
-        Assert.Equal(new long[] { 2, 4, 6 }, Hpdv3PairReader.ReadWithLines(file).Select(x => x.Line));
+        Assert.Equal(new long[] { 2, 4, 6 }, Hpdv3PairReader.ReadRecords(file).Select(x => x.Line));
         Assert.Equal(3, pairs.Count);
         Assert.Equal(new Hpdv3Pair(0, "a cat", "images/a.jpg", "images/b.jpg", "flux", "infinity", pairs[0].ChoiceDist, 0.9999907), pairs[0]);
         Assert.Equal(new[] { 12.0, 7.0 }, pairs[0].ChoiceDist);
@@ -51,7 +51,7 @@ public sealed class Hpdv3PairReaderTests
         sb.Append("]\n");
         File.WriteAllText(file, sb.ToString(), new UTF8Encoding(false));
         int count = 0;
-        foreach (var (p, line) in Hpdv3PairReader.ReadWithLines(file))
+        foreach (var (p, line, _) in Hpdv3PairReader.ReadRecords(file))
         {
             Assert.Equal(count, p.Index);
             Assert.Equal($"a/{count}.jpg", p.Path1);
