@@ -103,7 +103,7 @@ public static class PickapicParquetReader
 
     private static string?[] Strings(ParquetRowGroupReader rg, DataField field, int n, string path, long rowBase)
     {
-        if (field.ClrType != typeof(string))
+        if (field.ClrType != typeof(string) && field.ClrType != typeof(ReadOnlyMemory<char>))
         {
             throw new DatasetFormatException(path, rowBase, $"column '{field.Name}' must hold strings, it holds {field.ClrType.Name}", "row");
         }
@@ -115,7 +115,7 @@ public static class PickapicParquetReader
 
     private static byte[]?[] Bytes(ParquetRowGroupReader rg, DataField field, int n, string path, long rowBase)
     {
-        if (field.ClrType != typeof(byte[]))
+        if (field.ClrType != typeof(byte[]) && field.ClrType != typeof(ReadOnlyMemory<byte>))
         {
             throw new DatasetFormatException(path, rowBase, $"column '{field.Name}' must hold binary image data, it holds {field.ClrType.Name}", "row");
         }
