@@ -7,12 +7,64 @@ public static class Plots
 {
     private const int Width = 800;
     private const int Height = 450;
+    private const string FontName = "HpsSharp Sans";
+
+    private static readonly Lazy<string?> FontFile = new(RegisterFont);
+
+    /// <summary>
+    /// The TrueType file used for plot text, or null when none was found. The bundled SkiaSharp build has no
+    /// fontconfig, so system fonts are not found by name: a file is registered explicitly — <c>HPS_PLOT_FONT</c>,
+    /// else DejaVu Sans or Liberation Sans from /usr/share/fonts. Without one, plots render without text.
+    /// </summary>
+    public static string? Font => FontFile.Value;
+
+    private static string? RegisterFont()
+    {
+        var candidates = new List<string>();
+        var env = Environment.GetEnvironmentVariable("HPS_PLOT_FONT");
+        if (!string.IsNullOrEmpty(env))
+        {
+            candidates.Add(env);
+        }
+
+        candidates.AddRange([
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/TTF/DejaVuSans.ttf",
+            "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+            "/usr/share/fonts/liberation/LiberationSans-Regular.ttf",
+            "/System/Library/Fonts/Supplemental/Arial.ttf",
+            @"C:\Windows\Fonts\arial.ttf",
+        ]);
+        var file = candidates.FirstOrDefault(File.Exists);
+        if (file is null)
+        {
+            return null;
+        }
+
+        Fonts.AddFontFile(FontName, file, bold: false, italic: false);
+        var boldFile = file.Replace("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", StringComparison.Ordinal).Replace("LiberationSans-Regular", "LiberationSans-Bold", StringComparison.Ordinal);
+        Fonts.AddFontFile(FontName, File.Exists(boldFile) ? boldFile : file, bold: true, italic: false);
+        Fonts.Default = FontName;
+        return file;
+    }
+
+    private static Plot NewPlot()
+    {
+        var plot = new Plot();
+        if (Font is not null)
+        {
+            plot.Font.Set(FontName);
+        }
+
+        return plot;
+    }
 
     /// <summary>Histogram of μ per model (or one "all" series), overlaid.</summary>
     public static byte[] ScoreDistribution(IReadOnlyDictionary<string, double[]> samples, string title = "Score distribution (μ)")
     {
         ArgumentNullException.ThrowIfNull(samples);
-        var plot = new Plot();
+        var plot = NewPlot();
         var all = samples.Values.SelectMany(v => v).ToArray();
         if (all.Length > 0)
         {
@@ -55,7 +107,7 @@ public static class Plots
     public static byte[] AccuracyBars(IReadOnlyList<GroupAccuracy> groups, double overall, string title)
     {
         ArgumentNullException.ThrowIfNull(groups);
-        var plot = new Plot();
+        var plot = NewPlot();
         var shown = groups.Where(g => g.Accuracy is not null).ToArray();
         for (int i = 0; i < shown.Length; i++)
         {
@@ -75,10 +127,10 @@ public static class Plots
     }
 
     /// <summary>Reliability curve: mean predicted P(A≻B) per bin against the observed agreement, with the diagonal.</summary>
-    public static byte[] Reliability(IReadOnlyList<ReliabilityBin> bins, string subtitle)
+    public static byte[] Reliability(IReadOnlyList<ReliabilityBin> bins)
     {
         ArgumentNullException.ThrowIfNull(bins);
-        var plot = new Plot();
+        var plot = NewPlot();
         var diag = plot.Add.ScatterLine(new double[] { 0, 1 }, new double[] { 0, 1 });
         diag.Color = Colors.Gray;
         diag.LinePattern = LinePattern.Dashed;
@@ -96,7 +148,8 @@ public static class Plots
         plot.Axes.SetLimits(0, 1, 0, 1);
         plot.ShowLegend(Alignment.UpperLeft);
         plot.Title("Reliability: predicted P(A≻B) vs observed agreement");
-        plot.XLabel("predicted P(A≻B) — " + subtitle);
+        plot.XLabel("predicted P(A≻B)");
+
         plot.YLabel("observed fraction where humans prefer A");
         return plot.GetImageBytes(Height + 100, Height + 100, ImageFormat.Png);
     }
@@ -105,7 +158,7 @@ public static class Plots
     public static byte[] BenchmarkScatter(IReadOnlyList<ModelBenchmark> models, string title)
     {
         ArgumentNullException.ThrowIfNull(models);
-        var plot = new Plot();
+        var plot = NewPlot();
         foreach (var m in models.Where(m => m.HumanReference is not null))
         {
             var p = plot.Add.Marker(m.HumanReference!.Value, m.Overall);
@@ -126,7 +179,7 @@ public static class Plots
     public static byte[] BenchmarkBars(IReadOnlyList<ModelBenchmark> models)
     {
         ArgumentNullException.ThrowIfNull(models);
-        var plot = new Plot();
+        var plot = NewPlot();
         for (int i = 0; i < models.Count; i++)
         {
             plot.Add.Bar(new Bar { Position = i, Value = models[i].Overall, FillColor = Colors.SteelBlue });

@@ -46,7 +46,7 @@ public static class Reports
 
         if (result.Reliability.Any(b => b.Count > 0))
         {
-            plots.Add(("reliability.png", "Reliability curve", Plots.Reliability(result.Reliability, result.ReliabilityProbability.Split(';')[0])));
+            plots.Add(("reliability.png", "Reliability curve", Plots.Reliability(result.Reliability)));
         }
 
         foreach (var (file, _, png) in plots)
@@ -135,6 +135,7 @@ public static class Reports
             sb.Append("## ").AppendLine(title).AppendLine().Append("![").Append(title).Append("](").Append(file).AppendLine(")").AppendLine();
         }
 
+        sb.Append("Reliability curve: ").AppendLine(EscapeMd(r.ReliabilityProbability)).AppendLine();
         return sb.ToString();
     }
 
@@ -207,6 +208,7 @@ public static class Reports
         }
 
         AppendPlots(body, plots);
+        body.Append("<p>Reliability curve: ").Append(Enc(r.ReliabilityProbability)).AppendLine("</p>");
         return Page("Preference evaluation", body.ToString());
     }
 
