@@ -28,6 +28,13 @@ public sealed class BenchmarkCommand : ICommandFactory
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         device.AcceptOnlyFromAmong("cpu", "cuda");
         var batch = new Option<int>("--batch-size") { Description = "Images per model batch", DefaultValueFactory = _ => 4 };
+        batch.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--batch-size must be at least 1");
+            }
+        });
 
         var cmd = new Command("benchmark", "Rank text-to-image models by mean score per category; Spearman / Kendall / normalised MSE against human annotation");
         foreach (var o in new Option[] { model, scores, root, reference, json, report, cache, noCache, dtype, device, batch })
@@ -40,11 +47,6 @@ public sealed class BenchmarkCommand : ICommandFactory
             if ((r.GetResult(model) is null) == (r.GetResult(scores) is null))
             {
                 r.AddError("give exactly one of --model DIR or --scores FILE");
-            }
-
-            if (r.GetValue(batch) < 1)
-            {
-                r.AddError("--batch-size must be at least 1");
             }
         });
 

@@ -29,6 +29,13 @@ public sealed class EvalCommand : ICommandFactory
         var gtTies = new Option<string>("--gt-ties") { Description = "Pairs humans judged a tie: exclude (default), half, match", DefaultValueFactory = _ => "exclude" };
         gtTies.AcceptOnlyFromAmong("exclude", "half", "match");
         var resamples = new Option<int>("--bootstrap") { Description = "Bootstrap resamples for the 95% interval (0 = none)", DefaultValueFactory = _ => Bootstrap.DefaultResamples };
+        resamples.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 0)
+            {
+                r.AddError("--bootstrap must be 0 or more");
+            }
+        });
         var seed = new Option<int>("--seed") { Description = "Bootstrap seed", DefaultValueFactory = _ => 0 };
         var limit = new Option<long>("--limit") { Description = "Evaluate only the first N records (stated in the protocol)", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
@@ -40,6 +47,13 @@ public sealed class EvalCommand : ICommandFactory
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         device.AcceptOnlyFromAmong("cpu", "cuda");
         var batch = new Option<int>("--batch-size") { Description = "Images per model batch", DefaultValueFactory = _ => 4 };
+        batch.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--batch-size must be at least 1");
+            }
+        });
 
         var cmd = new Command("eval", "Preference accuracy on a dataset with the paper's protocol (tie policy, split, counts and 95% interval printed)");
         foreach (var o in new Option[] { model, scores, data, format, images, split, ties, gtTies, resamples, seed, limit, json, report, cache, noCache, dtype, device, batch })
@@ -54,16 +68,6 @@ public sealed class EvalCommand : ICommandFactory
             {
                 r.AddError("give exactly one of --model DIR or --scores FILE");
             }
-
-            if (r.GetValue(resamples) < 0)
-            {
-                r.AddError("--bootstrap must be 0 or more");
-            }
-
-            if (r.GetValue(batch) < 1)
-            {
-                r.AddError("--batch-size must be at least 1");
-            }
         });
 
         cmd.SetAction(async (parse, ct) =>
@@ -76,6 +80,9 @@ public sealed class EvalCommand : ICommandFactory
                 throw new DirectoryNotFoundException($"--images: folder '{imagesRoot}' does not exist");
             }
 
+            // Image paths resolve under --images, else under the dataset's folder; Pick-a-Pic holds its images.
+            string effectiveRoot = Path.GetFullPath(imagesRoot ?? Path.GetDirectoryName(Path.GetFullPath(dataPath))!);
+
             var options = new EvalOptions
             {
                 Ties = Enum.Parse<TiePolicy>(parse.GetValue(ties)!, ignoreCase: true),
@@ -84,10 +91,10 @@ public sealed class EvalCommand : ICommandFactory
                 Seed = parse.GetValue(seed),
                 Split = parse.GetValue(split),
                 Limit = parse.GetValue(limit),
-                ImagesRoot = imagesRoot is null ? null : Path.GetFullPath(imagesRoot),
+                ImagesRoot = dataset.Format == DatasetFormat.Pickapic ? null : effectiveRoot,
             };
 
-            using var run = EvalConsole.OpenSource(env, parse.GetValue(model), parse.GetValue(scores), imagesRoot ?? Path.GetDirectoryName(Path.GetFullPath(dataPath))!,
+            using var run = EvalConsole.OpenSource(env, parse.GetValue(model), parse.GetValue(scores), effectiveRoot,
                 parse.GetValue(noCache) ? null : parse.GetValue(cache) ?? ScoreCache.DefaultPath(), parse.GetValue(dtype)!, parse.GetValue(device)!, parse.GetValue(batch));
             var result = await EvalConsole.WithProgress(env, "evaluating", p => Evaluator.RunAsync(dataset, run.Source, options, p, ct)).ConfigureAwait(false);
 
