@@ -175,7 +175,7 @@ public sealed class ImageReader
         foreach (var part in relative.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries))
         {
             current = Path.GetFullPath(Path.Combine(current, part));
-            if (!IsUnder(realRoot, current))
+            if (current != realRoot && !IsUnder(realRoot, current))
             {
                 throw new ItemRejectedException(item, $"path '{relative}' leaves the image root");
             }
@@ -184,14 +184,14 @@ public sealed class ImageReader
             if (info.LinkTarget is not null)
             {
                 current = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? current;
-                if (!IsUnder(realRoot, current))
+                if (current != realRoot && !IsUnder(realRoot, current))
                 {
                     throw new ItemRejectedException(item, $"path '{relative}' leads out of the image root through a link");
                 }
             }
         }
 
-        if (!File.Exists(current))
+        if (!IsUnder(realRoot, current) || !File.Exists(current))
         {
             throw new ItemRejectedException(item, $"no file '{relative}' under the image root");
         }

@@ -69,7 +69,13 @@ public static class RewardService
             logging(builder.Logging);
         }
 
-        builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.TypeInfoResolverChain.Insert(0, ServerJsonContext.Default));
+        builder.Services.ConfigureHttpJsonOptions(j =>
+        {
+            // The context's metadata is generated with these options, so its naming settings must be repeated here.
+            j.SerializerOptions.TypeInfoResolverChain.Insert(0, ServerJsonContext.Default);
+            j.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            j.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
+        });
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(new ServiceMetrics(options.MaxBatchSize));

@@ -189,7 +189,8 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
         {
             LoadError = ex;
             LogModelLoadFailed(_logger, ex);
-            _lifetime?.StopApplication();
+            // Stopping before the server has finished starting would surface as a cancelled start, hiding the cause.
+            _lifetime?.ApplicationStarted.Register(_lifetime.StopApplication);
             return;
         }
 
