@@ -171,11 +171,11 @@ class HpsClient:
             conn.close()
         self._local.conn = None
 
-    def _request(self, method, path, body=None):
-        """Returns (status, headers, bytes) after bounded retries of 503 answers and dropped connections."""
+    def _request(self, method, path, body=None, content_type="application/json"):
+        """Returns (status, response, bytes) after bounded retries of 503 answers and dropped connections."""
         headers = {"Accept": "application/json"}
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         if self.api_key:
             headers["Authorization"] = "Bearer " + self.api_key
         delay = 0.5

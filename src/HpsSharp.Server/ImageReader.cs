@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using HpsSharp.Core.Scoring;
 using SkiaSharp;
@@ -30,7 +31,7 @@ public sealed class ImageReader
         switch (element.ValueKind)
         {
             case JsonValueKind.String:
-                return FromBase64(element.GetString()!, item);
+                return FromBase64(element, item);
             case JsonValueKind.Object:
                 break;
             default:
@@ -54,7 +55,7 @@ public sealed class ImageReader
         if (image.ValueKind != JsonValueKind.Undefined)
         {
             return image.ValueKind == JsonValueKind.String
-                ? FromBase64(image.GetString()!, item)
+                ? FromBase64(image, item)
                 : throw new ItemRejectedException(item, $"\"image\" must be a base64 string, not {Describe(image.ValueKind)}");
         }
 
@@ -77,15 +78,22 @@ public sealed class ImageReader
             throw new ItemRejectedException(item, "the image is empty");
         }
 
-        using (var data = SKData.CreateCopy(bytes))
-        using (var codec = SKCodec.Create(data))
+        // Only the header is read; the bytes are pinned for Skia rather than copied.
+        var pin = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+        try
         {
+            using var data = SKData.Create(pin.AddrOfPinnedObject(), bytes.Length);
+            using var codec = SKCodec.Create(data);
             if (codec is null)
             {
                 throw new ItemRejectedException(item, "not a decodable image (PNG, JPEG, WebP, BMP or GIF expected)");
             }
 
             CheckPixels(codec.Info.Width, codec.Info.Height, item);
+        }
+        finally
+        {
+            pin.Free();
         }
 
         return ImageInput.FromBytes(bytes, item);
@@ -102,8 +110,15 @@ public sealed class ImageReader
         }
     }
 
-    private ImageInput FromBase64(string text, string item)
+    private ImageInput FromBase64(JsonElement value, string item)
     {
+        // The common case decodes straight from the UTF-8 JSON bytes, without a UTF-16 copy of a large string.
+        if (value.TryGetBytesFromBase64(out var bytes))
+        {
+            return FromEncoded(bytes, item);
+        }
+
+        string text = value.GetString()!;
         if (LooksLikeUrl(text))
         {
             throw new ItemRejectedException(item, "URLs are never fetched; send the image bytes as base64");
@@ -122,7 +137,7 @@ public sealed class ImageReader
         int width = ReadDimension(element, "width", item);
         int height = ReadDimension(element, "height", item);
         CheckPixels(width, height, item);
-        var bytes = DecodeBase64(rgb.GetString()!, item, "rgb");
+        var bytes = rgb.TryGetBytesFromBase64(out var direct) ? direct : DecodeBase64(rgb.GetString()!, item, "rgb");
         if (bytes.Length != (long)width * height * 3)
         {
             throw new ItemRejectedException(item, $"\"rgb\" holds {bytes.Length} bytes but width x height x 3 = {(long)width * height * 3}");
