@@ -27,7 +27,7 @@ import time
 from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
-from hps_client import HpsClient, HpsError, encode_image  # noqa: E402
+from hps_client import HpsClient, HpsError, _encode as encode_image  # noqa: E402
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

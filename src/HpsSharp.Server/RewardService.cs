@@ -61,6 +61,9 @@ public static class RewardService
         builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(f =>
         {
             f.MultipartBodyLengthLimit = options.MaxRequestBodyBytes;
+
+            // Keep file parts in memory (the body limit bounds them) instead of spilling each one to a temp file.
+            f.MemoryBufferThreshold = (int)Math.Min(options.MaxRequestBodyBytes, int.MaxValue);
             f.ValueCountLimit = (options.MaxItemsPerRequest * 2) + 8;
         });
         if (logging is not null)
