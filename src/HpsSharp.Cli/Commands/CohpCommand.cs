@@ -17,12 +17,8 @@ public sealed class CohpCommand : ICommandFactory
         ArgumentNullException.ThrowIfNull(env);
         var prompt = new Option<string>("--prompt") { Description = "The text prompt", Required = true };
         var generators = new Option<string>("--generators") { Description = "Generators file (JSON array of {name, kind: a1111|comfyui, url, ...})", Required = true };
-        var model = new Option<string>("--model") { Description = "HPSv3 model folder", Required = true };
+        var model = new ModelOptions();
         var outDir = new Option<string>("--out") { Description = "Run folder (rerun the same command to continue an interrupted run)", Required = true };
-        var dtype = new Option<string>("--dtype") { Description = "Scorer precision: bf16 (as released) or fp32 (exact)", DefaultValueFactory = _ => "bf16" };
-        dtype.AcceptOnlyFromAmong("bf16", "fp32");
-        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var batch = new Option<int>("--batch-size") { Description = "Scorer batch size", DefaultValueFactory = _ => 4 };
         var use = new Option<string[]>("--use") { Description = "Use only these generators (names; repeat or separate with commas)", AllowMultipleArgumentsPerToken = true };
         var images = new Option<int>("--images-per-generator") { Description = "Images per generator in the model stage", DefaultValueFactory = _ => 2 };
         var rounds = new Option<int>("--rounds") { Description = "Refinement (img2img) rounds", DefaultValueFactory = _ => 4 };
@@ -35,7 +31,10 @@ public sealed class CohpCommand : ICommandFactory
         var json = new Option<bool>("--json") { Description = "Print run.json to stdout" };
 
         var cmd = new Command("cohp", "Chain-of-Human-Preference: pick the best generator, then refine its best image by img2img rounds, judged by HPSv3");
-        foreach (var o in new Option[] { prompt, generators, model, outDir, dtype, device, batch, use, images, rounds, candidates, strengths, seed, threshold, startCompetes, earlyStop, json })
+        cmd.Options.Add(prompt);
+        cmd.Options.Add(generators);
+        model.AddTo(cmd);
+        foreach (var o in new Option[] { outDir, use, images, rounds, candidates, strengths, seed, threshold, startCompetes, earlyStop, json })
         {
             cmd.Options.Add(o);
         }
@@ -70,15 +69,10 @@ public sealed class CohpCommand : ICommandFactory
                 Generators = parse.GetValue(use)?.SelectMany(u => u.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList(),
             };
             options.Validate();
-            if (parse.GetValue(batch) < 1)
-            {
-                throw new UserInputException("--batch-size", "must be at least 1");
-            }
 
             bool asJson = parse.GetValue(json);
             env.Error.WriteLine($"cohp: {specs.Count} generator(s) from {parse.GetValue(generators)}; seed {baseSeed}; run folder {outPath}");
-            using var scorer = env.ScorerLoader(new ScorerOptions(parse.GetValue(model)!, parse.GetValue(dtype)!, parse.GetValue(device)!, parse.GetValue(batch)));
-            env.Error.WriteLine($"scorer: {scorer.Model.Describe()}");
+            using var scorer = model.Load(parse, env);
             var backends = specs.Select(s => GeneratorFactory.Create(s)).ToList();
             try
             {
@@ -86,7 +80,7 @@ public sealed class CohpCommand : ICommandFactory
                 CohpRun run;
                 if (env.Interactive && !asJson)
                 {
-                    run = await env.Console.Progress().AutoClear(false).StartAsync(async ctx =>
+                    run = await env.ErrorConsole.Progress().AutoClear(false).StartAsync(async ctx =>
                     {
                         var task = ctx.AddTask("CoHP");
                         var progress = new SyncProgress<CohpProgress>(p =>
