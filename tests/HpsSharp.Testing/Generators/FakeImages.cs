@@ -36,16 +36,18 @@ public static class FakeImages
         using var sized = decoded.Width == width && decoded.Height == height
             ? decoded.Copy(SKColorType.Rgba8888)
             : decoded.Resize(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul), new SKSamplingOptions(SKFilterMode.Linear));
+        var rgba = sized.Bytes; // Rgba8888, tightly packed rows
+        int stride = sized.RowBytes;
         var rgb = new byte[width * height * 3];
         for (int y = 0; y < height; y++)
         {
             for (int x = 0; x < width; x++)
             {
-                var c = sized.GetPixel(x, y);
+                int i = (y * stride) + (x * 4);
                 int o = ((y * width) + x) * 3;
-                rgb[o] = c.Red;
-                rgb[o + 1] = c.Green;
-                rgb[o + 2] = c.Blue;
+                rgb[o] = rgba[i];
+                rgb[o + 1] = rgba[i + 1];
+                rgb[o + 2] = rgba[i + 2];
             }
         }
 
@@ -78,17 +80,16 @@ public static class FakeImages
 
     private static byte[] EncodePng(byte[] rgb, int width, int height)
     {
-        using var bmp = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
-        for (int y = 0; y < height; y++)
+        var rgba = new byte[width * height * 4];
+        for (int p = 0, o = 0; p < rgb.Length; p += 3, o += 4)
         {
-            for (int x = 0; x < width; x++)
-            {
-                int o = ((y * width) + x) * 3;
-                bmp.SetPixel(x, y, new SKColor(rgb[o], rgb[o + 1], rgb[o + 2]));
-            }
+            rgba[o] = rgb[p];
+            rgba[o + 1] = rgb[p + 1];
+            rgba[o + 2] = rgb[p + 2];
+            rgba[o + 3] = 255;
         }
 
-        using var image = SKImage.FromBitmap(bmp);
+        using var image = SKImage.FromPixelCopy(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque), rgba);
         using var data = image.Encode(SKEncodedImageFormat.Png, 100);
         return data.ToArray();
     }
