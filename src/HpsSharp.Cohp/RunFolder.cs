@@ -61,7 +61,7 @@ public sealed class RunFolder
         using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
         {
             fs.Write(bytes);
-            fs.Flush(flushToDisk: true);
+            fs.Flush();
         }
 
         File.Move(temp, target, overwrite: true);
