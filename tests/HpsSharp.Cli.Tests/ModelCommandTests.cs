@@ -29,7 +29,7 @@ public sealed class ModelCommandTests : IAsyncLifetime
         var weights = new byte[123_456];
         new Random(5).NextBytes(weights);
         _hub.Add(ModelDownloader.HpsRepo, "HPSv3.safetensors", weights, lfs: true, HpsCommit);
-        foreach (var name in ModelDownloader.RequiredBaseFiles.Concat(ModelDownloader.OptionalBaseFiles))
+        foreach (var name in ModelDownloader.RequiredBaseFiles.Concat(ModelDownloader.TokenizerFiles).Concat(ModelDownloader.OptionalBaseFiles))
         {
             _hub.Add(ModelDownloader.QwenRepo, name, Encoding.UTF8.GetBytes($"{{\"name\": \"{name}\"}}"), lfs: false, QwenCommit);
         }
@@ -176,5 +176,43 @@ public sealed class ModelCommandTests : IAsyncLifetime
         var (code, _, stderr) = await CliHarness.RunAsync("model", "convert", TestPaths.Fixture("hpsv3-tiny"), "--out", Path.Combine(_tmp.Path, "x"), "--layout", "sideways");
         Assert.Equal(2, code);
         Assert.Contains("sideways", stderr, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>
+/// The issue's "done" path with the tiny real model: <c>hps model download</c> from a fake hub that publishes the
+/// tiny checkpoint as <c>MizzenAI/HPSv3</c> and the tiny config + Qwen2-VL tokenizer files as the base repository,
+/// then <c>hps score --model &lt;printed folder&gt;</c> through the real loader reproduces the fixture's fp32 score.
+/// </summary>
+[Trait("Category", "Model")]
+public sealed class ModelDownloadThenScoreTests
+{
+    [Fact]
+    public async Task DownloadedFolderScoresLikeTheFixture()
+    {
+        await using var hub = await FakeHub.StartAsync();
+        using var tmp = new TempDir("hps-dl-score-");
+        hub.Add(ModelDownloader.HpsRepo, "HPSv3.safetensors", File.ReadAllBytes(TestPaths.Fixture("hpsv3-tiny/model.safetensors")), lfs: true,
+            "3333333333333333333333333333333333333333");
+        hub.Add(ModelDownloader.QwenRepo, "config.json", File.ReadAllBytes(TestPaths.Fixture("hpsv3-tiny/config.json")), lfs: false,
+            "4444444444444444444444444444444444444444");
+        foreach (var f in Directory.GetFiles(TestPaths.TokenizerDir))
+        {
+            hub.Add(ModelDownloader.QwenRepo, Path.GetFileName(f), File.ReadAllBytes(f), lfs: false, "4444444444444444444444444444444444444444");
+        }
+
+        var (code, stdout, stderr) = await CliHarness.RunAsync("model", "download", "--endpoint", hub.Endpoint, "--cache-dir", Path.Combine(tmp.Path, "hub"),
+            "--out", Path.Combine(tmp.Path, "model"));
+        Assert.True(code == 0, stderr);
+        var modelDir = stdout.TrimEnd('\n').Split('\n')[^1];
+
+        using var cases = JsonDocument.Parse(File.ReadAllText(TestPaths.Fixture("hpsv3-tiny/cases.json")));
+        var chelsea = cases.RootElement.GetProperty("cases").EnumerateArray().First(c => c.GetProperty("id").GetString() == "chelsea");
+        var (scoreCode, json, scoreErr) = await CliHarness.RunAsync("score", "--model", modelDir, "--dtype", "fp32", "--json",
+            "--prompt", chelsea.GetProperty("prompt").GetString()!, TestPaths.Image("chelsea.png"));
+        Assert.True(scoreCode == 0, scoreErr);
+        using var doc = JsonDocument.Parse(json);
+        var mu = doc.RootElement.GetProperty("results")[0].GetProperty("mu").GetDouble();
+        Assert.Equal(chelsea.GetProperty("expected").GetProperty("fp32").GetProperty("mu").GetDouble(), mu, 1e-4);
     }
 }
