@@ -44,6 +44,12 @@ public sealed class FakeHub : IAsyncDisposable
     /// <summary>Repositories answering 403 GatedRepo even with the right token.</summary>
     public ConcurrentDictionary<string, bool> Gated { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Answer small files with a relative 307 to <c>/api/resolve-cache/models/{repo}/{commit}/{file}</c>, as huggingface.co does now.</summary>
+    public bool SmallFilesViaResolveCache { get; set; }
+
+    /// <summary>Renamed repositories: old id → new id, answered with a relative 307 to the new name.</summary>
+    public ConcurrentDictionary<string, string> Renamed { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Every request: method, path, Range header, Authorization header.</summary>
     public ConcurrentQueue<Logged> Requests { get; } = new();
 
@@ -138,6 +144,22 @@ public sealed class FakeHub : IAsyncDisposable
             return;
         }
 
+        if (path.StartsWith("/api/resolve-cache/models/", StringComparison.Ordinal))
+        {
+            // /api/resolve-cache/models/{org}/{name}/{commit}/{file...}
+            var p = path["/api/resolve-cache/models/".Length..].Split('/', 4);
+            if (p.Length == 4 && _repos.TryGetValue(p[0] + "/" + p[1], out var cachedRepo) && cachedRepo.Files.TryGetValue((p[2], p[3]), out var cachedFile))
+            {
+                ctx.Response.Headers["X-Repo-Commit"] = p[2];
+                ctx.Response.Headers.ETag = "\"" + cachedFile.GitSha1 + "\"";
+                await ServeContentAsync(ctx, cachedFile);
+                return;
+            }
+
+            ctx.Response.StatusCode = 404;
+            return;
+        }
+
         // /{org}/{name}/resolve/{revision}/{file...}
         var parts = path.TrimStart('/').Split('/', 5);
         if (parts.Length < 5 || parts[2] != "resolve")
@@ -161,6 +183,13 @@ public sealed class FakeHub : IAsyncDisposable
             ctx.Response.StatusCode = 403;
             ctx.Response.Headers["X-Error-Code"] = "GatedRepo";
             ctx.Response.Headers["X-Error-Message"] = $"Access to model {repoId} is restricted.";
+            return;
+        }
+
+        if (Renamed.TryGetValue(repoId, out var newName))
+        {
+            ctx.Response.StatusCode = 307;
+            ctx.Response.Headers.Location = $"/{newName}/resolve/{revision}/{fileName}";
             return;
         }
 
@@ -198,6 +227,13 @@ public sealed class FakeHub : IAsyncDisposable
             ctx.Response.Headers["X-Linked-Etag"] = "\"" + f.Sha256 + "\"";
             ctx.Response.Headers["X-Linked-Size"] = f.Content.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
             ctx.Response.Headers.Location = $"http://{CdnHost}:{Port}/cdn/{f.Sha256}";
+            return;
+        }
+
+        if (SmallFilesViaResolveCache)
+        {
+            ctx.Response.StatusCode = 307;
+            ctx.Response.Headers.Location = $"/api/resolve-cache/models/{repoId}/{commit}/{Uri.EscapeDataString(fileName)}";
             return;
         }
 

@@ -67,6 +67,26 @@ public sealed class HubClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RelativeRedirectsToTheResolveCacheAndRenamedReposAreFollowed()
+    {
+        var content = Encoding.UTF8.GetBytes("{\"vocab_size\": 152064}");
+        var f = _hub.Add("Qwen/Qwen2-VL-7B-Instruct", "config.json", content, lfs: false, Commit);
+        _hub.SmallFilesViaResolveCache = true;
+        _hub.Renamed["Qwen/Old-Name"] = "Qwen/Qwen2-VL-7B-Instruct";
+        using var client = Client();
+
+        var direct = await client.DownloadAsync("Qwen/Qwen2-VL-7B-Instruct", "config.json");
+        var renamed = await client.DownloadAsync("Qwen/Old-Name", "config.json");
+
+        Assert.Equal(content, File.ReadAllBytes(direct.SnapshotPath));
+        Assert.True(direct.Verified);
+        Assert.Equal(content, File.ReadAllBytes(renamed.SnapshotPath));
+        Assert.Contains("models--Qwen--Old-Name", renamed.SnapshotPath, StringComparison.Ordinal);
+        Assert.Contains(_hub.Requests, r => r.Method == "GET" && r.Path == $"/api/resolve-cache/models/Qwen/Qwen2-VL-7B-Instruct/{Commit}/config.json");
+        Assert.Equal(f.GitSha1, Path.GetFileName(new FileInfo(direct.SnapshotPath).LinkTarget));
+    }
+
+    [Fact]
     public async Task LfsFileFollowsTheCdnRedirectAndTheTokenStaysOnTheHub()
     {
         var content = RandomBytes(300_000, 1);
