@@ -189,6 +189,7 @@ public sealed partial class HubClient : IDisposable
             if (!File.Exists(blob))
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(blob)!);
+                EnsureDiskSpace(repo, file, revision, meta, blob);
                 await FetchBlobAsync(repo, file, revision, meta, blob, progress, cancellationToken).ConfigureAwait(false);
             }
 
@@ -203,6 +204,32 @@ public sealed partial class HubClient : IDisposable
         var size = ContentLength(path);
         progress?.Report(new DownloadProgress(repo, file, size, size, 0, DownloadStage.Done));
         return new CachedFile(repo, file, commit, path, size, downloaded, verified);
+    }
+
+    /// <summary>Fails before the transfer, not 15 GB into it, when the cache's disk cannot hold the rest of the file.</summary>
+    private static void EnsureDiskSpace(string repo, string file, string revision, HubFileMetadata meta, string blob)
+    {
+        if (meta.Size is not { } size)
+        {
+            return;
+        }
+
+        var incomplete = blob + ".incomplete";
+        long needed = size - (File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0);
+        long free;
+        try
+        {
+            free = new DriveInfo(Path.GetDirectoryName(blob)!).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            return; // unknown: let the write itself report a full disk
+        }
+
+        if (free < needed)
+        {
+            throw new IOException($"{repo}/{file}@{revision}: not enough disk space in {Path.GetDirectoryName(blob)}: needs {needed:N0} more bytes, {free:N0} free (set HF_HUB_CACHE or --cache-dir to another disk)");
+        }
     }
 
     /// <summary>The length of the content (FileInfo.Length of a symlink is the link's own length).</summary>

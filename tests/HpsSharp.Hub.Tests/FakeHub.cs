@@ -67,9 +67,21 @@ public sealed class FakeHub : IAsyncDisposable
 
         public required bool Lfs { get; init; }
 
-        public string Sha256 => Convert.ToHexStringLower(SHA256.HashData(Content));
+        private string? _sha256;
+        private string? _gitSha1;
 
-        public string GitSha1 => Convert.ToHexStringLower(SHA1.HashData([.. Encoding.ASCII.GetBytes($"blob {Content.Length}\0"), .. Content]));
+        public string Sha256 => _sha256 ??= Convert.ToHexStringLower(SHA256.HashData(Content));
+
+        /// <summary>The git blob hash: SHA-1 of <c>"blob {size}\0"</c> + content.</summary>
+        public string GitSha1 => _gitSha1 ??= GitBlobHash(Content);
+
+        private static string GitBlobHash(byte[] content)
+        {
+            using var sha1 = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
+            sha1.AppendData(Encoding.ASCII.GetBytes($"blob {content.Length}\0"));
+            sha1.AppendData(content);
+            return Convert.ToHexStringLower(sha1.GetHashAndReset());
+        }
 
         public string Etag => Lfs ? Sha256 : GitSha1;
 
@@ -86,6 +98,9 @@ public sealed class FakeHub : IAsyncDisposable
 
         /// <summary>The next N CDN GETs of this file answer 503.</summary>
         public int CdnFailCount;
+
+        /// <summary>Size announced in X-Linked-Size instead of the real one.</summary>
+        public long? AdvertisedSize;
 
         /// <summary>Answer 200 with the whole file even when a Range is asked.</summary>
         public bool IgnoreRange;
@@ -225,7 +240,7 @@ public sealed class FakeHub : IAsyncDisposable
             ctx.Response.StatusCode = 302;
             ctx.Response.Headers.ETag = "\"" + f.GitSha1 + "\""; // the pointer file's hash, as the real hub sends
             ctx.Response.Headers["X-Linked-Etag"] = "\"" + f.Sha256 + "\"";
-            ctx.Response.Headers["X-Linked-Size"] = f.Content.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            ctx.Response.Headers["X-Linked-Size"] = (f.AdvertisedSize ?? f.Content.Length).ToString(System.Globalization.CultureInfo.InvariantCulture);
             ctx.Response.Headers.Location = $"http://{CdnHost}:{Port}/cdn/{f.Sha256}";
             return;
         }
@@ -299,7 +314,12 @@ public sealed class FakeHub : IAsyncDisposable
         }
 
         Interlocked.Add(ref _bytesServed, body.Length); // before the write: the client may finish before the write returns here
-        await ctx.Response.Body.WriteAsync(body);
+        for (int at = 0; at < body.Length; at += 1 << 20)
+        {
+            // 1 MB writes with a flush each: Kestrel applies backpressure instead of buffering the whole file.
+            await ctx.Response.Body.WriteAsync(body.Slice(at, Math.Min(1 << 20, body.Length - at)));
+            await ctx.Response.Body.FlushAsync();
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -156,6 +156,20 @@ public sealed class HubClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NotEnoughDiskSpaceFailsBeforeTheTransfer()
+    {
+        var f = _hub.Add(Repo, "HPSv3.safetensors", RandomBytes(1000, 21), lfs: true, Commit);
+        f.AdvertisedSize = 1L << 60;
+        using var client = Client();
+
+        var ex = await Assert.ThrowsAsync<IOException>(() => client.DownloadAsync(Repo, "HPSv3.safetensors"));
+
+        Assert.Contains("not enough disk space", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("HF_HUB_CACHE", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _hub.Count("GET", "/cdn/"));
+    }
+
+    [Fact]
     public async Task ServerThatIgnoresRangeRestartsTheFileCleanly()
     {
         var content = RandomBytes(500_000, 4);
