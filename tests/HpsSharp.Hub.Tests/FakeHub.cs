@@ -99,6 +99,12 @@ public sealed class FakeHub : IAsyncDisposable
         /// <summary>The next N CDN GETs of this file answer 503.</summary>
         public int CdnFailCount;
 
+        /// <summary>CDN links carry <c>?gen=N</c>; a link of an older generation is refused with 403 (an expired signed URL).</summary>
+        public int LinkGeneration;
+
+        /// <summary>Each dropped connection also expires the links handed out so far.</summary>
+        public bool ExpireLinksOnDrop;
+
         /// <summary>Size announced in X-Linked-Size instead of the real one.</summary>
         public long? AdvertisedSize;
 
@@ -152,6 +158,12 @@ public sealed class FakeHub : IAsyncDisposable
             if (!_blobs.TryGetValue(path[5..], out var blob))
             {
                 ctx.Response.StatusCode = 404;
+                return;
+            }
+
+            if (ctx.Request.Query["gen"].ToString() != blob.LinkGeneration.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                ctx.Response.StatusCode = 403; // expired signature
                 return;
             }
 
@@ -241,7 +253,7 @@ public sealed class FakeHub : IAsyncDisposable
             ctx.Response.Headers.ETag = "\"" + f.GitSha1 + "\""; // the pointer file's hash, as the real hub sends
             ctx.Response.Headers["X-Linked-Etag"] = "\"" + f.Sha256 + "\"";
             ctx.Response.Headers["X-Linked-Size"] = (f.AdvertisedSize ?? f.Content.Length).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            ctx.Response.Headers.Location = $"http://{CdnHost}:{Port}/cdn/{f.Sha256}";
+            ctx.Response.Headers.Location = $"http://{CdnHost}:{Port}/cdn/{f.Sha256}?gen={f.LinkGeneration}";
             return;
         }
 
@@ -309,6 +321,11 @@ public sealed class FakeHub : IAsyncDisposable
             // Abort discards whatever Kestrel has not sent yet: the client gets at most DropAfter bytes.
             await ctx.Response.Body.WriteAsync(body[..(int)f.DropAfter]);
             await ctx.Response.Body.FlushAsync();
+            if (f.ExpireLinksOnDrop)
+            {
+                Interlocked.Increment(ref f.LinkGeneration);
+            }
+
             ctx.Abort();
             return;
         }

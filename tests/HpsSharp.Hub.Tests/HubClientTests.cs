@@ -138,6 +138,25 @@ public sealed class HubClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ExpiredCdnLinkIsRenewedOnResume()
+    {
+        var content = RandomBytes(1_500_000, 22);
+        var f = _hub.Add(Repo, "HPSv3.safetensors", content, lfs: true, Commit);
+        f.DropCount = 1;
+        f.DropAfter = 600_000;
+        f.ExpireLinksOnDrop = true;
+        using var client = Client();
+
+        var cached = await client.DownloadAsync(Repo, "HPSv3.safetensors");
+
+        Assert.Equal(content, File.ReadAllBytes(cached.SnapshotPath));
+        Assert.Equal(2, _hub.Count("HEAD", "/resolve/")); // the first, then one renewal
+        var gets = _hub.Requests.Where(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, gets.Count); // dropped, refused (expired), resumed
+        Assert.NotNull(gets[2].Range);
+    }
+
+    [Fact]
     public async Task KilledProcessLeavesAnIncompleteFileThatTheNextRunCompletes()
     {
         var content = RandomBytes(1_000_000, 3);
