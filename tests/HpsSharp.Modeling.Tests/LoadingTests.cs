@@ -1,0 +1,133 @@
+using HpsSharp.Core;
+using HpsSharp.Core.Safetensors;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace HpsSharp.Modeling.Tests;
+
+[Trait("Category", "Model")]
+public sealed class LoadingTests(TinyFixture tiny) : IClassFixture<TinyFixture>, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hps-model-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    /// <summary>Writes a copy of the tiny checkpoint with renamed/dropped/replaced tensors, plus its config.json.</summary>
+    private string WriteVariant(string name, Func<string, string?> rename, IEnumerable<SafetensorsWriter.Entry>? extra = null)
+    {
+        var dir = Path.Combine(_dir, name);
+        Directory.CreateDirectory(dir);
+        File.Copy(Path.Combine(TinyFixture.ModelDir, "config.json"), Path.Combine(dir, "config.json"));
+        using var src = SafetensorsFile.Open(Path.Combine(TinyFixture.ModelDir, "model.safetensors"));
+        var entries = new List<SafetensorsWriter.Entry>();
+        foreach (var t in src.Tensors)
+        {
+            var newName = rename(t.Name);
+            if (newName is not null)
+            {
+                entries.Add(new SafetensorsWriter.Entry(newName, t.Dtype, t.Shape, src.ReadBytes(t.Name)));
+            }
+        }
+
+        entries.AddRange(extra ?? []);
+        SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), entries);
+        return dir;
+    }
+
+    [Fact]
+    public void Bf16LoadIsZeroCopyAndFp32CopiesOnlyTheBackbone()
+    {
+        var bf16 = tiny.Model("bf16");
+        int count = bf16.parameters().Count();
+        // Every tensor of the file is already in the dtype bf16 mode uses (backbone BF16, head F32): all are views.
+        Assert.Equal(count, bf16.ZeroCopyParameters);
+        Assert.All(bf16.named_parameters(), p => Assert.Equal(p.name.StartsWith("rm_head.", StringComparison.Ordinal) ? ScalarType.Float32 : ScalarType.BFloat16, p.parameter.dtype));
+        // fp32 mode upcasts the backbone (a copy is unavoidable); the F32 head stays a view.
+        var fp32 = tiny.Model("fp32");
+        Assert.Equal(6, fp32.ZeroCopyParameters);
+        Assert.All(fp32.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        Assert.All(fp32.parameters(), p => Assert.False(p.requires_grad));
+        Assert.Equal(151658, bf16.Config.VocabSize);
+    }
+
+    [Fact]
+    public void NestedLayoutWithoutLmHeadLoadsToTheSameModel()
+    {
+        var dir = WriteVariant("nested", n => n == "lm_head.weight" ? null : Hpsv3Layout.ToNested(n));
+        using var nested = Hpsv3Model.Load(dir, new ModelLoadOptions("fp32"));
+        using var f = TinyFixture.Expected("coins");
+        using var batch = TinyFixture.SingleBatch(f);
+        using var mode = inference_mode();
+        using var a = nested.forward(batch);
+        using var b = tiny.Model("fp32").forward(batch);
+        Assert.True(a.allclose(b, 0, 0), "nested-layout model must score exactly like the flat one");
+    }
+
+    [Fact]
+    public void AStrictCheckListsMissingUnexpectedAndMismatchedTensorsInOneException()
+    {
+        var dir = WriteVariant(
+            "broken",
+            n => n switch
+            {
+                "model.norm.weight" => null,
+                "model.layers.1.self_attn.k_proj.bias" => null,
+                "visual.merger.ln_q.bias" => null,
+                _ => n,
+            },
+            [
+                SafetensorsWriter.Entry.FromFloat32("extra.weight", [1, 2], [2]),
+                SafetensorsWriter.Entry.FromFloat32("model.layers.1.self_attn.k_proj.bias", new float[17], [17]),
+                SafetensorsWriter.Entry.FromInt64("visual.merger.ln_q.bias", new long[32], [32]),
+            ]);
+        var ex = Assert.Throws<ModelLoadException>(() => Hpsv3Model.Load(dir, new ModelLoadOptions("bf16")));
+        Assert.Equal(["model.norm.weight"], ex.Missing);
+        Assert.Equal(["extra.weight"], ex.Unexpected);
+        Assert.Equal(2, ex.Mismatched.Count);
+        Assert.Contains(ex.Mismatched, m => m.Name == "model.layers.1.self_attn.k_proj.bias" && m.Actual == "[17] F32");
+        Assert.Contains(ex.Mismatched, m => m.Name == "visual.merger.ln_q.bias" && m.Actual == "[32] I64");
+        Assert.Contains("1 missing, 1 unexpected, 2 mismatched", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("model.norm.weight", ex.Message, StringComparison.Ordinal);
+        Assert.IsAssignableFrom<HpsException>(ex);
+    }
+
+    [Fact]
+    public void BadOptionsAndMissingFilesAreUserErrors()
+    {
+        Assert.Throws<UserInputException>(() => Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions("fp16")));
+        Assert.Throws<UserInputException>(() => Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions("bf16", "tpu")));
+        Assert.Throws<UserInputException>(() => Hpsv3Model.Load(Path.Combine(_dir, "nope")));
+        var noConfig = Path.Combine(_dir, "noconfig");
+        Directory.CreateDirectory(noConfig);
+        File.Copy(Path.Combine(TinyFixture.ModelDir, "model.safetensors"), Path.Combine(noConfig, "model.safetensors"));
+        var ex = Assert.Throws<UserInputException>(() => Hpsv3Model.Load(noConfig));
+        Assert.Contains("config.json", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ABadConfigFieldIsNamed()
+    {
+        var dir = Path.Combine(_dir, "badconfig");
+        Directory.CreateDirectory(dir);
+        var json = File.ReadAllText(Path.Combine(TinyFixture.ModelDir, "config.json")).Replace("\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3", StringComparison.Ordinal);
+        File.WriteAllText(Path.Combine(dir, "config.json"), json);
+        var ex = Assert.Throws<UserInputException>(() => Qwen2VLConfig.Load(Path.Combine(dir, "config.json")));
+        Assert.Contains("num_key_value_heads", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ARandomModelFromAConfigIsDifferentiable()
+    {
+        var config = Qwen2VLConfig.Load(Path.Combine(TinyFixture.ModelDir, "config.json"));
+        using var model = Hpsv3Model.Create(config, new ModelLoadOptions("fp32", RequiresGrad: true), seed: 1);
+        using var f = TinyFixture.Expected("coins");
+        using var batch = TinyFixture.SingleBatch(f);
+        using var scope = NewDisposeScope();
+        var output = model.forward(batch);
+        output[0, 0].backward();
+        var grad = model.named_parameters().Single(p => p.name == "rm_head.5.bias").parameter.grad;
+        Assert.NotNull(grad);
+        Assert.Equal(1f, grad![0].item<float>());
+        Assert.NotNull(model.named_parameters().Single(p => p.name == "visual.blocks.0.attn.qkv.weight").parameter.grad);
+    }
+}

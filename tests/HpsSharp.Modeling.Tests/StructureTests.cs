@@ -1,0 +1,53 @@
+using HpsSharp.Core.Safetensors;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace HpsSharp.Modeling.Tests;
+
+[Trait("Category", "Model")]
+public sealed class StructureTests
+{
+    private static string Approved(string name) => Path.Combine(AppContext.BaseDirectory, "Approved", name);
+
+    private static string Dtype(ScalarType t) => t switch
+    {
+        ScalarType.BFloat16 => "BF16",
+        ScalarType.Float32 => "F32",
+        _ => t.ToString(),
+    };
+
+    [Fact]
+    public void Full7BOnTheMetaDeviceMatchesTheApprovedParameterTable()
+    {
+        // The released folder has the base config (vocab 152064); the checkpoint's embedding has 151658 rows.
+        var config = Qwen2VLConfig.Load(Approved("qwen2-vl-7b-instruct.config.json")) with { VocabSize = Hpsv3Layout.ReleasedVocabSize };
+        using var model = Hpsv3Model.CreateOnMeta(config, "bf16");
+        var lines = new List<string>();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            Assert.Equal(DeviceType.META, p.device_type);
+            lines.Add($"{name} [{string.Join(", ", p.shape)}] {Dtype(p.dtype)}");
+        }
+
+        lines.Sort(StringComparer.Ordinal);
+        var approved = File.ReadAllLines(Approved("hpsv3-7b-bf16.parameters.txt"));
+        var missing = approved.Except(lines).ToList();
+        var extra = lines.Except(approved).ToList();
+        Assert.True(missing.Count == 0 && extra.Count == 0,
+            $"structure differs from the approved table: missing {string.Join("; ", missing.Take(10))}; extra {string.Join("; ", extra.Take(10))}");
+        Assert.Equal(approved, lines);
+        Assert.Empty(model.buffers());
+    }
+
+    [Fact]
+    public void ParameterNamesAreTheLayoutTableForTheTinyConfig()
+    {
+        var config = Qwen2VLConfig.Load(Path.Combine(TinyFixture.ModelDir, "config.json"));
+        using var model = Hpsv3Model.CreateOnMeta(config, "fp32");
+        var names = model.named_parameters().Select(p => p.name).Order(StringComparer.Ordinal);
+        var table = Hpsv3Layout.ExpectedTensors(config.ToDimensions()).Select(t => t.Name).Order(StringComparer.Ordinal);
+        Assert.Equal(table, names);
+        Assert.All(model.named_parameters(), p => Assert.Equal(ScalarType.Float32, p.parameter.dtype));
+    }
+}
