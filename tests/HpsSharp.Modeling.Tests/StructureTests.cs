@@ -51,3 +51,25 @@ public sealed class StructureTests
         Assert.All(model.named_parameters(), p => Assert.Equal(ScalarType.Float32, p.parameter.dtype));
     }
 }
+
+[Trait("Category", "Unit")]
+public sealed class ModelNameTests
+{
+    [Fact]
+    public void OnlyThe7BShapesInHPSv3SafetensorsAreTheReleasedModel()
+    {
+        var released = HpsScorer.Name("/models/hpsv3", Qwen2VLConfig.Released7B, ["/models/hpsv3/HPSv3.safetensors"]);
+        Assert.True(released.Released);
+        Assert.Equal("HPSv3 (MizzenAI/HPSv3)", released.Name);
+
+        var renamed = HpsScorer.Name("/models/finetune", Qwen2VLConfig.Released7B, ["/models/finetune/model.safetensors"]);
+        Assert.False(renamed.Released);
+        Assert.Contains("not the released HPSv3", renamed.Name, StringComparison.Ordinal);
+        Assert.Contains("model.safetensors", renamed.Name, StringComparison.Ordinal);
+
+        var small = Qwen2VLConfig.Released7B with { HiddenSize = 1536, NumAttentionHeads = 12, NumKeyValueHeads = 2, IntermediateSize = 8960 };
+        var twoB = HpsScorer.Name("/models/x", small, ["/models/x/HPSv3.safetensors"]);
+        Assert.False(twoB.Released);
+        Assert.Contains("hidden 1536", twoB.Name, StringComparison.Ordinal);
+    }
+}
