@@ -73,3 +73,31 @@ public sealed class ModelNameTests
         Assert.Contains("hidden 1536", twoB.Name, StringComparison.Ordinal);
     }
 }
+
+[Trait("Category", "Unit")]
+public sealed class ConfigTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hps-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void TheReleasedBaseConfigBindsAndANestedTextConfigIsLifted()
+    {
+        var flat = Qwen2VLConfig.Load(Path.Combine(AppContext.BaseDirectory, "Approved", "qwen2-vl-7b-instruct.config.json"));
+        Assert.Equal(Qwen2VLConfig.Released7B with { VocabSize = 152064 }, flat);
+
+        var nested = Path.Combine(_dir, "config.json");
+        File.WriteAllText(nested, """
+            {"model_type": "qwen2_vl", "text_config": {"hidden_size": 3584, "num_hidden_layers": 28, "num_attention_heads": 28,
+             "num_key_value_heads": 4, "intermediate_size": 18944, "vocab_size": 152064, "rope_theta": 1000000.0},
+             "vision_config": {"depth": 32, "embed_dim": 1280, "num_heads": 16, "hidden_size": 3584}}
+            """);
+        Assert.Equal(flat.ToDimensions(), Qwen2VLConfig.Load(nested).ToDimensions());
+
+        File.WriteAllText(nested, "[1, 2]");
+        Assert.Throws<Core.UserInputException>(() => Qwen2VLConfig.Load(nested));
+        File.WriteAllText(nested, "{ not json");
+        Assert.Throws<Core.UserInputException>(() => Qwen2VLConfig.Load(nested));
+    }
+}
