@@ -131,3 +131,42 @@ public sealed class LoadingTests(TinyFixture tiny) : IClassFixture<TinyFixture>,
         Assert.NotNull(model.named_parameters().Single(p => p.name == "visual.blocks.0.attn.qkv.weight").parameter.grad);
     }
 }
+
+[Trait("Category", "Model")]
+public sealed class MappedWeightsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hps-mmap-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void AlignedTensorsAreViewsAndAnUnalignedOneIsReadCorrectly()
+    {
+        // safetensors packs tensors without per-tensor padding: a BF16 [3] (6 bytes) puts the next F32 off 4-byte alignment.
+        var header = """{"a":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"F32","shape":[2],"data_offsets":[6,14]}}""";
+        header = header.PadRight(header.Length + ((8 - ((8 + header.Length) % 8)) % 8));
+        var path = Path.Combine(_dir, "w.safetensors");
+        using (var s = File.Create(path))
+        {
+            s.Write(BitConverter.GetBytes((long)header.Length));
+            s.Write(System.Text.Encoding.UTF8.GetBytes(header));
+            foreach (var v in new[] { 1f, -2f, 0.5f })
+            {
+                s.Write(BitConverter.GetBytes(SafetensorsDtypes.FloatToBFloat16(v)));
+            }
+
+            s.Write(BitConverter.GetBytes(3.25f));
+            s.Write(BitConverter.GetBytes(-7f));
+        }
+
+        using var model = SafetensorsModel.Open(path);
+        using var source = new Weights.MappedWeightSource(model, new Dictionary<string, string> { ["a"] = "a", ["b"] = "b" }, ScalarType.BFloat16, new TorchSharp.torch.Device("cpu"), false);
+        using var a = source.Get("a", [3], Hpsv3TensorRole.Backbone);
+        using var b = source.Get("b", [2], Hpsv3TensorRole.RewardHead);
+        Assert.Equal(ScalarType.BFloat16, a.dtype);
+        Assert.Equal(new[] { 1f, -2f, 0.5f }, a.to(ScalarType.Float32).data<float>().ToArray());
+        Assert.Equal(new[] { 3.25f, -7f }, b.data<float>().ToArray());
+        Assert.Equal(1, source.ZeroCopy);
+        Assert.Equal(1, source.UnalignedCopies);
+    }
+}
