@@ -170,3 +170,45 @@ public sealed class MappedWeightsTests : IDisposable
         Assert.Equal(1, source.UnalignedCopies);
     }
 }
+
+[Trait("Category", "Model")]
+public sealed class SaveTests(TinyFixture tiny) : IClassFixture<TinyFixture>, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hps-save-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void ASavedBf16ModelHasTheOfficialTensorsAndScoresIdentically()
+    {
+        File.Copy(Path.Combine(TinyFixture.ModelDir, "config.json"), Path.Combine(_dir, "config.json"));
+        var path = Path.Combine(_dir, "model.safetensors");
+        tiny.Model("bf16").SaveSafetensors(path);
+
+        using (var saved = SafetensorsFile.Open(path))
+        using (var original = SafetensorsFile.Open(Path.Combine(TinyFixture.ModelDir, "model.safetensors")))
+        {
+            // Same tensors, dtypes and bytes as the official file, minus lm_head (never used to score).
+            var expected = original.Tensors.Where(t => t.Name != "lm_head.weight").OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+            var actual = saved.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+            Assert.Equal(expected.Select(t => t.Describe()), actual.Select(t => t.Describe()));
+            foreach (var t in expected)
+            {
+                Assert.True(original.ReadBytes(t.Name).AsSpan().SequenceEqual(saved.ReadBytes(t.Name)), $"{t.Name} bytes differ");
+            }
+        }
+
+        using var reloaded = Hpsv3Model.Load(_dir, new ModelLoadOptions("fp32"));
+        using var fresh = Hpsv3Model.Create(reloaded.Config, new ModelLoadOptions("fp32"), seed: 3);
+        fresh.LoadWeights(path);
+        using var f = TinyFixture.Expected("coins");
+        using var batch = TinyFixture.SingleBatch(f);
+        using var mode = inference_mode();
+        using var a = reloaded.forward(batch);
+        using var b = tiny.Model("fp32").forward(batch);
+        using var c = fresh.forward(batch);
+        Assert.True(a.allclose(b, 0, 0));
+        Assert.True(c.allclose(b, 0, 0));
+        Assert.Throws<ModelLoadException>(() => fresh.LoadWeights(Path.Combine(TinyFixture.ModelDir, "expected_coins.safetensors")));
+    }
+}
