@@ -91,7 +91,7 @@ public sealed class EvalCommand : ICommandFactory
                 Seed = parse.GetValue(seed),
                 Split = parse.GetValue(split),
                 Limit = parse.GetValue(limit),
-                ImagesRoot = dataset.Format == DatasetFormat.Pickapic ? null : effectiveRoot,
+                ImagesRoot = dataset.Format == DatasetFormat.Pickapic || parse.GetValue(scores) is not null ? null : effectiveRoot,
             };
 
             using var run = EvalConsole.OpenSource(env, parse.GetValue(model), parse.GetValue(scores), effectiveRoot,
