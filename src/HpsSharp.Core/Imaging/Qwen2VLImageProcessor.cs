@@ -200,7 +200,7 @@ public sealed class Qwen2VLImageProcessor
                         var plane = dst.Slice(c * 392, 196);
                         for (int ph = 0; ph < PatchSize; ph++)
                         {
-                            var line = rgb.Slice(origin + ph * rowBytes + c, PatchSize * 3);
+                            var line = rgb.Slice(origin + ph * rowBytes + c, PatchSize * 3 - 2);
                             var outLine = plane.Slice(ph * PatchSize, PatchSize);
                             for (int pw = 0; pw < PatchSize; pw++)
                             {

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using HpsSharp.Core.Safetensors;
 using HpsSharp.Core.Text;
 using HpsSharp.Testing;
 using Xunit;
@@ -80,8 +81,9 @@ public sealed class Hpsv3PromptTests
         var built = Hpsv3Prompt.Build(Tok, prompt, imageTokens);
 
         var file = TestPaths.Fixture("hpsv3-tiny/" + c.GetProperty("tensors").GetString());
-        var referenceIds = SafetensorsI64.Read(file, "input_ids");
-        var referenceReward = SafetensorsI64.Read(file, "reward_index");
+        using var tensors = SafetensorsFile.Open(file);
+        var referenceIds = tensors.ReadInt64("input_ids");
+        var referenceReward = tensors.ReadInt64("reward_index");
         Assert.Equal(expected.GetProperty("input_ids_length").GetInt32(), built.Length);
         Assert.Equal(expected.GetProperty("reward_index").GetInt32(), built.RewardIndex);
         Assert.Equal(referenceReward[0], built.RewardIndex);

@@ -255,6 +255,11 @@ public sealed class Qwen2TokenizerTests
         ex = Assert.Throws<TokenizerLoadException>(() => Qwen2Tokenizer.FromDirectory(tmp.Path));
         Assert.EndsWith("merges.txt", ex.Path, StringComparison.Ordinal);
         Assert.Contains("merge 3", ex.Reason, StringComparison.Ordinal);
+
+        File.WriteAllText(tmp.File("merges.txt"), "#version: 0.2\na b\na zz\n");
+        ex = Assert.Throws<TokenizerLoadException>(() => Qwen2Tokenizer.FromDirectory(tmp.Path));
+        Assert.Equal(tmp.Path, ex.Path);
+        Assert.Contains("zz", ex.Reason, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using HpsSharp.Core.Safetensors;
 using HpsSharp.Core.Text;
 using HpsSharp.Testing;
 using Xunit;
@@ -24,14 +25,20 @@ public sealed class TokenBatchTests
     public void ReproducesTheReferenceBatch()
     {
         // rocket, chelsea, coins in one right-padded batch (fixtures/hpsv3-tiny, pad 151643).
-        var file = TestPaths.Fixture("hpsv3-tiny/expected_batch.safetensors");
-        var sequences = new[] { "rocket", "chelsea", "coins" }
-            .Select(id => SafetensorsI64.Read(TestPaths.Fixture($"hpsv3-tiny/expected_{id}.safetensors"), "input_ids").Select(v => (int)v).ToArray())
-            .ToArray();
+        using var expected = SafetensorsFile.Open(TestPaths.Fixture("hpsv3-tiny/expected_batch.safetensors"));
+        var sequences = new[] { "rocket", "chelsea", "coins" }.Select(ReadInputIds).ToArray();
         var batch = TokenBatch.RightPad(sequences);
+        Assert.Equal(3, batch.Batch);
         Assert.Equal(837, batch.Length);
-        Assert.Equal(SafetensorsI64.Read(file, "input_ids"), batch.InputIds);
-        Assert.Equal(SafetensorsI64.Read(file, "attention_mask"), batch.AttentionMask);
+        Assert.Equal([3L, 837L], expected["input_ids"].Shape);
+        Assert.Equal(expected.ReadInt64("input_ids"), batch.InputIds);
+        Assert.Equal(expected.ReadInt64("attention_mask"), batch.AttentionMask);
+    }
+
+    private static int[] ReadInputIds(string id)
+    {
+        using var file = SafetensorsFile.Open(TestPaths.Fixture($"hpsv3-tiny/expected_{id}.safetensors"));
+        return [.. file.ReadInt64("input_ids").Select(v => checked((int)v))];
     }
 
     [Fact]
