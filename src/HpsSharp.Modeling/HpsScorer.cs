@@ -255,17 +255,27 @@ public sealed partial class HpsScorer : IScorer
     /// <summary>What the loaded model is, saying plainly when it is not the released HPSv3.</summary>
     internal static ModelInfo Describe(string modelDir, Hpsv3Model model, string dtype, int minPixels, int maxPixels)
     {
-        var files = model.WeightFiles;
-        bool sevenB = model.Config.ToDimensions() == Hpsv3Dimensions.Released7B;
-        bool releasedName = files.Count == 1 && Path.GetFileName(files[0]) == Hpsv3Layout.ReleasedFileName;
-        bool released = sevenB && releasedName;
+        var (name, released) = Name(modelDir, model.Config, model.WeightFiles);
+        return new ModelInfo(name, Fingerprint(model.WeightFiles, dtype, minPixels, maxPixels), released, dtype, minPixels, maxPixels);
+    }
+
+    /// <summary>
+    /// The released HPSv3 = the 7B tensor shapes AND a single weight file named <c>HPSv3.safetensors</c>; anything
+    /// else is named as what it is, with "not the released HPSv3" in the name.
+    /// </summary>
+    internal static (string Name, bool Released) Name(string modelDir, Qwen2VLConfig config, IReadOnlyList<string> weightFiles)
+    {
+        bool sevenB = config.ToDimensions() == Hpsv3Dimensions.Released7B;
+        bool releasedName = weightFiles.Count == 1 && Path.GetFileName(weightFiles[0]) == Hpsv3Layout.ReleasedFileName;
         string folder = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir)));
-        string name = released
-            ? "HPSv3 (MizzenAI/HPSv3)"
-            : sevenB
-                ? $"{folder}: HPSv3 7B-shaped weights in {string.Join(", ", files.Select(Path.GetFileName))} (not the released HPSv3.safetensors)"
-                : string.Create(CultureInfo.InvariantCulture, $"{folder}: not the released HPSv3 (hidden {model.Config.HiddenSize}, {model.Config.NumHiddenLayers} layers)");
-        return new ModelInfo(name, Fingerprint(files, dtype, minPixels, maxPixels), released, dtype, minPixels, maxPixels);
+        if (sevenB && releasedName)
+        {
+            return ("HPSv3 (MizzenAI/HPSv3)", true);
+        }
+
+        return sevenB
+            ? ($"{folder}: HPSv3 7B-shaped weights in {string.Join(", ", weightFiles.Select(Path.GetFileName))}, not the released HPSv3 (file is not {Hpsv3Layout.ReleasedFileName})", false)
+            : (string.Create(CultureInfo.InvariantCulture, $"{folder}: not the released HPSv3 (hidden {config.HiddenSize}, {config.NumHiddenLayers} layers)"), false);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "could not score {Image}: {Reason}")]

@@ -127,6 +127,55 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
         return new Hpsv3Model(config, new MetaWeightSource(new ModelLoadOptions(dtype).BackboneDtype));
     }
 
+    /// <summary>
+    /// Writes the weights as one safetensors file in the official flat layout that Python HPSv3 loads with
+    /// <c>load_state_dict(strict=True)</c> (plus nothing else: no <c>lm_head</c>). The backbone is stored in
+    /// <paramref name="backboneDtype"/> ("bf16" as released, or "fp32"); <c>rm_head</c> is always F32. Atomic.
+    /// </summary>
+    public void SaveSafetensors(string path, string backboneDtype = "bf16", IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var backbone = new ModelLoadOptions(backboneDtype).BackboneDtype;
+        var parameters = named_parameters().ToList();
+        var headers = parameters.Select(p =>
+        {
+            var dtype = p.name.StartsWith("rm_head.", StringComparison.Ordinal) ? ScalarType.Float32 : backbone;
+            return new SafetensorsWriter.Header(p.name, dtype == ScalarType.BFloat16 ? SafetensorsDtype.BF16 : SafetensorsDtype.F32, p.parameter.shape);
+        }).ToList();
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "pt" };
+        SafetensorsWriter.WriteStreaming(path, headers, (i, stream) =>
+        {
+            var dtype = headers[i].Dtype == SafetensorsDtype.BF16 ? ScalarType.BFloat16 : ScalarType.Float32;
+            using var scope = NewDisposeScope();
+            var t = parameters[i].parameter.detach().to(dtype).cpu().contiguous();
+            stream.Write(t.bytes);
+        }, meta);
+    }
+
+    /// <summary>
+    /// Copies the weights of a checkpoint (file, shard index or folder; either key layout) into this model's
+    /// parameters, converting dtypes — for resuming training. Strict: any missing, unexpected or mismatched tensor
+    /// (against this model's configuration) throws <see cref="ModelLoadException"/> before anything is copied.
+    /// </summary>
+    public void LoadWeights(string pathOrFolder)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(pathOrFolder);
+        using var weights = SafetensorsModel.Open(pathOrFolder);
+        var check = Hpsv3Layout.Check(weights.Tensors, Config.ToDimensions());
+        if (!check.Ok)
+        {
+            throw new ModelLoadException(weights.Source, check.Missing, check.Unexpected, check.Mismatched);
+        }
+
+        using var source = new MappedWeightSource(weights, check.StoredNames, BackboneDtype, new Device(DeviceType.CPU), false);
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in named_parameters())
+        {
+            using var loaded = source.Get(name, parameter.shape, name.StartsWith("rm_head.", StringComparison.Ordinal) ? Hpsv3TensorRole.RewardHead : Hpsv3TensorRole.Backbone);
+            parameter.copy_(loaded);
+        }
+    }
+
     /// <summary>[B, 2] fp32 = (μ, log σ) per row; differentiable unless run under inference mode.</summary>
     public override Tensor forward(Hpsv3Batch batch) => Forward(batch, null);
 

@@ -65,7 +65,22 @@ public sealed record Qwen2VLConfig
         Qwen2VLConfig? config;
         try
         {
-            config = JsonSerializer.Deserialize<Qwen2VLConfig>(File.ReadAllText(path));
+            var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path)) as System.Text.Json.Nodes.JsonObject
+                ?? throw new UserInputException(path, "config.json is not a JSON object");
+
+            // transformers ≥ 4.5x may write the decoder fields under "text_config": lift them to the top level.
+            if (!node.ContainsKey("hidden_size") && node["text_config"] is System.Text.Json.Nodes.JsonObject text)
+            {
+                foreach (var (key, value) in text)
+                {
+                    if (!node.ContainsKey(key))
+                    {
+                        node[key] = value?.DeepClone();
+                    }
+                }
+            }
+
+            config = node.Deserialize<Qwen2VLConfig>();
         }
         catch (JsonException ex)
         {

@@ -131,3 +131,84 @@ public sealed class LoadingTests(TinyFixture tiny) : IClassFixture<TinyFixture>,
         Assert.NotNull(model.named_parameters().Single(p => p.name == "visual.blocks.0.attn.qkv.weight").parameter.grad);
     }
 }
+
+[Trait("Category", "Model")]
+public sealed class MappedWeightsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hps-mmap-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void AlignedTensorsAreViewsAndAnUnalignedOneIsReadCorrectly()
+    {
+        // safetensors packs tensors without per-tensor padding: a BF16 [3] (6 bytes) puts the next F32 off 4-byte alignment.
+        var header = """{"a":{"dtype":"BF16","shape":[3],"data_offsets":[0,6]},"b":{"dtype":"F32","shape":[2],"data_offsets":[6,14]}}""";
+        header = header.PadRight(header.Length + ((8 - ((8 + header.Length) % 8)) % 8));
+        var path = Path.Combine(_dir, "w.safetensors");
+        using (var s = File.Create(path))
+        {
+            s.Write(BitConverter.GetBytes((long)header.Length));
+            s.Write(System.Text.Encoding.UTF8.GetBytes(header));
+            foreach (var v in new[] { 1f, -2f, 0.5f })
+            {
+                s.Write(BitConverter.GetBytes(SafetensorsDtypes.FloatToBFloat16(v)));
+            }
+
+            s.Write(BitConverter.GetBytes(3.25f));
+            s.Write(BitConverter.GetBytes(-7f));
+        }
+
+        using var model = SafetensorsModel.Open(path);
+        using var source = new Weights.MappedWeightSource(model, new Dictionary<string, string> { ["a"] = "a", ["b"] = "b" }, ScalarType.BFloat16, new TorchSharp.torch.Device("cpu"), false);
+        using var a = source.Get("a", [3], Hpsv3TensorRole.Backbone);
+        using var b = source.Get("b", [2], Hpsv3TensorRole.RewardHead);
+        Assert.Equal(ScalarType.BFloat16, a.dtype);
+        Assert.Equal(new[] { 1f, -2f, 0.5f }, a.to(ScalarType.Float32).data<float>().ToArray());
+        Assert.Equal(new[] { 3.25f, -7f }, b.data<float>().ToArray());
+        Assert.Equal(1, source.ZeroCopy);
+        Assert.Equal(1, source.UnalignedCopies);
+    }
+}
+
+[Trait("Category", "Model")]
+public sealed class SaveTests(TinyFixture tiny) : IClassFixture<TinyFixture>, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hps-save-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void ASavedBf16ModelHasTheOfficialTensorsAndScoresIdentically()
+    {
+        File.Copy(Path.Combine(TinyFixture.ModelDir, "config.json"), Path.Combine(_dir, "config.json"));
+        var path = Path.Combine(_dir, "model.safetensors");
+        tiny.Model("bf16").SaveSafetensors(path);
+
+        using (var saved = SafetensorsFile.Open(path))
+        using (var original = SafetensorsFile.Open(Path.Combine(TinyFixture.ModelDir, "model.safetensors")))
+        {
+            // Same tensors, dtypes and bytes as the official file, minus lm_head (never used to score).
+            var expected = original.Tensors.Where(t => t.Name != "lm_head.weight").OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+            var actual = saved.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+            Assert.Equal(expected.Select(t => t.Describe()), actual.Select(t => t.Describe()));
+            foreach (var t in expected)
+            {
+                Assert.True(original.ReadBytes(t.Name).AsSpan().SequenceEqual(saved.ReadBytes(t.Name)), $"{t.Name} bytes differ");
+            }
+        }
+
+        using var reloaded = Hpsv3Model.Load(_dir, new ModelLoadOptions("fp32"));
+        using var fresh = Hpsv3Model.Create(reloaded.Config, new ModelLoadOptions("fp32"), seed: 3);
+        fresh.LoadWeights(path);
+        using var f = TinyFixture.Expected("coins");
+        using var batch = TinyFixture.SingleBatch(f);
+        using var mode = inference_mode();
+        using var a = reloaded.forward(batch);
+        using var b = tiny.Model("fp32").forward(batch);
+        using var c = fresh.forward(batch);
+        Assert.True(a.allclose(b, 0, 0));
+        Assert.True(c.allclose(b, 0, 0));
+        Assert.Throws<ModelLoadException>(() => fresh.LoadWeights(Path.Combine(TinyFixture.ModelDir, "expected_coins.safetensors")));
+    }
+}

@@ -51,3 +51,53 @@ public sealed class StructureTests
         Assert.All(model.named_parameters(), p => Assert.Equal(ScalarType.Float32, p.parameter.dtype));
     }
 }
+
+[Trait("Category", "Unit")]
+public sealed class ModelNameTests
+{
+    [Fact]
+    public void OnlyThe7BShapesInHPSv3SafetensorsAreTheReleasedModel()
+    {
+        var released = HpsScorer.Name("/models/hpsv3", Qwen2VLConfig.Released7B, ["/models/hpsv3/HPSv3.safetensors"]);
+        Assert.True(released.Released);
+        Assert.Equal("HPSv3 (MizzenAI/HPSv3)", released.Name);
+
+        var renamed = HpsScorer.Name("/models/finetune", Qwen2VLConfig.Released7B, ["/models/finetune/model.safetensors"]);
+        Assert.False(renamed.Released);
+        Assert.Contains("not the released HPSv3", renamed.Name, StringComparison.Ordinal);
+        Assert.Contains("model.safetensors", renamed.Name, StringComparison.Ordinal);
+
+        var small = Qwen2VLConfig.Released7B with { HiddenSize = 1536, NumAttentionHeads = 12, NumKeyValueHeads = 2, IntermediateSize = 8960 };
+        var twoB = HpsScorer.Name("/models/x", small, ["/models/x/HPSv3.safetensors"]);
+        Assert.False(twoB.Released);
+        Assert.Contains("hidden 1536", twoB.Name, StringComparison.Ordinal);
+    }
+}
+
+[Trait("Category", "Unit")]
+public sealed class ConfigTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("hps-config-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void TheReleasedBaseConfigBindsAndANestedTextConfigIsLifted()
+    {
+        var flat = Qwen2VLConfig.Load(Path.Combine(AppContext.BaseDirectory, "Approved", "qwen2-vl-7b-instruct.config.json"));
+        Assert.Equal(Qwen2VLConfig.Released7B with { VocabSize = 152064 }, flat);
+
+        var nested = Path.Combine(_dir, "config.json");
+        File.WriteAllText(nested, """
+            {"model_type": "qwen2_vl", "text_config": {"hidden_size": 3584, "num_hidden_layers": 28, "num_attention_heads": 28,
+             "num_key_value_heads": 4, "intermediate_size": 18944, "vocab_size": 152064, "rope_theta": 1000000.0},
+             "vision_config": {"depth": 32, "embed_dim": 1280, "num_heads": 16, "hidden_size": 3584}}
+            """);
+        Assert.Equal(flat.ToDimensions(), Qwen2VLConfig.Load(nested).ToDimensions());
+
+        File.WriteAllText(nested, "[1, 2]");
+        Assert.Throws<Core.UserInputException>(() => Qwen2VLConfig.Load(nested));
+        File.WriteAllText(nested, "{ not json");
+        Assert.Throws<Core.UserInputException>(() => Qwen2VLConfig.Load(nested));
+    }
+}

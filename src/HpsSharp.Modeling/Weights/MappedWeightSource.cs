@@ -54,12 +54,12 @@ internal sealed class MappedWeightSource : WeightSource, IDisposable
         }
 
         var want = role == Hpsv3TensorRole.RewardHead ? ScalarType.Float32 : _backbone;
-        var view = Map(file, info);
+        var (view, mapped) = Map(file, info);
         Tensor result;
         if (view.dtype == want && _device.type == DeviceType.CPU)
         {
             result = view;
-            ZeroCopy++;
+            ZeroCopy += mapped ? 1 : 0;
         }
         else
         {
@@ -72,7 +72,7 @@ internal sealed class MappedWeightSource : WeightSource, IDisposable
         return new Parameter(result, _requiresGrad);
     }
 
-    private Tensor Map(SafetensorsFile file, TensorInfo info)
+    private (Tensor Tensor, bool Mapped) Map(SafetensorsFile file, TensorInfo info)
     {
         var dtype = ToTorch(info.Dtype);
         int size = SafetensorsDtypes.Size(info.Dtype);
@@ -80,7 +80,7 @@ internal sealed class MappedWeightSource : WeightSource, IDisposable
         long count = info.ElementCount;
         if (count == 0)
         {
-            return empty(info.Shape, dtype);
+            return (empty(info.Shape, dtype), false);
         }
 
         if (absolute % size != 0)
@@ -90,7 +90,7 @@ internal sealed class MappedWeightSource : WeightSource, IDisposable
             var bytes = file.ReadBytes(info.Name);
             var copy = empty(info.Shape, dtype);
             copy.bytes = bytes;
-            return copy;
+            return (copy, false);
         }
 
         if (!_maps.TryGetValue((file.Path, dtype), out var whole))
@@ -99,7 +99,7 @@ internal sealed class MappedWeightSource : WeightSource, IDisposable
             _maps[(file.Path, dtype)] = whole;
         }
 
-        return whole.narrow(0, absolute / size, count).view(info.Shape);
+        return (whole.narrow(0, absolute / size, count).view(info.Shape), true);
     }
 
     private static ScalarType ToTorch(SafetensorsDtype dtype) => dtype switch
