@@ -88,7 +88,7 @@ int tokens = promptTokens.InputIds.Length;
 Console.WriteLine($"input: {Path.GetFileName(imagePath)} → grid {processed.GridT}×{processed.GridH}×{processed.GridW} ({processed.Rows} patches, {processed.MergedTokens} image tokens), sequence {tokens} tokens; decode+preprocess+tokenise {prepSeconds * 1000:F0} ms");
 
 var flops = Flops.Forward(config, tokens, processed.Rows, processed.GridH * processed.GridW / 4);
-Console.WriteLine($"analytic forward FLOPs: {flops.Total / 1e12:F2} T (decoder linear {flops.DecoderLinear / 1e12:F2} T, decoder attention {flops.DecoderAttention / 1e12:F3} T, vision linear {flops.VisionLinear / 1e12:F2} T, vision attention {flops.VisionAttention / 1e12:F3} T, merger {flops.Merger / 1e12:F3} T)");
+Console.WriteLine($"analytic forward FLOPs: {flops.Total / 1e9:F1} G (decoder linear {flops.DecoderLinear / 1e9:F1} G, decoder attention {flops.DecoderAttention / 1e9:F1} G, vision linear {flops.VisionLinear / 1e9:F1} G, vision attention {flops.VisionAttention / 1e9:F1} G, merger {flops.Merger / 1e9:F1} G)");
 
 var ceilingBefore = Ceiling.Measure();
 Console.WriteLine($"bf16 matmul ceiling (before): {ceilingBefore / 1e9:F0} GFLOP/s");
@@ -127,7 +127,7 @@ var ceilingAfter = Ceiling.Measure();
 Console.WriteLine($"bf16 matmul ceiling (after): {ceilingAfter / 1e9:F0} GFLOP/s");
 
 times.Sort();
-double median = times[times.Count / 2];
+double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[(times.Count / 2) - 1] + times[times.Count / 2]) / 2;
 double best = times[0];
 double forward = Math.Max(median - prepSeconds, 1e-9);
 double ceiling = (ceilingBefore + ceilingAfter) / 2;
