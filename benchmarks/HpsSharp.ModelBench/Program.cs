@@ -140,8 +140,15 @@ Console.WriteLine($"load average at end: {Machine.LoadAverage()}");
 
 if (delete && size != "tiny")
 {
-    Directory.Delete(modelDir, recursive: true);
-    Console.WriteLine($"deleted {modelDir}");
+    // Only the two files written here; the folder goes too when nothing else is left in it.
+    File.Delete(Path.Combine(modelDir, "model.safetensors"));
+    File.Delete(Path.Combine(modelDir, "config.json"));
+    if (!Directory.EnumerateFileSystemEntries(modelDir).Any())
+    {
+        Directory.Delete(modelDir);
+    }
+
+    Console.WriteLine($"deleted the checkpoint in {modelDir}");
 }
 
 return 0;
