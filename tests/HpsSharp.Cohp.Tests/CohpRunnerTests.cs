@@ -388,6 +388,16 @@ public sealed class CohpRunnerTests : IDisposable
         Assert.Contains("Round 4</b> · strength 0.5", html, StringComparison.Ordinal);
         Assert.Contains("nothing kept", html, StringComparison.Ordinal);
         Assert.Contains("NOT".ToLowerInvariant() + " the released HPSv3", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("start image scores higher", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ThePageSaysWhenTheFinalImageScoresBelowTheStart()
+    {
+        var folder = _dir.File("run");
+        var run = await RunAsync(folder, new CohpOptions { Seed = 7, Rounds = 1 });
+        Assert.Equal(("round-1/candidate-1.png", 2.0, 4.5), (run.Final!.File, run.Final.Mu, run.Start!.Mu));
+        Assert.Contains("start image scores higher than the final one", File.ReadAllText(Path.Combine(folder, "index.html")), StringComparison.Ordinal);
     }
 
     [Fact]

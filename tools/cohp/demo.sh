@@ -19,18 +19,16 @@ if [ -z "$model" ]; then
   for f in "${HPS_ASSETS:-$shared/assets}"/qwen2-vl-tokenizer/*; do ln -sf "$(realpath "$f")" "$model/$(basename "$f")"; done
 fi
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-for spec in a1111:7860 comfyui:8188; do
-  setsid dotnet run tools/cohp/fake-generator.cs -- --kind "${spec%%:*}" --port "${spec##*:}" > "$work/${spec%%:*}.log" 2>&1 &
-  pids+=($!)
-done
+# One process serves both fake APIs (two concurrent `dotnet run` of one file would race on its build folder).
+setsid dotnet run tools/cohp/fake-generator.cs > "$work/fake-generator.log" 2>&1 &
+server=$!
+trap 'kill -- "-$server" 2>/dev/null || true' EXIT
 
 dotnet build src/HpsSharp.Cli -c Release -nologo -v q >/dev/null
 for port in 7860 8188; do
   for _ in $(seq 1 240); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || { echo "the fake generator server did not start:"; cat "$work/fake-generator.log"; exit 1; }
     sleep 0.5
   done
 done
