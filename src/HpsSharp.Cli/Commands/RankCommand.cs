@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core.Scoring;
+using Spectre.Console;
+
+namespace HpsSharp.Cli.Commands;
+
+/// <summary><c>hps rank</c>: images ordered best first (best-of-N).</summary>
+public sealed class RankCommand : ICommandFactory
+{
+    public Command Create(CliEnvironment env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        var model = new ModelOptions();
+        var prompt = new Option<string>("--prompt") { Description = "The prompt the images were generated for", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
+        var images = new Argument<string[]>("IMAGE") { Description = "Candidate images", Arity = ArgumentArity.OneOrMore };
+        var cmd = new Command("rank", "Order images for a prompt best first by μ (best-of-N)");
+        model.AddTo(cmd);
+        cmd.Options.Add(prompt);
+        cmd.Options.Add(json);
+        cmd.Arguments.Add(images);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var paths = parse.GetValue(images)!;
+            foreach (var p in paths)
+            {
+                if (!File.Exists(p))
+                {
+                    throw new FileNotFoundException($"image not found: {p}", p);
+                }
+            }
+
+            using var scorer = model.Load(parse, env);
+            var ranking = await ProgressReporter.RunAsync(env, "scoring", p => scorer.RankAsync(parse.GetValue(prompt)!, paths.Select(ImageInput.FromPath).ToList(), p, ct)).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                using var ms = new MemoryStream();
+                using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+                {
+                    w.WriteStartObject();
+                    ScoreCommand.WriteModel(w, scorer.Model);
+                    w.WriteStartArray("order");
+                    foreach (var i in ranking.Order)
+                    {
+                        w.WriteNumberValue(i);
+                    }
+
+                    w.WriteEndArray();
+                    w.WriteStartArray("results");
+                    foreach (var r in ranking.Results)
+                    {
+                        ScoreCommand.WriteResult(w, r);
+                    }
+
+                    w.WriteEndArray();
+                    w.WriteEndObject();
+                }
+
+                env.Out.WriteLine(Encoding.UTF8.GetString(ms.ToArray()));
+            }
+            else
+            {
+                var table = new Table().AddColumns("rank", "image", "μ", "σ");
+                int rank = 1;
+                foreach (var i in ranking.Order)
+                {
+                    var s = ranking.Results[i].Score!.Value;
+                    table.AddRow((rank++).ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(paths[i]), ScoreCommand.F(s.Mu), ScoreCommand.F(s.Sigma));
+                }
+
+                env.Console.Write(table);
+            }
+
+            return ScoreCommand.ReportFailures(env, ranking.Results);
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,201 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core;
+using HpsSharp.Core.Scoring;
+using Spectre.Console;
+
+namespace HpsSharp.Cli.Commands;
+
+/// <summary><c>hps score</c>: μ, log σ and σ for images and prompts.</summary>
+public sealed class ScoreCommand : ICommandFactory
+{
+    public Command Create(CliEnvironment env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        var model = new ModelOptions();
+        var prompt = new Option<string?>("--prompt") { Description = "The prompt the images were generated for" };
+        var manifest = new Option<string?>("--manifest") { Description = "JSONL file with {\"prompt\": ..., \"image\": ...} per line (paths relative to the file)" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
+        var csv = new Option<bool>("--csv") { Description = "Print CSV on stdout" };
+        var images = new Argument<string[]>("IMAGE") { Description = "Image files, or one folder whose images have .txt prompt sidecars", Arity = ArgumentArity.ZeroOrMore };
+        var cmd = new Command("score", "Score images for a prompt: μ (the score), log σ and σ");
+        model.AddTo(cmd);
+        cmd.Options.Add(prompt);
+        cmd.Options.Add(manifest);
+        cmd.Options.Add(json);
+        cmd.Options.Add(csv);
+        cmd.Arguments.Add(images);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var requests = Inputs(parse.GetValue(prompt), parse.GetValue(manifest), parse.GetValue(images) ?? []);
+            using var scorer = model.Load(parse, env);
+            var results = await ProgressReporter.RunAsync(env, "scoring", p => scorer.ScoreAsync(requests, p, ct)).ConfigureAwait(false);
+            if (parse.GetValue(json))
+            {
+                env.Out.WriteLine(ScoreJson(scorer.Model, results));
+            }
+            else if (parse.GetValue(csv))
+            {
+                env.Out.Write(Csv(results));
+            }
+            else
+            {
+                var table = new Table().AddColumns("image", "prompt", "μ", "log σ", "σ");
+                foreach (var r in results)
+                {
+                    var prompt = r.Request.Prompt.Length > 40 ? r.Request.Prompt[..37] + "..." : r.Request.Prompt;
+                    table.AddRow(
+                        Markup.Escape(r.Request.Image.Name),
+                        Markup.Escape(prompt),
+                        r.Score is { } s ? F(s.Mu) : "[red]error[/]",
+                        r.Score is { } s2 ? F(s2.LogSigma) : Markup.Escape(r.Error ?? string.Empty),
+                        r.Score is { } s3 ? F(s3.Sigma) : string.Empty);
+                }
+
+                env.Console.Write(table);
+            }
+
+            return ReportFailures(env, results);
+        });
+        return cmd;
+    }
+
+    /// <summary>The request list from exactly one input form.</summary>
+    internal static IReadOnlyList<ScoreRequest> Inputs(string? prompt, string? manifest, string[] images)
+    {
+        if (manifest is not null)
+        {
+            if (images.Length > 0 || prompt is not null)
+            {
+                throw new UserInputException("--manifest", "use either --manifest or --prompt with images, not both");
+            }
+
+            return ScoreInputs.FromManifest(manifest);
+        }
+
+        if (images.Length == 1 && Directory.Exists(images[0]))
+        {
+            if (prompt is not null)
+            {
+                throw new UserInputException("--prompt", "a folder takes its prompts from .txt sidecars; do not pass --prompt with a folder");
+            }
+
+            return ScoreInputs.FromFolder(images[0]);
+        }
+
+        if (images.Length == 0)
+        {
+            throw new UserInputException("IMAGE", "give image files with --prompt, a folder with .txt sidecars, or --manifest FILE.jsonl");
+        }
+
+        if (prompt is null)
+        {
+            throw new UserInputException("--prompt", "required when images are given on the command line");
+        }
+
+        foreach (var i in images)
+        {
+            if (!File.Exists(i))
+            {
+                throw new FileNotFoundException($"image not found: {i}", i);
+            }
+        }
+
+        return ScoreInputs.FromImages(prompt, images);
+    }
+
+    internal static int ReportFailures(CliEnvironment env, IReadOnlyList<ScoreResult> results)
+    {
+        int failed = results.Count(r => !r.Ok);
+        if (failed == 0)
+        {
+            return CliApp.Ok;
+        }
+
+        env.ErrorConsole.MarkupLine($"[red]error:[/] {failed} of {results.Count} image(s) could not be scored");
+        foreach (var r in results.Where(r => !r.Ok))
+        {
+            env.Error.WriteLine($"  {r.Request.Image.Name}: {r.Error}");
+        }
+
+        return CliApp.UserError;
+    }
+
+    internal static string ScoreJson(ModelInfo model, IReadOnlyList<ScoreResult> results)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            WriteModel(w, model);
+            w.WriteStartArray("results");
+            foreach (var r in results)
+            {
+                WriteResult(w, r);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    internal static void WriteModel(Utf8JsonWriter w, ModelInfo model)
+    {
+        w.WriteStartObject("model");
+        w.WriteString("name", model.Name);
+        w.WriteString("fingerprint", model.Fingerprint);
+        w.WriteBoolean("released_hpsv3", model.IsReleasedHpsv3);
+        w.WriteString("dtype", model.Dtype);
+        w.WriteNumber("min_pixels", model.MinPixels);
+        w.WriteNumber("max_pixels", model.MaxPixels);
+        w.WriteEndObject();
+    }
+
+    internal static void WriteResult(Utf8JsonWriter w, ScoreResult r)
+    {
+        w.WriteStartObject();
+        w.WriteString("image", r.Request.Image.Name);
+        w.WriteString("prompt", r.Request.Prompt);
+        if (r.Score is { } s)
+        {
+            w.WriteNumber("mu", s.Mu);
+            w.WriteNumber("log_sigma", s.LogSigma);
+            w.WriteNumber("sigma", s.Sigma);
+        }
+        else
+        {
+            w.WriteString("error", r.Error);
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static string Csv(IReadOnlyList<ScoreResult> results)
+    {
+        var sb = new StringBuilder("image,prompt,mu,log_sigma,sigma,error\n");
+        foreach (var r in results)
+        {
+            sb.Append(Q(r.Request.Image.Name)).Append(',').Append(Q(r.Request.Prompt)).Append(',');
+            if (r.Score is { } s)
+            {
+                sb.Append(R(s.Mu)).Append(',').Append(R(s.LogSigma)).Append(',').Append(R(s.Sigma)).Append(",\n");
+            }
+            else
+            {
+                sb.Append(",,,").Append(Q(r.Error ?? string.Empty)).Append('\n');
+            }
+        }
+
+        return sb.ToString();
+
+        static string Q(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+        static string R(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+    }
+
+    internal static string F(double v) => v.ToString("0.0000", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,64 @@
+using System.CommandLine;
+using HpsSharp.Core.Scoring;
+
+namespace HpsSharp.Cli.Infrastructure;
+
+/// <summary>
+/// The options every scoring command shares (<c>--model</c>, <c>--dtype</c>, <c>--device</c>, <c>--batch-size</c>):
+/// declared once so their names, defaults and validation are the same everywhere.
+/// </summary>
+public sealed class ModelOptions
+{
+    public Option<string> Model { get; } = new("--model") { Description = "Model folder (config.json, tokenizer files, HPSv3.safetensors or model.safetensors)", Required = true };
+
+    public Option<string> Dtype { get; } = new("--dtype") { Description = "bf16 (as released, default) or fp32 (exact mode)", DefaultValueFactory = _ => "bf16" };
+
+    public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+
+    public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
+
+    public ModelOptions()
+    {
+        Dtype.AcceptOnlyFromAmong("bf16", "fp32");
+        Device.AcceptOnlyFromAmong("cpu", "cuda");
+        BatchSize.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--batch-size must be at least 1");
+            }
+        });
+    }
+
+    /// <summary>Adds the options to a command.</summary>
+    public void AddTo(Command command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        command.Options.Add(Model);
+        command.Options.Add(Dtype);
+        command.Options.Add(Device);
+        command.Options.Add(BatchSize);
+    }
+
+    /// <summary>Reads the parsed values.</summary>
+    public ScorerOptions Read(ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        var dir = parse.GetValue(Model)!;
+        if (!Directory.Exists(dir))
+        {
+            throw new DirectoryNotFoundException($"--model: folder not found: {dir}");
+        }
+
+        return new ScorerOptions(dir, parse.GetValue(Dtype)!, parse.GetValue(Device)!, parse.GetValue(BatchSize));
+    }
+
+    /// <summary>Loads the scorer and says on stderr what model it is (plainly, when it is not the released HPSv3).</summary>
+    public IScorer Load(ParseResult parse, CliEnvironment env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        var scorer = env.ScorerLoader(Read(parse));
+        env.Error.WriteLine($"model: {scorer.Model.Describe()}");
+        return scorer;
+    }
+}

@@ -1,0 +1,58 @@
+using HpsSharp.Core.Scoring;
+using Spectre.Console;
+
+namespace HpsSharp.Cli.Infrastructure;
+
+/// <summary>
+/// Runs work with a progress display: a Spectre progress bar when the terminal is interactive, otherwise plain
+/// "label: done/total" lines on stderr (at most one per 10% so logs stay short). stdout is never touched.
+/// </summary>
+public static class ProgressReporter
+{
+    public static async Task<T> RunAsync<T>(CliEnvironment env, string label, Func<IProgress<ScoreProgress>, Task<T>> work)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(work);
+        if (env.Interactive)
+        {
+            return await env.ErrorConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask(Markup.Escape(label));
+                    var progress = new SyncProgress<ScoreProgress>(p =>
+                    {
+                        task.MaxValue = Math.Max(1, p.Total);
+                        task.Value = p.Done;
+                    });
+                    return await work(progress).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+        }
+
+        int lastDecile = -1;
+        var plain = new SyncProgress<ScoreProgress>(p =>
+        {
+            int decile = p.Total == 0 ? 10 : p.Done * 10 / p.Total;
+            if (decile != lastDecile)
+            {
+                lastDecile = decile;
+                env.Error.WriteLine($"{label}: {p.Done}/{p.Total}");
+            }
+        });
+        return await work(plain).ConfigureAwait(false);
+    }
+
+    /// <summary>IProgress that reports synchronously on the caller's thread (Progress&lt;T&gt; posts to the thread pool).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        private readonly object _gate = new();
+
+        public void Report(T value)
+        {
+            lock (_gate)
+            {
+                report(value);
+            }
+        }
+    }
+}
