@@ -307,6 +307,59 @@ public sealed record TrainingOptions
         }
     }
 
+
+    /// <summary>One line of help per option (JSON name → text), for <c>hps train --help</c> and the README.</summary>
+    public static IReadOnlyDictionary<string, string> Help { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["model"] = "Model folder to fine-tune (config.json, weights, tokenizer files); with --random-init only its config.json is used",
+        ["random-init"] = "Start from random weights (seeded) built from the model folder's config.json",
+        ["data"] = "Training pairs; path1 is the preferred image",
+        ["format"] = "hpdv3 (one JSON array, as train.json/all.json) or jsonl (one pair per line, same keys)",
+        ["images"] = "Folder the image paths are relative to (default: the data file's folder)",
+        ["eval-data"] = "Held-out pairs for periodic evaluation accuracy (same format)",
+        ["eval-images"] = "Image root of --eval-data (default: --images, else its folder)",
+        ["out"] = "Output folder: the final model (usable as --model) and checkpoints/",
+        ["resume"] = "Continue from the latest checkpoint in --out (same options)",
+        ["epochs"] = "Passes over the data (HPSv3 yaml: 10)",
+        ["max-steps"] = "Total optimizer steps (overrides epochs for the schedule and the end)",
+        ["stop-after"] = "Stop after this many steps with a checkpoint, schedule unchanged (continue with --resume)",
+        ["batch-size"] = "Pairs per micro-batch (yaml: 2)",
+        ["grad-accum"] = "Micro-batches per optimizer step (yaml: 4)",
+        ["lr"] = "Learning rate; default of every group (yaml: 2e-6)",
+        ["vision-lr"] = "Learning rate of the vision tower (default: --lr)",
+        ["merger-lr"] = "Learning rate of the vision merger (default: --lr)",
+        ["head-lr"] = "Learning rate of rm_head (default: --lr)",
+        ["special-token-lr"] = "Learning rate of the <|Reward|> embedding row (default: --lr)",
+        ["weight-decay"] = "AdamW decoupled weight decay (not on biases and LayerNorm weights; yaml: 0)",
+        ["adam-beta1"] = "AdamW beta1 (0.9)",
+        ["adam-beta2"] = "AdamW beta2 (0.999)",
+        ["adam-eps"] = "AdamW epsilon (1e-8)",
+        ["max-grad-norm"] = "Clip the global gradient norm to this (1.0; 0 disables)",
+        ["schedule"] = "constant_with_warmup (yaml), cosine or constant",
+        ["warmup-ratio"] = "Warm-up steps as a share of all steps (yaml: 0.05)",
+        ["warmup-steps"] = "Warm-up steps (overrides --warmup-ratio)",
+        ["loss"] = "uncertainty (deterministic quadrature, default), uncertainty-mc (the released code's 1000-sample Monte Carlo), bt, btt, margin, hpsv2",
+        ["mc-samples"] = "Samples per pair for uncertainty-mc (1000)",
+        ["tie-threshold"] = "Pairs with |c1-c2|/(c1+c2) <= this are ties for bt, btt and margin (default: no ties)",
+        ["confidence-threshold"] = "Keep pairs with confidence >= this (yaml: 0.95); a pair without the key is kept",
+        ["null-confidence"] = "What \"confidence\": null does: keep (default, counted), drop, or error",
+        ["strict"] = "Stop at the first bad row or unreadable image instead of reporting and skipping it",
+        ["freeze-vision"] = "Freeze the vision tower (the merger stays trainable)",
+        ["freeze-decoder"] = "Freeze the decoder layers and final norm",
+        ["head-only"] = "Train only rm_head (and the <|Reward|> row unless --train-reward-token false)",
+        ["train-reward-token"] = "Train the <|Reward|> embedding row, the only embedding row HPSv3 changes (default true)",
+        ["seed"] = "The one seed: data order, dropout, Monte Carlo samples, random initialisation (42)",
+        ["eval-every"] = "Evaluate every N steps (0: at the end of each epoch)",
+        ["eval-batch-size"] = "Pairs per evaluation batch (8)",
+        ["save-every"] = "Checkpoint every N steps (0: at the end of each epoch)",
+        ["save-total-limit"] = "Checkpoints kept (2)",
+        ["dtype"] = "bf16 (as HPSv3 trains: fp32 master weights and head) or fp32",
+        ["device"] = "cpu or cuda[:N]",
+        ["min-pixels"] = "Image processor min_pixels (HPSv3: 200704)",
+        ["max-pixels"] = "Image processor max_pixels (HPSv3: 200704)",
+        ["tokenizer"] = "Folder with the tokenizer files when the model folder has none",
+    };
+
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
     public static JsonSerializerOptions JsonOptions { get; } = new()
