@@ -1,4 +1,5 @@
 using HpsSharp.Core.Scoring;
+using HpsSharp.Modeling;
 
 namespace HpsSharp.Cli.Infrastructure;
 
@@ -8,6 +9,6 @@ internal static class DefaultScorerLoader
     public static IScorer Load(ScorerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        throw new NotSupportedException("model loading is not wired yet (HpsScorer lands with the model issue)");
+        return HpsScorer.Load(options.ModelDir, new HpsScorerOptions(options.Dtype, options.Device, options.BatchSize));
     }
 }

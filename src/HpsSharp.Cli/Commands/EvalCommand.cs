@@ -1,0 +1,238 @@
+using System.CommandLine;
+using System.Diagnostics;
+using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core.Metrics;
+using HpsSharp.Core.Scoring;
+using HpsSharp.Evaluation;
+using Spectre.Console;
+
+namespace HpsSharp.Cli.Commands;
+
+/// <summary>
+/// <c>hps eval</c>: preference accuracy of a model (or of precomputed scores) on a dataset, with the protocol
+/// (tie policy, split, counts, preprocessing, checksum) and a 95% bootstrap interval printed with the number.
+/// </summary>
+public sealed class EvalCommand : ICommandFactory
+{
+    public Command Create(CliEnvironment env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        var model = new Option<string>("--model") { Description = "Model folder (HPSv3 layout); or use --scores" };
+        var scores = new Option<string>("--scores") { Description = "Precomputed scores: JSONL {\"image\", \"mu\"[, \"log_sigma\", \"prompt\"]} or `hps score --json` output; no model needed" };
+        var data = new Option<string>("--data") { Description = "Dataset file", Required = true };
+        var format = new Option<string>("--format") { Description = "Dataset format (default: detected)" };
+        format.AcceptOnlyFromAmong("hpdv3", "imagereward", "pickapic", "hpdv2", "jsonl");
+        var images = new Option<string>("--images") { Description = "Image root; image paths in the dataset resolve under it and may not leave it (default: the dataset's folder)" };
+        var split = new Option<string>("--split") { Description = "Split name printed in the protocol (default: the dataset file's name)" };
+        var ties = new Option<string>("--tie-policy") { Description = "Predicted ties (equal μ): strict = wrong (the paper's), half, exclude", DefaultValueFactory = _ => "strict" };
+        ties.AcceptOnlyFromAmong("strict", "half", "exclude");
+        var gtTies = new Option<string>("--gt-ties") { Description = "Pairs humans judged a tie: exclude (default), half, match", DefaultValueFactory = _ => "exclude" };
+        gtTies.AcceptOnlyFromAmong("exclude", "half", "match");
+        var resamples = new Option<int>("--bootstrap") { Description = "Bootstrap resamples for the 95% interval (0 = none)", DefaultValueFactory = _ => Bootstrap.DefaultResamples };
+        resamples.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 0)
+            {
+                r.AddError("--bootstrap must be 0 or more");
+            }
+        });
+        var seed = new Option<int>("--seed") { Description = "Bootstrap seed", DefaultValueFactory = _ => 0 };
+        var limit = new Option<long>("--limit") { Description = "Evaluate only the first N records (stated in the protocol)", DefaultValueFactory = _ => 0 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
+        var report = new Option<string>("--report") { Description = "Write report.md, report.html (self-contained), result.json and PNG plots into this folder" };
+        var cache = new Option<string>("--cache") { Description = "Score cache file (SQLite; default $HPS_CACHE_DIR or ~/.cache/hpssharp/scores.sqlite)" };
+        var noCache = new Option<bool>("--no-cache") { Description = "Do not read or write the score cache" };
+        var dtype = new Option<string>("--dtype") { Description = "bf16 (as released) or fp32 (exact)", DefaultValueFactory = _ => "bf16" };
+        dtype.AcceptOnlyFromAmong("bf16", "fp32");
+        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        device.AcceptOnlyFromAmong("cpu", "cuda");
+        var batch = new Option<int>("--batch-size") { Description = "Images per model batch", DefaultValueFactory = _ => 4 };
+        batch.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1)
+            {
+                r.AddError("--batch-size must be at least 1");
+            }
+        });
+
+        var cmd = new Command("eval", "Preference accuracy on a dataset with the paper's protocol (tie policy, split, counts and 95% interval printed)");
+        foreach (var o in new Option[] { model, scores, data, format, images, split, ties, gtTies, resamples, seed, limit, json, report, cache, noCache, dtype, device, batch })
+        {
+            cmd.Options.Add(o);
+        }
+
+        cmd.Validators.Add(r =>
+        {
+            bool hasModel = r.GetResult(model) is not null, hasScores = r.GetResult(scores) is not null;
+            if (hasModel == hasScores)
+            {
+                r.AddError("give exactly one of --model DIR or --scores FILE");
+            }
+        });
+
+        cmd.SetAction(async (parse, ct) =>
+        {
+            string dataPath = parse.GetValue(data)!;
+            var dataset = EvalDataset.Open(dataPath, parse.GetValue(format) is { } f ? EvalDataset.ParseFormat(f) : null);
+            string? imagesRoot = parse.GetValue(images);
+            if (imagesRoot is not null && !Directory.Exists(imagesRoot))
+            {
+                throw new DirectoryNotFoundException($"--images: folder '{imagesRoot}' does not exist");
+            }
+
+            // Image paths resolve under --images, else under the dataset's folder; Pick-a-Pic holds its images.
+            string effectiveRoot = Path.GetFullPath(imagesRoot ?? Path.GetDirectoryName(Path.GetFullPath(dataPath))!);
+
+            var options = new EvalOptions
+            {
+                Ties = Enum.Parse<TiePolicy>(parse.GetValue(ties)!, ignoreCase: true),
+                TruthTies = Enum.Parse<GroundTruthTiePolicy>(parse.GetValue(gtTies)!, ignoreCase: true),
+                BootstrapResamples = parse.GetValue(resamples),
+                Seed = parse.GetValue(seed),
+                Split = parse.GetValue(split),
+                Limit = parse.GetValue(limit),
+                ImagesRoot = dataset.Format == DatasetFormat.Pickapic ? null : effectiveRoot,
+            };
+
+            using var run = EvalConsole.OpenSource(env, parse.GetValue(model), parse.GetValue(scores), effectiveRoot,
+                parse.GetValue(noCache) ? null : parse.GetValue(cache) ?? ScoreCache.DefaultPath(), parse.GetValue(dtype)!, parse.GetValue(device)!, parse.GetValue(batch));
+            var result = await EvalConsole.WithProgress(env, "evaluating", p => Evaluator.RunAsync(dataset, run.Source, options, p, ct)).ConfigureAwait(false);
+
+            string? html = parse.GetValue(report) is { } dir ? Reports.Write(result, dir) : null;
+            if (parse.GetValue(json))
+            {
+                await env.Out.WriteLineAsync(Reports.ToJson(result)).ConfigureAwait(false);
+            }
+            else
+            {
+                Print(env, result);
+            }
+
+            if (html is not null)
+            {
+                env.Error.WriteLine($"report: {html}");
+            }
+
+            return CliApp.Ok;
+        });
+        return cmd;
+    }
+
+    private static void Print(CliEnvironment env, EvalResult r)
+    {
+        env.Console.MarkupLine($"[bold]{Markup.Escape(Reports.Headline(r))}[/]");
+        if (!r.Protocol.ReleasedHpsv3)
+        {
+            env.Console.MarkupLine("[yellow]note:[/] these scores do not come from the released HPSv3 checkpoint");
+        }
+
+        EvalConsole.PrintProtocol(env, r.Protocol.Lines());
+        if (r.MeanItemAccuracy is not null)
+        {
+            env.Console.WriteLine($"ranked items: {r.Items}; mean of per-item accuracies: {Reports.Percent(r.MeanItemAccuracy)}");
+        }
+
+        PrintGroups(env, "by category", r.ByCategory);
+        PrintGroups(env, "by model pair", r.ByModelPair);
+        foreach (var p in r.Problems.Take(5))
+        {
+            env.Console.WriteLine($"problem: {p}");
+        }
+    }
+
+    private static void PrintGroups(CliEnvironment env, string title, IReadOnlyList<GroupAccuracy> groups)
+    {
+        if (groups.Count == 0)
+        {
+            return;
+        }
+
+        var table = new Table { Title = new TableTitle(title) };
+        table.AddColumns("group", "accuracy", "pairs", "correct", "predicted ties", "ground-truth ties");
+        foreach (var g in groups)
+        {
+            table.AddRow(Markup.Escape(g.Name), Reports.Percent(g.Accuracy), g.Pairs.ToString(System.Globalization.CultureInfo.InvariantCulture), g.Correct.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                g.PredictedTies.ToString(System.Globalization.CultureInfo.InvariantCulture), g.TruthTies.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        env.Console.Write(table);
+    }
+}
+
+/// <summary>Presentation shared by <c>hps eval</c> and <c>hps benchmark</c>.</summary>
+internal static class EvalConsole
+{
+    /// <summary>A score source and what must be disposed with it.</summary>
+    public sealed class Run(IScoreSource source, IDisposable? scorer, IDisposable? cache) : IDisposable
+    {
+        public IScoreSource Source { get; } = source;
+
+        public void Dispose()
+        {
+            scorer?.Dispose();
+            cache?.Dispose();
+        }
+    }
+
+    public static Run OpenSource(CliEnvironment env, string? modelDir, string? scoresFile, string imagesRoot, string? cachePath, string dtype, string device, int batchSize)
+    {
+        if (scoresFile is not null)
+        {
+            return new Run(ScoresFileSource.Load(scoresFile), null, null);
+        }
+
+        if (!Directory.Exists(modelDir))
+        {
+            throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
+        }
+
+        var scorer = env.ScorerLoader(new ScorerOptions(modelDir!, dtype, device, batchSize));
+        ScoreCache? cache = null;
+        try
+        {
+            cache = cachePath is null ? null : new ScoreCache(cachePath);
+            return new Run(new ModelScoreSource(scorer, cache, imagesRoot), scorer, cache);
+        }
+        catch
+        {
+            scorer.Dispose();
+            cache?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs <paramref name="work"/> with a status line on a terminal, or a plain line every few seconds otherwise.</summary>
+    public static async Task<T> WithProgress<T>(CliEnvironment env, string what, Func<IProgress<EvalProgress>, Task<T>> work)
+    {
+        if (env.Interactive)
+        {
+            return await env.ErrorConsole.Status().StartAsync(what + "…", async ctx =>
+                await work(new Progress<EvalProgress>(p => ctx.Status($"{what}: {p.Records} records read, {p.Scored} images scored"))).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+
+        var clock = Stopwatch.StartNew();
+        var last = TimeSpan.Zero;
+        var progress = new Progress<EvalProgress>(p =>
+        {
+            if (clock.Elapsed - last >= TimeSpan.FromSeconds(5))
+            {
+                last = clock.Elapsed;
+                env.Error.WriteLine($"{what}: {p.Records} records read, {p.Scored} images scored ({clock.Elapsed.TotalSeconds:F0} s)");
+            }
+        });
+        return await work(progress).ConfigureAwait(false);
+    }
+
+    public static void PrintProtocol(CliEnvironment env, IReadOnlyList<(string Label, string Value)> lines)
+    {
+        var table = new Table { Title = new TableTitle("protocol") };
+        table.AddColumns("", "");
+        table.HideHeaders();
+        foreach (var (label, value) in lines)
+        {
+            table.AddRow(Markup.Escape(label), Markup.Escape(value));
+        }
+
+        env.Console.Write(table);
+    }
+}

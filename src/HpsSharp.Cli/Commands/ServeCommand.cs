@@ -1,0 +1,154 @@
+using System.CommandLine;
+using System.Net;
+using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core;
+using HpsSharp.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace HpsSharp.Cli.Commands;
+
+/// <summary><c>hps serve</c>: the HTTP reward service (micro-batched scoring for RL and labelling).</summary>
+public sealed class ServeCommand : ICommandFactory
+{
+    public Command Create(CliEnvironment env)
+    {
+        ArgumentNullException.ThrowIfNull(env);
+        var defaults = new RewardServiceOptions();
+        var model = new ModelOptions();
+        model.BatchSize.Description = "Most items per scorer batch (the micro-batch size)";
+        model.BatchSize.DefaultValueFactory = _ => defaults.MaxBatchSize;
+        var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';' (loopback unless told otherwise)", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var maxWait = new Option<int>("--max-wait-ms") { Description = "How long a batch waits for more items after its first", DefaultValueFactory = _ => defaults.MaxWaitMs };
+        var queue = new Option<int>("--queue-capacity") { Description = "Items that may wait; more are answered 503 with Retry-After", DefaultValueFactory = _ => defaults.QueueCapacity };
+        var maxItems = new Option<int>("--max-items") { Description = "Most items in one request (413 above)", DefaultValueFactory = _ => defaults.MaxItemsPerRequest };
+        var maxBody = new Option<int>("--max-body-mb") { Description = "Largest request body in MiB (413 above)", DefaultValueFactory = _ => (int)(defaults.MaxRequestBodyBytes / (1024 * 1024)) };
+        var maxPixels = new Option<long>("--max-pixels") { Description = "Largest image in pixels, read from its header before decoding (400 above)", DefaultValueFactory = _ => defaults.MaxDecodedPixels };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on every endpoint except /healthz and /readyz (default: $HPS_API_KEY)" };
+        var imageRoot = new Option<string?>("--image-root") { Description = "Let items name files by \"path\", relative to this folder and never outside it" };
+        var cmd = new Command("serve", "Run the HTTP reward service: POST /v1/score, /v1/compare, /v1/rank; GET /healthz, /readyz, /metrics, /openapi.json");
+        model.AddTo(cmd);
+        cmd.Options.Add(urls);
+        cmd.Options.Add(maxWait);
+        cmd.Options.Add(queue);
+        cmd.Options.Add(maxItems);
+        cmd.Options.Add(maxBody);
+        cmd.Options.Add(maxPixels);
+        cmd.Options.Add(apiKey);
+        cmd.Options.Add(imageRoot);
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var scorerOptions = model.Read(parse);
+            var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HPS_API_KEY");
+            var options = new RewardServiceOptions
+            {
+                Urls = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                MaxBatchSize = scorerOptions.BatchSize,
+                MaxWaitMs = parse.GetValue(maxWait),
+                QueueCapacity = parse.GetValue(queue),
+                MaxItemsPerRequest = parse.GetValue(maxItems),
+                MaxRequestBodyBytes = parse.GetValue(maxBody) * 1024L * 1024L,
+                MaxDecodedPixels = parse.GetValue(maxPixels),
+                ApiKey = string.IsNullOrEmpty(key) ? null : key,
+                ImageRoot = parse.GetValue(imageRoot),
+            };
+            foreach (var url in options.Urls)
+            {
+                if (!IsLoopback(url) && options.ApiKey is null)
+                {
+                    env.ErrorConsole.MarkupLine($"[yellow]warning:[/] listening on {Markup.Escape(url)}, beyond this machine, without --api-key");
+                }
+            }
+
+            // The model loads in the background: the service listens at once and /readyz turns 200 when it is loaded.
+            var app = RewardService.Build(
+                async loadCt =>
+                {
+                    var scorer = await Task.Run(() => env.ScorerLoader(scorerOptions), loadCt).ConfigureAwait(false);
+                    env.Error.WriteLine($"model: {scorer.Model.Describe()}");
+                    return scorer;
+                },
+                options,
+                logging => logging.AddProvider(new WriterLoggerProvider(env)).SetMinimumLevel(LogLevel.Information)
+                    .AddFilter("Microsoft.AspNetCore", LogLevel.Warning));
+            await using (app.ConfigureAwait(false))
+            {
+                await app.StartAsync(ct).ConfigureAwait(false);
+                await app.WaitForShutdownAsync(ct).ConfigureAwait(false);
+                if (app.Queue().LoadError is { } error)
+                {
+                    throw error is HpsException or IOException or ArgumentException or NotSupportedException or UnauthorizedAccessException
+                        ? error
+                        : new UserInputException("--model", $"the model could not be loaded: {error.Message}", error);
+                }
+            }
+
+            return CliApp.Ok;
+        });
+        return cmd;
+    }
+
+    private static bool IsLoopback(string url)
+    {
+        if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri))
+        {
+            return false;
+        }
+
+        return uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+    }
+
+    /// <summary>Log lines on the command's writers: information on stdout, warnings and errors on stderr.</summary>
+    private sealed class WriterLoggerProvider(CliEnvironment env) : ILoggerProvider
+    {
+        private readonly Lock _lock = new();
+
+        public ILogger CreateLogger(string categoryName) => new WriterLogger(this);
+
+        public void Dispose()
+        {
+        }
+
+        private void Write(LogLevel level, string message, Exception? ex)
+        {
+            lock (_lock)
+            {
+                var writer = level >= LogLevel.Warning ? env.Error : env.Out;
+                writer.WriteLine($"{Label(level)}: {message}");
+                if (ex is not null)
+                {
+                    writer.WriteLine($"      {ex.GetType().Name}: {ex.Message}");
+                }
+
+                writer.Flush();
+            }
+        }
+
+        private static string Label(LogLevel level) => level switch
+        {
+            LogLevel.Critical => "crit",
+            LogLevel.Error => "fail",
+            LogLevel.Warning => "warn",
+            LogLevel.Information => "info",
+            _ => "dbug",
+        };
+
+        private sealed class WriterLogger(WriterLoggerProvider owner) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                if (IsEnabled(logLevel))
+                {
+                    owner.Write(logLevel, formatter(state, exception), exception);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+namespace HpsSharp.Core.Data;
+
+/// <summary>
+/// One HPDv3 annotation (HPSV3.md §5). <see cref="Path1"/> is always the preferred image.
+/// </summary>
+/// <param name="Index">0-based position in the JSON array.</param>
+/// <param name="Prompt">The prompt both images were generated for.</param>
+/// <param name="Path1">The preferred image, as written in the file (relative to the image root).</param>
+/// <param name="Path2">The other image.</param>
+/// <param name="Model1">Generator of image 1 (null when absent).</param>
+/// <param name="Model2">Generator of image 2.</param>
+/// <param name="ChoiceDist">Annotator votes [for image 1, for image 2]; null when absent or null (MidJourney, HPDv2 pairs).</param>
+/// <param name="Confidence">Annotation reliability; null when absent or null.</param>
+public sealed record Hpdv3Pair(int Index, string Prompt, string Path1, string Path2, string? Model1, string? Model2, double[]? ChoiceDist, double? Confidence);
+
+/// <summary>Reads HPDv3 annotation files (<c>train.json</c>, <c>test.json</c>, <c>all.json</c>): a JSON array of pairs.</summary>
+public static class Hpdv3PairReader
+{
+    /// <summary>
+    /// Streams the pairs of <paramref name="path"/> in file order without loading the whole file. Required fields:
+    /// <c>prompt</c> (string), <c>path1</c>, <c>path2</c> (non-empty strings). Optional and nullable: <c>model1</c>,
+    /// <c>model2</c>, <c>choice_dist</c> (array of two non-negative numbers), <c>confidence</c> (number).
+    /// </summary>
+    /// <exception cref="DatasetFormatException">A record is malformed; names the file and line.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static IEnumerable<Hpdv3Pair> Read(string path) =>
+        JsonArrayStream.Read(path).Select(item => Parse(path, item));
+
+    /// <summary>
+    /// As <see cref="Read"/>, with the 1-based line where each record starts (for messages about it) and the
+    /// optional <c>category</c> field some derived files carry.
+    /// </summary>
+    public static IEnumerable<Hpdv3Record> ReadRecords(string path) =>
+        JsonArrayStream.Read(path).Select(item => new Hpdv3Record(
+            Parse(path, item),
+            item.Line,
+            new JsonFields(item.Element, path, item.Line, $"record {item.Index}").OptionalString("category")));
+
+    internal static Hpdv3Pair Parse(string path, JsonArrayItem item)
+    {
+        var f = new JsonFields(item.Element, path, item.Line, $"record {item.Index}");
+        var choice = f.OptionalNumbers("choice_dist");
+        if (choice is not null && (choice.Length != 2 || choice[0] < 0 || choice[1] < 0))
+        {
+            throw f.Error($"'choice_dist' must hold two non-negative vote counts, found [{string.Join(", ", choice)}]");
+        }
+
+        return new Hpdv3Pair(
+            item.Index,
+            f.RequiredString("prompt"),
+            f.NonEmptyString("path1"),
+            f.NonEmptyString("path2"),
+            f.OptionalString("model1"),
+            f.OptionalString("model2"),
+            choice,
+            f.OptionalNumber("confidence"));
+    }
+}
+
+/// <summary>An HPDv3 pair with where it is in the file and its optional category.</summary>
+public sealed record Hpdv3Record(Hpdv3Pair Pair, long Line, string? Category);

@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+// The imaging tests compare the SIMD resampler against its scalar form and read decoder notes.
+[assembly: InternalsVisibleTo("HpsSharp.Core.Tests")]

@@ -1,0 +1,363 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using HpsSharp.Core.Data;
+using HpsSharp.Core.Scoring;
+
+namespace HpsSharp.Evaluation;
+
+/// <summary>The score of one (prompt, image), or why there is none.</summary>
+/// <param name="Score">The score; null when missing or failed.</param>
+/// <param name="Missing">True when the image (file or scores-file entry) does not exist.</param>
+/// <param name="Error">Why it has no score.</param>
+/// <param name="HasSigma">False when the source has μ only (a scores file without <c>log_sigma</c>).</param>
+public readonly record struct ScoreLookup(Score? Score, bool Missing, string? Error, bool HasSigma = true);
+
+/// <summary>Counts of what a score source did, for the protocol block.</summary>
+public sealed class ScoreSourceStats
+{
+    /// <summary>Images scored by the model in this run.</summary>
+    public long Scored { get; set; }
+
+    /// <summary>Scores taken from the cache.</summary>
+    public long CacheHits { get; set; }
+
+    /// <summary>Requests answered from an earlier request of the same run.</summary>
+    public long Reused { get; set; }
+}
+
+/// <summary>Where scores come from: a model (through the cache) or a precomputed scores file.</summary>
+public interface IScoreSource
+{
+    /// <summary>One line for reports: the model or the scores file.</summary>
+    string Description { get; }
+
+    /// <summary>The model, when known (a scores file written by <c>hps score --json</c> names it).</summary>
+    ModelInfo? Model { get; }
+
+    /// <summary>What was scored, cached and reused so far.</summary>
+    ScoreSourceStats Stats { get; }
+
+    /// <summary>The scores of <paramref name="items"/>, in order.</summary>
+    Task<IReadOnlyList<ScoreLookup>> GetAsync(IReadOnlyList<(string Prompt, ImageRef Image)> items, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Scores with a model: each image's bytes are hashed, the cache is asked first, the rest is scored in one call and
+/// written to the cache before returning (so a killed run loses at most the batch in flight). Image paths resolve
+/// under the image root and may not leave it; a missing file is reported as missing, not scored.
+/// </summary>
+public sealed class ModelScoreSource : IScoreSource
+{
+    private readonly IScorer _scorer;
+    private readonly ScoreCache? _cache;
+    private readonly string _imagesRoot;
+    private readonly string _preprocess;
+    private readonly IProgress<ScoreProgress>? _progress;
+
+    public ModelScoreSource(IScorer scorer, ScoreCache? cache, string imagesRoot, IProgress<ScoreProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(scorer);
+        ArgumentException.ThrowIfNullOrEmpty(imagesRoot);
+        _scorer = scorer;
+        _cache = cache;
+        _imagesRoot = imagesRoot;
+        _progress = progress;
+        _preprocess = ScoreKey.PreprocessOf(scorer.Model);
+    }
+
+    public string Description => _scorer.Model.Describe();
+
+    public ModelInfo? Model => _scorer.Model;
+
+    public ScoreSourceStats Stats { get; } = new();
+
+    public async Task<IReadOnlyList<ScoreLookup>> GetAsync(IReadOnlyList<(string Prompt, ImageRef Image)> items, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var results = new ScoreLookup[items.Count];
+        var keys = new ScoreKey?[items.Count];
+        var inputs = new ImageInput?[items.Count];
+        for (int i = 0; i < items.Count; i++)
+        {
+            var (prompt, image) = items[i];
+            byte[]? bytes = null;
+            if (image.Bytes is { } mem)
+            {
+                inputs[i] = ImageInput.FromBytes(mem, image.Key);
+                keys[i] = Key(mem.Span, prompt);
+                continue;
+            }
+
+            string path = ImageRoot.Resolve(_imagesRoot, image.Key);
+            try
+            {
+                bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                results[i] = new ScoreLookup(null, true, $"image file not found: {path}");
+                continue;
+            }
+
+            inputs[i] = ImageInput.FromBytes(bytes, image.Key);
+            keys[i] = Key(bytes, prompt);
+        }
+
+        var cached = _cache?.GetMany(keys.Where(k => k is not null).Select(k => k!.Value)) ?? [];
+        var toScore = new List<ScoreRequest>();
+        var toScoreKeys = new List<ScoreKey>();
+        var pending = new Dictionary<ScoreKey, int>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            if (keys[i] is not { } key)
+            {
+                continue;
+            }
+
+            if (cached.TryGetValue(key, out var s))
+            {
+                results[i] = new ScoreLookup(s, false, null);
+                Stats.CacheHits++;
+            }
+            else if (!pending.ContainsKey(key))
+            {
+                pending[key] = toScore.Count;
+                toScore.Add(new ScoreRequest(items[i].Prompt, inputs[i]!));
+                toScoreKeys.Add(key);
+            }
+            else
+            {
+                Stats.Reused++;
+            }
+        }
+
+        if (toScore.Count > 0)
+        {
+            var scored = await _scorer.ScoreAsync(toScore, _progress, cancellationToken).ConfigureAwait(false);
+            var fresh = new List<KeyValuePair<ScoreKey, Score>>();
+            for (int k = 0; k < scored.Count; k++)
+            {
+                if (scored[k].Score is { } sc)
+                {
+                    if (!double.IsFinite(sc.Mu) || !double.IsFinite(sc.LogSigma))
+                    {
+                        throw new InvalidDataException($"the model returned a non-finite score (μ = {sc.Mu}, log σ = {sc.LogSigma}) for '{toScore[k].Image.Name}'");
+                    }
+
+                    fresh.Add(new(toScoreKeys[k], sc));
+                }
+            }
+
+            _cache?.PutMany(fresh);
+            Stats.Scored += fresh.Count;
+            for (int i = 0; i < items.Count; i++)
+            {
+                if (keys[i] is { } key && results[i].Score is null && !results[i].Missing && pending.TryGetValue(key, out int at))
+                {
+                    var r = scored[at];
+                    results[i] = r.Score is { } sc ? new ScoreLookup(sc, false, null) : new ScoreLookup(null, false, $"'{items[i].Image.Key}': {r.Error}");
+                }
+            }
+        }
+
+        return results;
+    }
+
+    private ScoreKey Key(ReadOnlySpan<byte> bytes, string prompt) =>
+        new(_scorer.Model.Fingerprint, ScoreKey.HashImage(bytes), ScoreKey.HashPrompt(prompt), _preprocess);
+}
+
+/// <summary>
+/// Scores from a file written earlier: JSON Lines <c>{"image": "&lt;path as in the dataset&gt;", "mu": x}</c> with
+/// optional <c>"log_sigma"</c> and <c>"prompt"</c>, or the JSON document of <c>hps score --json</c>. When an entry
+/// has a prompt it matches only that prompt; otherwise it matches the image under any prompt. An image without an
+/// entry is reported as missing.
+/// </summary>
+public sealed class ScoresFileSource : IScoreSource
+{
+    private readonly Dictionary<(string Image, string? Prompt), (Score Score, bool HasSigma)> _scores = [];
+
+    private ScoresFileSource(string path, ModelInfo? model, string sha256)
+    {
+        Path = path;
+        Model = model;
+        Sha256 = sha256;
+    }
+
+    /// <summary>The scores file.</summary>
+    public string Path { get; }
+
+    /// <summary>SHA-256 of the scores file.</summary>
+    public string Sha256 { get; }
+
+    /// <summary>Number of entries.</summary>
+    public int Count => _scores.Count;
+
+    public ModelInfo? Model { get; }
+
+    public string Description => $"precomputed scores {Path} (sha256 {Sha256[..16]}…)" + (Model is null ? "" : $" from {Model.Describe()}");
+
+    public ScoreSourceStats Stats { get; } = new();
+
+    /// <summary>Reads a scores file.</summary>
+    /// <exception cref="DatasetFormatException">An entry is malformed, or one image has two different scores.</exception>
+    public static ScoresFileSource Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"scores file '{path}' does not exist", path);
+        }
+
+        string sha;
+        using (var fs = File.OpenRead(path))
+        {
+            sha = Convert.ToHexStringLower(SHA256.HashData(fs));
+        }
+
+        // `hps score --json` writes one JSON document with "results"; JSONL has one object per line.
+        string first = FirstNonBlank(path);
+        if (first.StartsWith('{') && !first.TrimEnd().EndsWith('}'))
+        {
+            return LoadDocument(path, sha);
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(first);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("results", out _))
+            {
+                return LoadDocument(path, sha);
+            }
+        }
+        catch (JsonException)
+        {
+            // Not a one-line document: read as JSONL and report the line.
+        }
+
+        var source = new ScoresFileSource(path, null, sha);
+        foreach (var item in JsonlReader.Lines(path))
+        {
+            source.AddEntry(path, item.Line, item.Element);
+        }
+
+        return source;
+    }
+
+    public Task<IReadOnlyList<ScoreLookup>> GetAsync(IReadOnlyList<(string Prompt, ImageRef Image)> items, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        var results = new ScoreLookup[items.Count];
+        for (int i = 0; i < items.Count; i++)
+        {
+            var (prompt, image) = items[i];
+            if (_scores.TryGetValue((image.Key, prompt), out var e) || _scores.TryGetValue((image.Key, null), out e))
+            {
+                results[i] = new ScoreLookup(e.Score, false, null, e.HasSigma);
+                Stats.CacheHits++;
+            }
+            else
+            {
+                results[i] = new ScoreLookup(null, true, $"no score for image '{image.Key}' in {Path}");
+            }
+        }
+
+        return Task.FromResult<IReadOnlyList<ScoreLookup>>(results);
+    }
+
+    private static ScoresFileSource LoadDocument(string path, string sha)
+    {
+        using var stream = File.OpenRead(path);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(stream);
+        }
+        catch (JsonException ex)
+        {
+            throw new DatasetFormatException(path, 1 + (ex.LineNumber ?? 0), "malformed JSON: " + ex.Message, ex);
+        }
+
+        using (doc)
+        {
+            if (!doc.RootElement.TryGetProperty("results", out var results) || results.ValueKind != JsonValueKind.Array)
+            {
+                throw new DatasetFormatException(path, 1, "expected JSON Lines of {\"image\", \"mu\"} or an `hps score --json` document with \"results\"");
+            }
+
+            ModelInfo? model = null;
+            if (doc.RootElement.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.Object)
+            {
+                string Str(string n, string d) => m.TryGetProperty(n, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : d;
+                int Int(string n) => m.TryGetProperty(n, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : 0;
+                bool released = m.TryGetProperty("released_hpsv3", out var r) && r.ValueKind == JsonValueKind.True;
+                model = new ModelInfo(Str("name", "unknown model"), Str("fingerprint", ""), released, Str("dtype", "?"), Int("min_pixels"), Int("max_pixels"));
+            }
+
+            var source = new ScoresFileSource(path, model, sha);
+            int index = 0;
+            foreach (var e in results.EnumerateArray())
+            {
+                // Failed items carry "error" instead of numbers: they stay missing.
+                if (!(e.ValueKind == JsonValueKind.Object && e.TryGetProperty("error", out _)))
+                {
+                    source.AddEntry(path, index, e, "result");
+                }
+
+                index++;
+            }
+
+            return source;
+        }
+    }
+
+    private void AddEntry(string path, long line, JsonElement e, string unit = "line")
+    {
+        DatasetFormatException Bad(string reason) => new(path, line, reason, unit);
+        if (e.ValueKind != JsonValueKind.Object)
+        {
+            throw Bad("expected an object {\"image\", \"mu\"}");
+        }
+
+        if (!e.TryGetProperty("image", out var img) || img.ValueKind != JsonValueKind.String || img.GetString()!.Length == 0)
+        {
+            throw Bad("'image' is missing or not a non-empty string");
+        }
+
+        if (!e.TryGetProperty("mu", out var mu) || mu.ValueKind != JsonValueKind.Number)
+        {
+            throw Bad($"'mu' is missing or not a number for image '{img.GetString()}'");
+        }
+
+        double muValue = mu.GetDouble();
+        if (!double.IsFinite(muValue))
+        {
+            throw Bad($"'mu' is not finite for image '{img.GetString()}'");
+        }
+
+        bool hasSigma = e.TryGetProperty("log_sigma", out var ls) && ls.ValueKind == JsonValueKind.Number;
+        var score = new Score(muValue, hasSigma ? ls.GetDouble() : 0);
+        string? prompt = e.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        var key = (img.GetString()!, prompt);
+        if (_scores.TryGetValue(key, out var existing) && existing.Score != score)
+        {
+            throw Bad(string.Create(CultureInfo.InvariantCulture, $"image '{key.Item1}'{(prompt is null ? "" : " with the same prompt")} already has μ = {existing.Score.Mu} (now {score.Mu}); give each entry a \"prompt\" or remove duplicates"));
+        }
+
+        _scores[key] = (score, hasSigma);
+    }
+
+    private static string FirstNonBlank(string path)
+    {
+        foreach (var line in File.ReadLines(path))
+        {
+            if (!string.IsNullOrWhiteSpace(line))
+            {
+                return line.Trim();
+            }
+        }
+
+        throw new DatasetFormatException(path, 1, "the scores file is empty");
+    }
+}

@@ -1,0 +1,32 @@
+using HpsSharp.Core;
+
+namespace HpsSharp.Modeling;
+
+/// <summary>How <see cref="HpsScorer"/> loads and runs the model.</summary>
+/// <param name="Dtype">"bf16" (as released; default) or "fp32" (exact mode).</param>
+/// <param name="Device">"cpu", or "cuda[:N]" with a CUDA libtorch package.</param>
+/// <param name="BatchSize">Items per forward pass (sequences are sorted by length to cut padding).</param>
+/// <param name="MinPixels">Image pixel budget lower bound (HPSv3: 200704 = 256·28²).</param>
+/// <param name="MaxPixels">Image pixel budget upper bound (HPSv3: 200704).</param>
+/// <param name="TokenizerDir">Where the tokenizer files are when the model folder has none.</param>
+public sealed record HpsScorerOptions(
+    string Dtype = "bf16",
+    string Device = "cpu",
+    int BatchSize = 4,
+    int MinPixels = 200704,
+    int MaxPixels = 200704,
+    string? TokenizerDir = null)
+{
+    internal void Validate()
+    {
+        if (BatchSize < 1)
+        {
+            throw new UserInputException("batch size", $"must be at least 1 (got {BatchSize})");
+        }
+
+        if (MinPixels < 1 || MaxPixels < MinPixels)
+        {
+            throw new UserInputException("pixel budget", $"need 1 ≤ min pixels ≤ max pixels (got {MinPixels}, {MaxPixels})");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpsSharp.Modeling;
+
+/// <summary>
+/// One model batch, as the HPSv3 processor builds it (right padding).
+/// </summary>
+/// <param name="InputIds">[B, L] int64 token ids; each row has its image pads and one <c>&lt;|Reward|&gt;</c>.</param>
+/// <param name="AttentionMask">[B, L] int64, 1 for real tokens, 0 for padding.</param>
+/// <param name="PixelValues">[N, 1176] fp32 patches of every image, concatenated in batch order (N may be 0).</param>
+/// <param name="GridThw">[n, 3] int64 (t, h, w) per image, in batch order.</param>
+/// <param name="RewardIndex">[B] int64 position of <c>&lt;|Reward|&gt;</c> in each row.</param>
+public sealed record Hpsv3Batch(Tensor InputIds, Tensor AttentionMask, Tensor PixelValues, Tensor GridThw, Tensor RewardIndex) : IDisposable
+{
+    /// <summary>Disposes the five tensors.</summary>
+    public void Dispose()
+    {
+        InputIds.Dispose();
+        AttentionMask.Dispose();
+        PixelValues.Dispose();
+        GridThw.Dispose();
+        RewardIndex.Dispose();
+    }
+}
+
+/// <summary>How to load a model: dtype ("bf16" as released, or "fp32"), device ("cpu", "cuda", "cuda:N").</summary>
+/// <param name="Dtype">"bf16": backbone in bf16 as HPSv3 runs it (head fp32); "fp32": everything in fp32 (exact mode).</param>
+/// <param name="Device">Where the parameters live; "cuda" needs a CUDA libtorch package.</param>
+/// <param name="RequiresGrad">Whether the parameters track gradients (training); false for scoring.</param>
+public sealed record ModelLoadOptions(string Dtype = "bf16", string Device = "cpu", bool RequiresGrad = false)
+{
+    internal ScalarType BackboneDtype => Dtype switch
+    {
+        "bf16" or "bfloat16" => ScalarType.BFloat16,
+        "fp32" or "float32" => ScalarType.Float32,
+        _ => throw new Core.UserInputException("dtype", $"'{Dtype}' is not a supported dtype: use bf16 (as released) or fp32 (exact mode); fp16 is not supported"),
+    };
+
+    internal Device TorchDevice
+    {
+        get
+        {
+            Device device;
+            try
+            {
+                device = new Device(Device);
+            }
+            catch (Exception ex) when (ex is ArgumentException or FormatException)
+            {
+                throw new Core.UserInputException("device", $"'{Device}' is not a device name (use cpu or cuda[:N])", ex);
+            }
+
+            if (device.type == DeviceType.CUDA && !TorchSharp.torch.cuda.is_available())
+            {
+                throw new Core.UserInputException("device", $"'{Device}' requested but CUDA is not available (this build references a CPU libtorch; build with -p:LibTorchPackage=libtorch-cuda-12.8-linux-x64)");
+            }
+
+            if (device.type is not (DeviceType.CPU or DeviceType.CUDA))
+            {
+                throw new Core.UserInputException("device", $"'{Device}' is not supported: use cpu or cuda[:N]");
+            }
+
+            return device;
+        }
+    }
+
+    /// <summary>The canonical dtype name ("bf16" or "fp32").</summary>
+    public string CanonicalDtype => BackboneDtype == ScalarType.BFloat16 ? "bf16" : "fp32";
+}

@@ -1,0 +1,278 @@
+using HpsSharp.Core;
+using HpsSharp.Core.Safetensors;
+using HpsSharp.Modeling.Language;
+using HpsSharp.Modeling.Vision;
+using HpsSharp.Modeling.Weights;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpsSharp.Modeling;
+
+// Python counterpart: HPSv3 hpsv3/model/qwen2vl_trainer.py `Qwen2VLRewardModelBT.forward` (d3fc9d7), over
+// transformers 4.45.2 `Qwen2VLForConditionalGeneration` (HPSV3.md §1.1).
+
+/// <summary>
+/// HPSv3: the Qwen2-VL vision tower and decoder plus the fp32 reward head read at <c>&lt;|Reward|&gt;</c>.
+/// Submodules are named like the checkpoint (<c>visual</c>, <c>model</c>, <c>rm_head</c>), so
+/// <c>named_parameters()</c> yields the official flat names and a state dict saves in the official layout.
+/// </summary>
+public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
+{
+    internal readonly VisionTransformer visual;
+    internal readonly Qwen2Model model;
+    internal readonly RewardHead rm_head;
+
+    internal Hpsv3Model(Qwen2VLConfig config, WeightSource weights)
+        : base("hpsv3")
+    {
+        Config = config;
+        BackboneDtype = weights.BackboneDtype;
+        visual = new VisionTransformer("visual", config.VisionConfig, weights);
+        model = new Qwen2Model("model", config, weights);
+        rm_head = new RewardHead("rm_head", config.HiddenSize, weights);
+        RegisterComponents();
+
+        var expected = Hpsv3Layout.ExpectedTensors(config.ToDimensions()).Select(t => t.Name).Order(StringComparer.Ordinal);
+        if (!weights.Requested.Order(StringComparer.Ordinal).SequenceEqual(expected))
+        {
+            throw new InvalidOperationException("the module tree and Hpsv3Layout disagree on the parameter names");
+        }
+    }
+
+    /// <summary>The configuration the model was built from (vocab_size = the checkpoint's embedding rows).</summary>
+    public Qwen2VLConfig Config { get; }
+
+    /// <summary>dtype of the backbone parameters and activations (bf16 or fp32); the head is always fp32.</summary>
+    public ScalarType BackboneDtype { get; }
+
+    /// <summary>"bf16" or "fp32".</summary>
+    public string DtypeName => BackboneDtype == ScalarType.BFloat16 ? "bf16" : "fp32";
+
+    /// <summary>The device of the parameters.</summary>
+    public Device Device => rm_head.parameters().First().device;
+
+    /// <summary>Weight files the model was loaded from (empty when built from a config).</summary>
+    public IReadOnlyList<string> WeightFiles { get; private set; } = [];
+
+    /// <summary>Parameters that are views of the memory-mapped checkpoint (no copy was made).</summary>
+    public int ZeroCopyParameters { get; private set; }
+
+    /// <summary>
+    /// Loads a model folder (<c>config.json</c> + <c>HPSv3.safetensors</c> | <c>model.safetensors</c> | a shard index)
+    /// or a single <c>.safetensors</c> file with <c>config.json</c> beside it. Both key layouts are accepted; the
+    /// embedding rows come from the checkpoint; <c>lm_head</c> is ignored; every other mismatch is reported at once.
+    /// </summary>
+    /// <exception cref="ModelLoadException">missing, unexpected or mismatched tensors.</exception>
+    /// <exception cref="UserInputException">no config.json, or a bad option.</exception>
+    public static Hpsv3Model Load(string modelDir, ModelLoadOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(modelDir);
+        options ??= new ModelLoadOptions();
+        var dtype = options.BackboneDtype;
+        var device = options.TorchDevice;
+        var folder = Directory.Exists(modelDir) ? modelDir : Path.GetDirectoryName(Path.GetFullPath(modelDir)) ?? ".";
+        if (!Directory.Exists(modelDir) && !File.Exists(modelDir))
+        {
+            throw new UserInputException(modelDir, "model folder not found");
+        }
+
+        var config = Qwen2VLConfig.Load(Path.Combine(folder, "config.json"));
+        using var weights = SafetensorsModel.Open(modelDir);
+
+        // HPSv3 resized the embedding to 151658 rows while the base config.json says 152064: the file decides.
+        var embed = weights.Tensors.FirstOrDefault(t => Hpsv3Layout.Normalize(t.Name) == "model.embed_tokens.weight");
+        if (embed is { Shape.Length: 2 } && embed.Shape[1] == config.HiddenSize && embed.Shape[0] != config.VocabSize)
+        {
+            config = config with { VocabSize = checked((int)embed.Shape[0]) };
+        }
+
+        var check = Hpsv3Layout.Check(weights.Tensors, config.ToDimensions());
+        if (!check.Ok)
+        {
+            string? hint = null;
+            if (check.Mismatched.Count > 0 && Hpsv3Layout.HasReleasedShapes(weights.Tensors.Select(t => new CheckpointTensor(t.Name, SafetensorsDtypes.Name(t.Dtype), t.Shape))))
+            {
+                hint = "the checkpoint has the released 7B shapes but config.json describes another size: use the config.json of Qwen/Qwen2-VL-7B-Instruct";
+            }
+
+            throw new ModelLoadException(weights.Source, check.Missing, check.Unexpected, check.Mismatched, hint);
+        }
+
+        using var source = new MappedWeightSource(weights, check.StoredNames, dtype, device, options.RequiresGrad);
+        var result = new Hpsv3Model(config, source)
+        {
+            WeightFiles = weights.Files.Select(f => f.Path).ToList(),
+            ZeroCopyParameters = source.ZeroCopy,
+        };
+        result.eval();
+        return result;
+    }
+
+    /// <summary>A model with freshly initialised weights (N(0, 0.02²), biases 0, norms 1) from a seed.</summary>
+    public static Hpsv3Model Create(Qwen2VLConfig config, ModelLoadOptions? options = null, long seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate("config");
+        options ??= new ModelLoadOptions(Dtype: "fp32");
+        var model = new Hpsv3Model(config, new RandomWeightSource(options.BackboneDtype, options.TorchDevice, seed, 0.02, options.RequiresGrad));
+        model.eval();
+        return model;
+    }
+
+    /// <summary>The model on the <c>meta</c> device: every parameter's name, shape and dtype, no memory.</summary>
+    public static Hpsv3Model CreateOnMeta(Qwen2VLConfig config, string dtype = "bf16")
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate("config");
+        return new Hpsv3Model(config, new MetaWeightSource(new ModelLoadOptions(dtype).BackboneDtype));
+    }
+
+    /// <summary>
+    /// Writes the weights as one safetensors file in the official flat layout that Python HPSv3 loads with
+    /// <c>load_state_dict(strict=True)</c> (plus nothing else: no <c>lm_head</c>). The backbone is stored in
+    /// <paramref name="backboneDtype"/> ("bf16" as released, or "fp32"); <c>rm_head</c> is always F32. Atomic.
+    /// </summary>
+    public void SaveSafetensors(string path, string backboneDtype = "bf16", IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var backbone = new ModelLoadOptions(backboneDtype).BackboneDtype;
+        var parameters = named_parameters().ToList();
+        var headers = parameters.Select(p =>
+        {
+            var dtype = p.name.StartsWith("rm_head.", StringComparison.Ordinal) ? ScalarType.Float32 : backbone;
+            return new SafetensorsWriter.Header(p.name, dtype == ScalarType.BFloat16 ? SafetensorsDtype.BF16 : SafetensorsDtype.F32, p.parameter.shape);
+        }).ToList();
+        var meta = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>()) { ["format"] = "pt" };
+        SafetensorsWriter.WriteStreaming(path, headers, (i, stream) =>
+        {
+            var dtype = headers[i].Dtype == SafetensorsDtype.BF16 ? ScalarType.BFloat16 : ScalarType.Float32;
+            using var scope = NewDisposeScope();
+            var t = parameters[i].parameter.detach().to(dtype).cpu().contiguous();
+            stream.Write(t.bytes);
+        }, meta);
+    }
+
+    /// <summary>
+    /// Copies the weights of a checkpoint (file, shard index or folder; either key layout) into this model's
+    /// parameters, converting dtypes — for resuming training. Strict: any missing, unexpected or mismatched tensor
+    /// (against this model's configuration) throws <see cref="ModelLoadException"/> before anything is copied.
+    /// </summary>
+    public void LoadWeights(string pathOrFolder)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(pathOrFolder);
+        using var weights = SafetensorsModel.Open(pathOrFolder);
+        var check = Hpsv3Layout.Check(weights.Tensors, Config.ToDimensions());
+        if (!check.Ok)
+        {
+            throw new ModelLoadException(weights.Source, check.Missing, check.Unexpected, check.Mismatched);
+        }
+
+        using var source = new MappedWeightSource(weights, check.StoredNames, BackboneDtype, new Device(DeviceType.CPU), false);
+        using var noGrad = no_grad();
+        foreach (var (name, parameter) in named_parameters())
+        {
+            using var loaded = source.Get(name, parameter.shape, name.StartsWith("rm_head.", StringComparison.Ordinal) ? Hpsv3TensorRole.RewardHead : Hpsv3TensorRole.Backbone);
+            parameter.copy_(loaded);
+        }
+    }
+
+    /// <summary>[B, 2] fp32 = (μ, log σ) per row; differentiable unless run under inference mode.</summary>
+    public override Tensor forward(Hpsv3Batch batch) => Forward(batch, null);
+
+    internal Tensor Forward(Hpsv3Batch batch, ForwardTrace? trace)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        using var scope = NewDisposeScope();
+        var device = Device;
+        if (batch.InputIds.dim() != 2)
+        {
+            throw new ArgumentException($"input_ids must be [B, L]; got [{string.Join(", ", batch.InputIds.shape)}]", nameof(batch));
+        }
+
+        long b = batch.InputIds.shape[0], l = batch.InputIds.shape[1];
+        if (!batch.AttentionMask.shape.SequenceEqual(batch.InputIds.shape) || batch.RewardIndex.shape.Length != 1 || batch.RewardIndex.shape[0] != b)
+        {
+            throw new ArgumentException($"attention_mask must be [{b}, {l}] and reward_index [{b}]; got [{string.Join(", ", batch.AttentionMask.shape)}] and [{string.Join(", ", batch.RewardIndex.shape)}]", nameof(batch));
+        }
+
+        // Causal attention: nothing after <|Reward|> can change the score, so the batch stops at the last reward token.
+        var rewardCpu = batch.RewardIndex.to(ScalarType.Int64).cpu().data<long>().ToArray();
+        long length = rewardCpu.Length == 0 ? 0 : rewardCpu.Max() + 1;
+        if (rewardCpu.Any(r => r < 0 || r >= l))
+        {
+            throw new ArgumentException($"reward_index values must lie in [0, {l}); got [{string.Join(", ", rewardCpu)}]", nameof(batch));
+        }
+
+        var ids = batch.InputIds.narrow(1, 0, length).to(ScalarType.Int64, device);          // [B, L] -> [B, L']
+        var attention = batch.AttentionMask.narrow(1, 0, length).to(ScalarType.Int64).cpu();
+        var rewardIndex = tensor(rewardCpu, device: device);
+        var rows = arange(b, dtype: ScalarType.Int64, device: device);
+        var atReward = ids.index(rows, rewardIndex).cpu().data<long>().ToArray();
+        for (int i = 0; i < atReward.Length; i++)
+        {
+            if (atReward[i] != Hpsv3Layout.RewardTokenId)
+            {
+                throw new ArgumentException($"row {i}: token {atReward[i]} at reward_index {rewardCpu[i]} is not <|Reward|> ({Hpsv3Layout.RewardTokenId})", nameof(batch));
+            }
+        }
+
+        var embeds = model.embed_tokens.forward(ids);                                         // [B, L'] -> [B, L', H]
+        long imageTokens = ids.eq(Config.ImageTokenId).sum().item<long>();
+        long patches = batch.PixelValues.numel() == 0 ? 0 : batch.PixelValues.shape[0];
+        if (patches > 0 || imageTokens > 0)
+        {
+            var pixels = batch.PixelValues.to(ScalarType.Float32, device);
+            var imageEmbeds = visual.Forward(pixels, batch.GridThw, trace);                   // [N, 1176] -> [N/4, H]
+            if (imageEmbeds.shape[0] != imageTokens)
+            {
+                throw new ArgumentException($"the batch has {imageTokens} <|image_pad|> tokens before its reward tokens but its images give {imageEmbeds.shape[0]} merged patches", nameof(batch));
+            }
+
+            var mask = ids.eq(Config.ImageTokenId).unsqueeze(-1).expand_as(embeds);
+            embeds = embeds.masked_scatter(mask, imageEmbeds.to(embeds.dtype));
+        }
+
+        trace?.Add("inputs_embeds", embeds);
+        var additive = BuildMask(attention, rewardCpu, embeds.dtype, device);
+        var hidden = model.Forward(embeds, rewardIndex, additive, trace);                     // [B, H]
+        trace?.Add("hidden_at_reward", hidden);
+        var output = rm_head.forward(hidden);                                                 // [B, H] -> [B, 2] fp32
+        trace?.Add("head_out", output);
+        return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// null when every row is unmasked up to its reward token (right padding: causal attention alone is exact for
+    /// the positions read); otherwise an additive [B, 1, L, L] causal + key-padding mask with a finite minimum (no NaN).
+    /// </summary>
+    private static Tensor? BuildMask(Tensor attentionCpu, long[] rewardIndex, ScalarType dtype, Device device)
+    {
+        var mask = attentionCpu.data<long>().ToArray();
+        long l = attentionCpu.shape[1];
+        bool rightPadded = true;
+        for (int row = 0; row < rewardIndex.Length && rightPadded; row++)
+        {
+            for (long j = 0; j <= rewardIndex[row]; j++)
+            {
+                if (mask[row * l + j] == 0)
+                {
+                    rightPadded = false;
+                    break;
+                }
+            }
+        }
+
+        if (rightPadded)
+        {
+            return null;
+        }
+
+        using var scope = NewDisposeScope();
+        var keys = attentionCpu.to(device).ne(0).unsqueeze(1).unsqueeze(1);                  // [B, L] -> [B, 1, 1, L]
+        var causal = ones(l, l, dtype: ScalarType.Bool, device: device).tril().unsqueeze(0).unsqueeze(0);
+        var allowed = keys.logical_and(causal);                                               // [B, 1, L, L]
+        double min = dtype == ScalarType.BFloat16 ? -3.3895313892515355e38 : float.MinValue;
+        var additive = zeros(allowed.shape, dtype, device).masked_fill(allowed.logical_not(), min);
+        return additive.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,46 @@
+using System.Text.Json.Serialization;
+using HpsSharp.Core.Scoring;
+
+namespace HpsSharp.Server;
+
+/// <summary>One item's answer: the score, or an error with the status that item would have had on its own.</summary>
+/// <param name="Mu">μ, the score.</param>
+/// <param name="LogSigma">log σ, the uncertainty the reward head predicts.</param>
+/// <param name="Sigma">σ = exp(log σ).</param>
+/// <param name="GroupZ">With <c>"normalize": "group"</c>: (μ − mean) / std over the request's scored items with the same prompt.</param>
+/// <param name="Error">Why the item was not scored.</param>
+/// <param name="Status">400 for an item the service rejected (bad base64, undecodable image, ...), 422 when the scorer failed on it.</param>
+public sealed record ItemResultDto(double? Mu, double? LogSigma, double? Sigma, double? GroupZ, string? Error, int? Status)
+{
+    public static ItemResultDto From(Score s) => new(s.Mu, s.LogSigma, s.Sigma, null, null, null);
+
+    public static ItemResultDto Failed(string error, int status) => new(null, null, null, null, error, status);
+}
+
+/// <summary>Which model answered (so a client can tell the tiny test model from the released HPSv3).</summary>
+public sealed record ModelDto(string Name, string Fingerprint, bool IsReleasedHpsv3, string Dtype, int MinPixels, int MaxPixels)
+{
+    public static ModelDto From(ModelInfo m) => new(m.Name, m.Fingerprint, m.IsReleasedHpsv3, m.Dtype, m.MinPixels, m.MaxPixels);
+}
+
+/// <summary><c>POST /v1/score</c> answer: one result per item, in input order.</summary>
+public sealed record ScoreResponseDto(ModelDto Model, IReadOnlyList<ItemResultDto> Results);
+
+/// <summary><c>POST /v1/compare</c> answer.</summary>
+public sealed record CompareResponseDto(ModelDto Model, [property: JsonPropertyName("p_a_over_b")] double PAOverB, ItemResultDto A, ItemResultDto B);
+
+/// <summary><c>POST /v1/rank</c> answer: indices of the scored images, best first, and every result in input order.</summary>
+public sealed record RankResponseDto(ModelDto Model, IReadOnlyList<int> Order, IReadOnlyList<ItemResultDto> Results);
+
+/// <summary><c>GET /healthz</c> and <c>GET /readyz</c> answer.</summary>
+public sealed record StatusDto(string Status, ModelDto? Model, int QueueDepth, int QueueCapacity, string? Error);
+
+/// <summary>Source-generated JSON for the service's DTOs (snake_case, nulls left out).</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ScoreResponseDto))]
+[JsonSerializable(typeof(CompareResponseDto))]
+[JsonSerializable(typeof(RankResponseDto))]
+[JsonSerializable(typeof(StatusDto))]
+public sealed partial class ServerJsonContext : JsonSerializerContext;

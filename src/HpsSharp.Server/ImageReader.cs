@@ -1,0 +1,272 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using HpsSharp.Core.Scoring;
+using SkiaSharp;
+
+namespace HpsSharp.Server;
+
+/// <summary>
+/// Turns the image part of a request item into an <see cref="ImageInput"/>, refusing what the service must not
+/// accept: URLs (never fetched), local paths without a configured root or outside it, bad base64, data that is not a
+/// decodable image, and images whose header declares more pixels than the limit (checked before any decoding).
+/// </summary>
+public sealed class ImageReader
+{
+    private readonly long _maxPixels;
+    private readonly string? _root;
+
+    public ImageReader(RewardServiceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _maxPixels = options.MaxDecodedPixels;
+        _root = options.ImageRoot is null ? null : Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.ImageRoot));
+    }
+
+    /// <summary>
+    /// Reads an image given as a base64 string (or data URI), or an object with one of <c>image</c> (base64),
+    /// <c>rgb</c> + <c>width</c> + <c>height</c> (raw RGB bytes, base64), or <c>path</c> (under the image root).
+    /// </summary>
+    public ImageInput Read(JsonElement element, string item)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                return FromBase64(element, item);
+            case JsonValueKind.Object:
+                break;
+            default:
+                throw new ItemRejectedException(item, $"an image must be a base64 string or an object, not {Describe(element.ValueKind)}");
+        }
+
+        if (element.TryGetProperty("url", out _))
+        {
+            throw new ItemRejectedException(item, "URLs are never fetched; send the image bytes as base64 in \"image\"");
+        }
+
+        int given = (element.TryGetProperty("image", out var image) ? 1 : 0) + (element.TryGetProperty("rgb", out var rgb) ? 1 : 0)
+            + (element.TryGetProperty("path", out var path) ? 1 : 0);
+        if (given != 1)
+        {
+            throw new ItemRejectedException(item, given == 0
+                ? "no image: give one of \"image\" (base64), \"rgb\" with \"width\" and \"height\", or \"path\""
+                : "give only one of \"image\", \"rgb\" or \"path\"");
+        }
+
+        if (image.ValueKind != JsonValueKind.Undefined)
+        {
+            return image.ValueKind == JsonValueKind.String
+                ? FromBase64(image, item)
+                : throw new ItemRejectedException(item, $"\"image\" must be a base64 string, not {Describe(image.ValueKind)}");
+        }
+
+        if (rgb.ValueKind != JsonValueKind.Undefined)
+        {
+            return FromRgb(element, rgb, item);
+        }
+
+        return path.ValueKind == JsonValueKind.String
+            ? FromPath(path.GetString()!, item)
+            : throw new ItemRejectedException(item, $"\"path\" must be a string, not {Describe(path.ValueKind)}");
+    }
+
+    /// <summary>Checks encoded image bytes (header only) and wraps them.</summary>
+    public ImageInput FromEncoded(byte[] bytes, string item)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        if (bytes.Length == 0)
+        {
+            throw new ItemRejectedException(item, "the image is empty");
+        }
+
+        // Only the header is read; the bytes are pinned for Skia rather than copied.
+        var pin = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+        try
+        {
+            using var data = SKData.Create(pin.AddrOfPinnedObject(), bytes.Length);
+            using var codec = SKCodec.Create(data);
+            if (codec is null)
+            {
+                throw new ItemRejectedException(item, "not a decodable image (PNG, JPEG, WebP, BMP or GIF expected)");
+            }
+
+            CheckPixels(codec.Info.Width, codec.Info.Height, item);
+        }
+        finally
+        {
+            pin.Free();
+        }
+
+        return ImageInput.FromBytes(bytes, item);
+    }
+
+    /// <summary>Throws <see cref="RequestRejectedException"/> (400, limit <c>max_decoded_pixels</c>) for too large an image.</summary>
+    public void CheckPixels(long width, long height, string item)
+    {
+        if (width * height > _maxPixels)
+        {
+            throw new RequestRejectedException(400, "image too large",
+                $"{item} is {width}x{height} = {width * height} pixels; the limit max_decoded_pixels is {_maxPixels}",
+                "max_decoded_pixels", _maxPixels);
+        }
+    }
+
+    private ImageInput FromBase64(JsonElement value, string item)
+    {
+        // The common case decodes straight from the UTF-8 JSON bytes, without a UTF-16 copy of a large string.
+        if (value.TryGetBytesFromBase64(out var bytes))
+        {
+            return FromEncoded(bytes, item);
+        }
+
+        string text = value.GetString()!;
+        if (LooksLikeUrl(text))
+        {
+            throw new ItemRejectedException(item, "URLs are never fetched; send the image bytes as base64");
+        }
+
+        return FromEncoded(DecodeBase64(text, item, "image"), item);
+    }
+
+    private ImageInput FromRgb(JsonElement element, JsonElement rgb, string item)
+    {
+        if (rgb.ValueKind != JsonValueKind.String)
+        {
+            throw new ItemRejectedException(item, $"\"rgb\" must be a base64 string, not {Describe(rgb.ValueKind)}");
+        }
+
+        int width = ReadDimension(element, "width", item);
+        int height = ReadDimension(element, "height", item);
+        CheckPixels(width, height, item);
+        var bytes = rgb.TryGetBytesFromBase64(out var direct) ? direct : DecodeBase64(rgb.GetString()!, item, "rgb");
+        if (bytes.Length != (long)width * height * 3)
+        {
+            throw new ItemRejectedException(item, $"\"rgb\" holds {bytes.Length} bytes but width x height x 3 = {(long)width * height * 3}");
+        }
+
+        return ImageInput.FromRgb(bytes, width, height, item);
+    }
+
+    private ImageInput FromPath(string relative, string item)
+    {
+        if (_root is null)
+        {
+            throw new ItemRejectedException(item, "local paths are disabled; the service reads files only when started with an image root");
+        }
+
+        if (LooksLikeUrl(relative))
+        {
+            throw new ItemRejectedException(item, "URLs are never fetched");
+        }
+
+        string full = ResolveUnderRoot(_root, relative, item);
+        using (var codec = SKCodec.Create(full))
+        {
+            if (codec is null)
+            {
+                throw new ItemRejectedException(item, $"'{relative}' is not a decodable image");
+            }
+
+            CheckPixels(codec.Info.Width, codec.Info.Height, item);
+        }
+
+        return ImageInput.FromPath(full);
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="relative"/> under <paramref name="root"/> the way the file system will, following
+    /// symbolic links component by component, and refuses any result outside the root.
+    /// </summary>
+    public static string ResolveUnderRoot(string root, string relative, string item)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(relative);
+        if (relative.Length == 0 || Path.IsPathRooted(relative) || relative.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new ItemRejectedException(item, $"path '{relative}' must be a non-empty path relative to the image root");
+        }
+
+        string realRoot = RealPath(Path.GetFullPath(root));
+        string current = realRoot;
+        foreach (var part in relative.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            current = Path.GetFullPath(Path.Combine(current, part));
+            if (current != realRoot && !IsUnder(realRoot, current))
+            {
+                throw new ItemRejectedException(item, $"path '{relative}' leaves the image root");
+            }
+
+            FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
+            if (info.LinkTarget is not null)
+            {
+                current = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? current;
+                if (current != realRoot && !IsUnder(realRoot, current))
+                {
+                    throw new ItemRejectedException(item, $"path '{relative}' leads out of the image root through a link");
+                }
+            }
+        }
+
+        if (!IsUnder(realRoot, current) || !File.Exists(current))
+        {
+            throw new ItemRejectedException(item, $"no file '{relative}' under the image root");
+        }
+
+        return current;
+    }
+
+    private static string RealPath(string path)
+    {
+        var info = new DirectoryInfo(path);
+        return Path.TrimEndingDirectorySeparator(info.LinkTarget is null ? path : info.ResolveLinkTarget(true)?.FullName ?? path);
+    }
+
+    private static bool IsUnder(string root, string path) =>
+        path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+
+    private static int ReadDimension(JsonElement element, string name, string item)
+    {
+        if (!element.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int n) || n <= 0)
+        {
+            throw new ItemRejectedException(item, $"\"rgb\" needs \"{name}\" as a positive integer");
+        }
+
+        return n;
+    }
+
+    private static byte[] DecodeBase64(string text, string item, string field)
+    {
+        var span = text.AsSpan();
+        if (span.StartsWith("data:", StringComparison.OrdinalIgnoreCase))
+        {
+            int comma = span.IndexOf(',');
+            if (comma < 0 || !span[..comma].EndsWith(";base64", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ItemRejectedException(item, $"\"{field}\" is a data URI without ';base64,'");
+            }
+
+            span = span[(comma + 1)..];
+        }
+
+        var buffer = new byte[(span.Length / 4 * 3) + 3];
+        if (!Convert.TryFromBase64Chars(span, buffer, out int written))
+        {
+            throw new ItemRejectedException(item, $"\"{field}\" is not valid base64");
+        }
+
+        return written == buffer.Length ? buffer : buffer.AsSpan(0, written).ToArray();
+    }
+
+    private static bool LooksLikeUrl(string s) =>
+        s.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
+        || s.StartsWith("file:", StringComparison.OrdinalIgnoreCase) || s.StartsWith("ftp://", StringComparison.OrdinalIgnoreCase);
+
+    private static string Describe(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Number => "a number",
+        JsonValueKind.Array => "an array",
+        JsonValueKind.Object => "an object",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.Null => "null",
+        _ => kind.ToString(),
+    };
+}

@@ -1,0 +1,268 @@
+using System.Globalization;
+using System.Text.Json;
+using HpsSharp.Core.Scoring;
+using Microsoft.AspNetCore.Http;
+
+namespace HpsSharp.Server;
+
+/// <summary>One parsed item: a request to score, or why it cannot be scored.</summary>
+public readonly record struct ParsedItem(ScoreRequest? Request, string? Error);
+
+/// <summary>A parsed <c>POST /v1/score</c> body.</summary>
+public sealed record ParsedScoreBody(IReadOnlyList<ParsedItem> Items, bool GroupNormalize);
+
+/// <summary>
+/// Reads request bodies (JSON, or multipart for <c>/v1/score</c>) into items. Request-level problems (malformed JSON,
+/// limits) throw <see cref="RequestRejectedException"/>; item-level problems become <see cref="ParsedItem.Error"/>.
+/// </summary>
+public sealed class RequestParser(RewardServiceOptions options, ImageReader images)
+{
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 16 };
+
+    /// <summary>Reads <c>{"items": [{"prompt", "image" | "rgb" | "path"}], "normalize"?}</c> or the multipart form.</summary>
+    public async Task<ParsedScoreBody> ReadScoreAsync(HttpRequest request, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        CheckContentLength(request);
+        if (request.HasFormContentType)
+        {
+            return await ReadScoreFormAsync(request, ct).ConfigureAwait(false);
+        }
+
+        using var doc = await ParseJsonAsync(request, ct).ConfigureAwait(false);
+        var root = RequireObject(doc.RootElement);
+        bool group = ReadNormalize(root.TryGetProperty("normalize", out var n) ? n : default);
+        if (!root.TryGetProperty("items", out var itemsElement) || itemsElement.ValueKind != JsonValueKind.Array)
+        {
+            throw new RequestRejectedException(400, "bad request", "the body needs \"items\": an array of {\"prompt\", \"image\"} objects");
+        }
+
+        CheckItemCount(itemsElement.GetArrayLength());
+        var items = new List<ParsedItem>(itemsElement.GetArrayLength());
+        int i = 0;
+        foreach (var el in itemsElement.EnumerateArray())
+        {
+            items.Add(ParseScoreItem(el, $"items[{i}]"));
+            i++;
+        }
+
+        return new ParsedScoreBody(items, group);
+    }
+
+    /// <summary>Reads <c>{"prompt", "a", "b"}</c>.</summary>
+    public async Task<(ParsedItem A, ParsedItem B)> ReadCompareAsync(HttpRequest request, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        CheckContentLength(request);
+        using var doc = await ParseJsonAsync(request, ct).ConfigureAwait(false);
+        var root = RequireObject(doc.RootElement);
+        string prompt = RequirePrompt(root);
+        return (ParseImageItem(root, "a", prompt), ParseImageItem(root, "b", prompt));
+    }
+
+    /// <summary>Reads <c>{"prompt", "images": [...]}</c>.</summary>
+    public async Task<IReadOnlyList<ParsedItem>> ReadRankAsync(HttpRequest request, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        CheckContentLength(request);
+        using var doc = await ParseJsonAsync(request, ct).ConfigureAwait(false);
+        var root = RequireObject(doc.RootElement);
+        string prompt = RequirePrompt(root);
+        if (!root.TryGetProperty("images", out var arr) || arr.ValueKind != JsonValueKind.Array)
+        {
+            throw new RequestRejectedException(400, "bad request", "the body needs \"images\": an array of base64 images");
+        }
+
+        CheckItemCount(arr.GetArrayLength());
+        var items = new List<ParsedItem>(arr.GetArrayLength());
+        int i = 0;
+        foreach (var el in arr.EnumerateArray())
+        {
+            string name = $"images[{i++}]";
+            items.Add(Guard(() => new ScoreRequest(prompt, images.Read(el, name))));
+        }
+
+        return items;
+    }
+
+    private ParsedItem ParseScoreItem(JsonElement el, string name)
+    {
+        if (el.ValueKind != JsonValueKind.Object)
+        {
+            return new ParsedItem(null, $"{name}: an item must be an object with \"prompt\" and \"image\"");
+        }
+
+        if (!el.TryGetProperty("prompt", out var p) || p.ValueKind != JsonValueKind.String)
+        {
+            return new ParsedItem(null, $"{name}: \"prompt\" (a string) is missing");
+        }
+
+        string prompt = p.GetString()!;
+        return Guard(() => new ScoreRequest(prompt, images.Read(el, name)));
+    }
+
+    private ParsedItem ParseImageItem(JsonElement root, string field, string prompt)
+    {
+        if (!root.TryGetProperty(field, out var el))
+        {
+            throw new RequestRejectedException(400, "bad request", $"the body needs \"{field}\": a base64 image");
+        }
+
+        return Guard(() => new ScoreRequest(prompt, images.Read(el, field)));
+    }
+
+    private async Task<ParsedScoreBody> ReadScoreFormAsync(HttpRequest request, CancellationToken ct)
+    {
+        IFormCollection form;
+        try
+        {
+            form = await request.ReadFormAsync(ct).ConfigureAwait(false);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new RequestRejectedException(400, "malformed multipart body", ex.Message);
+        }
+
+        bool group = form.TryGetValue("normalize", out var nv) && ReadNormalizeText(nv.ToString());
+        var prompts = new Dictionary<int, string>();
+        var files = new Dictionary<int, IFormFile>();
+        foreach (var (key, value) in form)
+        {
+            if (TryIndex(key, "prompt", out int i))
+            {
+                prompts[i] = value.ToString();
+            }
+            else if (key != "normalize")
+            {
+                throw new RequestRejectedException(400, "bad request", $"unexpected form field '{key}'; expected prompt[i] fields and image[i] files");
+            }
+        }
+
+        foreach (var file in form.Files)
+        {
+            if (!TryIndex(file.Name, "image", out int i))
+            {
+                throw new RequestRejectedException(400, "bad request", $"unexpected file part '{file.Name}'; expected image[i]");
+            }
+
+            files[i] = file;
+        }
+
+        int count = prompts.Keys.Concat(files.Keys).DefaultIfEmpty(-1).Max() + 1;
+        if (count == 0)
+        {
+            throw new RequestRejectedException(400, "bad request", "the form has no prompt[i] fields or image[i] files");
+        }
+
+        CheckItemCount(count);
+        var items = new List<ParsedItem>(count);
+        for (int i = 0; i < count; i++)
+        {
+            string name = $"items[{i}]";
+            if (!prompts.TryGetValue(i, out var prompt))
+            {
+                items.Add(new ParsedItem(null, $"{name}: field prompt[{i}] is missing"));
+                continue;
+            }
+
+            if (!files.TryGetValue(i, out var file))
+            {
+                items.Add(new ParsedItem(null, $"{name}: file part image[{i}] is missing"));
+                continue;
+            }
+
+            var bytes = new byte[file.Length];
+            await using (var s = file.OpenReadStream())
+            {
+                await s.ReadExactlyAsync(bytes, ct).ConfigureAwait(false);
+            }
+
+            items.Add(Guard(() => new ScoreRequest(prompt, images.FromEncoded(bytes, name))));
+        }
+
+        return new ParsedScoreBody(items, group);
+    }
+
+    private static bool TryIndex(string key, string prefix, out int index)
+    {
+        index = -1;
+        return key.Length > prefix.Length + 2 && key.StartsWith(prefix + "[", StringComparison.Ordinal) && key[^1] == ']'
+            && int.TryParse(key.AsSpan(prefix.Length + 1, key.Length - prefix.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out index);
+    }
+
+    private static ParsedItem Guard(Func<ScoreRequest> read)
+    {
+        try
+        {
+            return new ParsedItem(read(), null);
+        }
+        catch (ItemRejectedException ex)
+        {
+            return new ParsedItem(null, ex.Message);
+        }
+    }
+
+    private void CheckContentLength(HttpRequest request)
+    {
+        if (request.ContentLength > options.MaxRequestBodyBytes)
+        {
+            throw BodyTooLarge();
+        }
+    }
+
+    private RequestRejectedException BodyTooLarge() => new(413, "request body too large",
+        $"the body is larger than the limit max_request_body_bytes = {options.MaxRequestBodyBytes}", "max_request_body_bytes", options.MaxRequestBodyBytes);
+
+    private void CheckItemCount(int count)
+    {
+        if (count > options.MaxItemsPerRequest)
+        {
+            throw new RequestRejectedException(413, "too many items",
+                $"the request has {count} items; the limit max_items is {options.MaxItemsPerRequest}", "max_items", options.MaxItemsPerRequest);
+        }
+
+        if (count == 0)
+        {
+            throw new RequestRejectedException(400, "bad request", "the request has no items");
+        }
+    }
+
+    private async Task<JsonDocument> ParseJsonAsync(HttpRequest request, CancellationToken ct)
+    {
+        try
+        {
+            return await JsonDocument.ParseAsync(request.Body, DocumentOptions, ct).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            throw new RequestRejectedException(400, "malformed JSON", ex.Message);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw BodyTooLarge();
+        }
+    }
+
+    private static JsonElement RequireObject(JsonElement root) => root.ValueKind == JsonValueKind.Object
+        ? root
+        : throw new RequestRejectedException(400, "bad request", "the body must be a JSON object");
+
+    private static string RequirePrompt(JsonElement root) =>
+        root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String
+            ? p.GetString()!
+            : throw new RequestRejectedException(400, "bad request", "the body needs \"prompt\": a string");
+
+    private static bool ReadNormalize(JsonElement n) => n.ValueKind switch
+    {
+        JsonValueKind.Undefined or JsonValueKind.Null => false,
+        JsonValueKind.String => ReadNormalizeText(n.GetString()!),
+        _ => throw new RequestRejectedException(400, "bad request", "\"normalize\" must be \"group\" or absent"),
+    };
+
+    private static bool ReadNormalizeText(string s) => s switch
+    {
+        "group" => true,
+        "" or "none" => false,
+        _ => throw new RequestRejectedException(400, "bad request", $"\"normalize\" must be \"group\" or absent, not '{s}'"),
+    };
+}

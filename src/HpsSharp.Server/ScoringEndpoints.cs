@@ -1,0 +1,181 @@
+using HpsSharp.Core.Scoring;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace HpsSharp.Server;
+
+/// <summary><c>POST /v1/score</c>, <c>/v1/compare</c>, <c>/v1/rank</c>: parse, queue, await, answer in input order.</summary>
+public static class ScoringEndpoints
+{
+    public static IEndpointRouteBuilder MapScoring(this IEndpointRouteBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapPost("/v1/score", ScoreAsync);
+        app.MapPost("/v1/compare", CompareAsync);
+        app.MapPost("/v1/rank", RankAsync);
+        return app;
+    }
+
+    private static Task<IResult> ScoreAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
+        Guard(ctx, async () =>
+        {
+            var body = await parser.ReadScoreAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
+            var (results, model) = await RunAsync(ctx, queue, options, body.Items).ConfigureAwait(false);
+            if (body.GroupNormalize)
+            {
+                results = GroupNormalize(body.Items, results);
+            }
+
+            return TypedResults.Ok(new ScoreResponseDto(model, results));
+        });
+
+    private static Task<IResult> CompareAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
+        Guard(ctx, async () =>
+        {
+            var (a, b) = await parser.ReadCompareAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
+            var (results, model) = await RunAsync(ctx, queue, options, [a, b]).ConfigureAwait(false);
+            var failed = new[] { ("a", results[0]), ("b", results[1]) }.Where(r => r.Item2.Error is not null).ToList();
+            if (failed.Count > 0)
+            {
+                int status = failed.Max(f => f.Item2.Status ?? 400);
+                throw new RequestRejectedException(status, "image could not be scored", string.Join("; ", failed.Select(f => f.Item2.Error)));
+            }
+
+            var sa = new Score(results[0].Mu!.Value, results[0].LogSigma!.Value);
+            var sb = new Score(results[1].Mu!.Value, results[1].LogSigma!.Value);
+            return TypedResults.Ok(new CompareResponseDto(model, Preference.ProbabilityAOverB(sa, sb), results[0], results[1]));
+        });
+
+    private static Task<IResult> RankAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
+        Guard(ctx, async () =>
+        {
+            var items = await parser.ReadRankAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
+            var (results, model) = await RunAsync(ctx, queue, options, items).ConfigureAwait(false);
+            var order = Enumerable.Range(0, results.Count)
+                .Where(i => results[i].Mu is not null)
+                .OrderByDescending(i => results[i].Mu!.Value)
+                .ThenBy(i => i)
+                .ToArray();
+            return TypedResults.Ok(new RankResponseDto(model, order, results));
+        });
+
+    /// <summary>Queues the valid items, waits for all of them and returns one result per item in input order.</summary>
+    private static async Task<(IReadOnlyList<ItemResultDto> Results, ModelDto Model)> RunAsync(
+        HttpContext ctx, ScoringQueue queue, RewardServiceOptions options, IReadOnlyList<ParsedItem> items)
+    {
+        var valid = items.Where(i => i.Request is not null).Select(i => i.Request!).ToList();
+        Task<ScoreResult>[] tasks = [];
+        if (valid.Count > 0)
+        {
+            var status = queue.TryEnqueue(valid, ctx.RequestAborted, out tasks);
+            if (status != EnqueueStatus.Accepted)
+            {
+                ctx.Response.Headers.RetryAfter = options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                throw status == EnqueueStatus.QueueFull
+                    ? new RequestRejectedException(503, "queue full",
+                        $"the queue holds {queue.Depth} of {options.QueueCapacity} items and cannot take {valid.Count} more; retry after {options.RetryAfterSeconds} s",
+                        "queue_capacity", options.QueueCapacity)
+                    : new RequestRejectedException(503, "not ready",
+                        queue.LoadError is null ? "the model is loading or the service is stopping" : "the model failed to load");
+            }
+
+            try
+            {
+                await Task.WhenAll(tasks).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
+            {
+                throw new RequestRejectedException(503, "shutting down", "the service stopped before these items were scored");
+            }
+        }
+
+        var results = new ItemResultDto[items.Count];
+        int t = 0;
+        for (int i = 0; i < items.Count; i++)
+        {
+            if (items[i].Request is null)
+            {
+                results[i] = ItemResultDto.Failed(items[i].Error!, 400);
+                continue;
+            }
+
+            var r = tasks[t++].Result;
+            results[i] = r.Score is { } s
+                ? double.IsFinite(s.Mu) && double.IsFinite(s.LogSigma)
+                    ? ItemResultDto.From(s)
+                    : ItemResultDto.Failed($"{r.Request.Image.Name}: the scorer returned a non-finite score", 422)
+                : ItemResultDto.Failed($"{r.Request.Image.Name}: {r.Error}", 422);
+        }
+
+        return (results, ModelDto.From(queue.Model!));
+    }
+
+    /// <summary>
+    /// z = (μ − mean) / std over the scored items of the request that share the prompt (population std). A group of
+    /// one item, or one whose μ are all equal, gets z = 0: there is no spread to normalise by.
+    /// </summary>
+    public static IReadOnlyList<ItemResultDto> GroupNormalize(IReadOnlyList<ParsedItem> items, IReadOnlyList<ItemResultDto> results)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(results);
+        var output = results.ToArray();
+        var groups = Enumerable.Range(0, items.Count)
+            .Where(i => results[i].Mu is not null)
+            .GroupBy(i => items[i].Request!.Prompt, StringComparer.Ordinal);
+        foreach (var g in groups)
+        {
+            var idx = g.ToArray();
+            double mean = idx.Average(i => results[i].Mu!.Value);
+            double std = Math.Sqrt(idx.Sum(i => Math.Pow(results[i].Mu!.Value - mean, 2)) / idx.Length);
+            foreach (int i in idx)
+            {
+                double z = std > 1e-12 ? (results[i].Mu!.Value - mean) / std : 0.0;
+                output[i] = output[i] with { GroupZ = z };
+            }
+        }
+
+        return output;
+    }
+
+    private static async Task<IResult> Guard(HttpContext ctx, Func<Task<IResult>> handler)
+    {
+        try
+        {
+            return await handler().ConfigureAwait(false);
+        }
+        catch (RequestRejectedException ex)
+        {
+            return Problem(ex);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            var options = ctx.RequestServices.GetService(typeof(RewardServiceOptions)) as RewardServiceOptions;
+            return Problem(new RequestRejectedException(413, "request body too large",
+                $"the body is larger than the limit max_request_body_bytes = {options?.MaxRequestBodyBytes}", "max_request_body_bytes", options?.MaxRequestBodyBytes));
+        }
+        catch (BadHttpRequestException ex)
+        {
+            return Problem(new RequestRejectedException(ex.StatusCode, "bad request", ex.Message));
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            return TypedResults.Empty; // the client is gone; nobody reads this answer
+        }
+    }
+
+    /// <summary>A problem+json answer; a limit, when one was exceeded, is named in <c>limit</c> and its value in <c>max</c>.</summary>
+    public static ProblemHttpResult Problem(RequestRejectedException ex)
+    {
+        ArgumentNullException.ThrowIfNull(ex);
+        var extensions = new Dictionary<string, object?>(StringComparer.Ordinal);
+        if (ex.Limit is not null)
+        {
+            extensions["limit"] = ex.Limit;
+            extensions["max"] = ex.Max;
+        }
+
+        return TypedResults.Problem(ex.Detail, statusCode: ex.Status, title: ex.Title, extensions: extensions);
+    }
+}

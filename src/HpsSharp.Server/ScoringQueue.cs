@@ -1,0 +1,333 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using HpsSharp.Core.Scoring;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace HpsSharp.Server;
+
+/// <summary>Why <see cref="ScoringQueue.TryEnqueue"/> did or did not take a request's items.</summary>
+public enum EnqueueStatus
+{
+    /// <summary>All items are queued; their results come through the returned tasks.</summary>
+    Accepted,
+
+    /// <summary>The items do not fit in the queue now (answer 503 with Retry-After).</summary>
+    QueueFull,
+
+    /// <summary>The model is still loading, failed to load, or the service is shutting down (answer 503).</summary>
+    NotReady,
+}
+
+/// <summary>
+/// The micro-batcher. One worker owns the scorer and drains a queue of single items: it takes the first waiting
+/// item, then more until <see cref="RewardServiceOptions.MaxBatchSize"/> items or
+/// <see cref="RewardServiceOptions.MaxWaitMs"/> have passed, and calls the scorer once. Items of one request may
+/// land in different batches; each has its own completion, so the request reassembles them in input order.
+/// Capacity is reserved per request, so a request is queued whole or refused whole. Items whose client has
+/// disconnected are dropped before scoring. Stopping refuses new work, finishes what is queued, then returns.
+/// </summary>
+public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
+{
+    private readonly Func<CancellationToken, Task<IScorer>> _scorerFactory;
+    private readonly bool _ownsScorer;
+    private readonly RewardServiceOptions _options;
+    private readonly ServiceMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly IHostApplicationLifetime? _lifetime;
+    private readonly Channel<WorkItem> _channel = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _hardStop = new();
+    private Task? _worker;
+    private IScorer? _scorer;
+    private volatile bool _ready;
+    private bool _accepting = true;
+    private int _pending;
+
+    public ScoringQueue(
+        Func<CancellationToken, Task<IScorer>> scorerFactory,
+        bool ownsScorer,
+        RewardServiceOptions options,
+        ServiceMetrics metrics,
+        ILogger<ScoringQueue> logger,
+        IHostApplicationLifetime? lifetime = null)
+    {
+        ArgumentNullException.ThrowIfNull(scorerFactory);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(metrics);
+        ArgumentNullException.ThrowIfNull(logger);
+        _scorerFactory = scorerFactory;
+        _ownsScorer = ownsScorer;
+        _options = options;
+        _metrics = metrics;
+        _logger = logger;
+        _lifetime = lifetime;
+        _metrics.QueueDepth = () => Volatile.Read(ref _pending);
+        _metrics.QueueCapacity = options.QueueCapacity;
+        _metrics.Ready = () => IsReady;
+    }
+
+    /// <summary>True once the scorer is loaded, until shutdown begins.</summary>
+    public bool IsReady => _ready;
+
+    /// <summary>Why the scorer could not be loaded, when it could not.</summary>
+    public Exception? LoadError { get; private set; }
+
+    /// <summary>The loaded scorer's model description, or null while loading.</summary>
+    public ModelInfo? Model => _scorer?.Model;
+
+    /// <summary>Items waiting to be scored.</summary>
+    public int Depth => Volatile.Read(ref _pending);
+
+    /// <summary>
+    /// Queues every item of one request, or none. On success <paramref name="results"/> holds one task per item in
+    /// input order; a task is cancelled when its item was dropped because <paramref name="requestAborted"/> fired.
+    /// </summary>
+    public EnqueueStatus TryEnqueue(IReadOnlyList<ScoreRequest> items, CancellationToken requestAborted, out Task<ScoreResult>[] results)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        results = [];
+        if (!_ready)
+        {
+            return EnqueueStatus.NotReady;
+        }
+
+        int n = items.Count;
+        while (true)
+        {
+            int current = Volatile.Read(ref _pending);
+            if (current + n > _options.QueueCapacity)
+            {
+                return EnqueueStatus.QueueFull;
+            }
+
+            if (Interlocked.CompareExchange(ref _pending, current + n, current) == current)
+            {
+                break;
+            }
+        }
+
+        var tasks = new Task<ScoreResult>[n];
+        long now = Stopwatch.GetTimestamp();
+        lock (_gate)
+        {
+            if (!_accepting)
+            {
+                Interlocked.Add(ref _pending, -n);
+                return EnqueueStatus.NotReady;
+            }
+
+            for (int i = 0; i < n; i++)
+            {
+                var item = new WorkItem(items[i], requestAborted, now);
+                tasks[i] = item.Completion.Task;
+
+                // Unbounded channel: capacity is enforced by the reservation above, so the write cannot fail.
+                _channel.Writer.TryWrite(item);
+            }
+        }
+
+        results = tasks;
+        return EnqueueStatus.Accepted;
+    }
+
+    /// <inheritdoc/>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _worker = Task.Run(() => RunAsync(_hardStop.Token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Refuses new work, scores everything already queued, then releases the scorer.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _ready = false;
+        lock (_gate)
+        {
+            _accepting = false;
+            _channel.Writer.TryComplete();
+        }
+
+        if (_worker is null)
+        {
+            return;
+        }
+
+        // When the host's shutdown timeout fires, the batch in flight is cancelled and what is left is failed.
+        await using var reg = cancellationToken.Register(() => _hardStop.Cancel());
+        await _worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (_worker is { IsCompleted: false })
+        {
+            await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        }
+
+        if (_ownsScorer)
+        {
+            _scorer?.Dispose();
+        }
+
+        _hardStop.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken hardStop)
+    {
+        try
+        {
+            _scorer = await _scorerFactory(hardStop).ConfigureAwait(false);
+            LogModelLoaded(_logger, _scorer.Model.Describe());
+            lock (_gate)
+            {
+                _ready = _accepting;
+            }
+        }
+        catch (Exception ex)
+        {
+            LoadError = ex;
+            LogModelLoadFailed(_logger, ex);
+            // Stopping before the server has finished starting would surface as a cancelled start, hiding the cause.
+            _lifetime?.ApplicationStarted.Register(_lifetime.StopApplication);
+            return;
+        }
+
+        var reader = _channel.Reader;
+        var batch = new List<WorkItem>(_options.MaxBatchSize);
+        try
+        {
+            while (await reader.WaitToReadAsync(hardStop).ConfigureAwait(false))
+            {
+                await FillBatchAsync(reader, batch, hardStop).ConfigureAwait(false);
+                if (batch.Count > 0)
+                {
+                    await ScoreBatchAsync(batch, hardStop).ConfigureAwait(false);
+                    batch.Clear();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (hardStop.IsCancellationRequested)
+        {
+            foreach (var item in batch)
+            {
+                item.Completion.TrySetCanceled(hardStop);
+            }
+
+            while (reader.TryRead(out var left))
+            {
+                Interlocked.Decrement(ref _pending);
+                left.Completion.TrySetCanceled(hardStop);
+            }
+        }
+    }
+
+    private async Task FillBatchAsync(ChannelReader<WorkItem> reader, List<WorkItem> batch, CancellationToken hardStop)
+    {
+        long deadline = 0;
+        while (batch.Count < _options.MaxBatchSize)
+        {
+            if (reader.TryRead(out var item))
+            {
+                Interlocked.Decrement(ref _pending);
+                if (item.Aborted.IsCancellationRequested)
+                {
+                    // The client is gone: nobody will read this result, so do not spend the model on it.
+                    item.Completion.TrySetCanceled(item.Aborted);
+                    _metrics.RecordItems("dropped", 1);
+                    continue;
+                }
+
+                if (batch.Count == 0)
+                {
+                    deadline = Stopwatch.GetTimestamp() + (long)(_options.MaxWaitMs * (Stopwatch.Frequency / 1000.0));
+                }
+
+                batch.Add(item);
+                continue;
+            }
+
+            if (batch.Count == 0)
+            {
+                return;
+            }
+
+            long remaining = deadline - Stopwatch.GetTimestamp();
+            if (remaining <= 0)
+            {
+                return;
+            }
+
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(hardStop);
+            cts.CancelAfter(TimeSpan.FromSeconds(remaining / (double)Stopwatch.Frequency));
+            var wait = reader.WaitToReadAsync(cts.Token).AsTask();
+            await ((Task)wait).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            hardStop.ThrowIfCancellationRequested();
+            if (wait.IsCanceled || !wait.Result)
+            {
+                return; // the window closed, or the queue was completed for shutdown
+            }
+        }
+    }
+
+    private async Task ScoreBatchAsync(List<WorkItem> batch, CancellationToken hardStop)
+    {
+        long start = Stopwatch.GetTimestamp();
+        foreach (var item in batch)
+        {
+            _metrics.RecordQueueWait(Stopwatch.GetElapsedTime(item.EnqueuedAt, start).TotalSeconds);
+        }
+
+        var requests = batch.Select(b => b.Request).ToArray();
+        IReadOnlyList<ScoreResult> results;
+        try
+        {
+            results = await _scorer!.ScoreAsync(requests, null, hardStop).ConfigureAwait(false);
+            if (results.Count != requests.Length)
+            {
+                throw new InvalidOperationException($"the scorer returned {results.Count} results for {requests.Length} requests");
+            }
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && hardStop.IsCancellationRequested))
+        {
+            LogBatchFailed(_logger, batch.Count, ex);
+            results = requests.Select(r => ScoreResult.Failure(r, "scoring failed: " + ex.Message)).ToArray();
+        }
+
+        _metrics.RecordBatch(batch.Count, Stopwatch.GetElapsedTime(start).TotalSeconds);
+        int ok = 0;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            if (results[i].Ok)
+            {
+                ok++;
+            }
+
+            batch[i].Completion.TrySetResult(results[i]);
+        }
+
+        _metrics.RecordItems("ok", ok);
+        _metrics.RecordItems("error", batch.Count - ok);
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "Model loaded: {Model}")]
+    private static partial void LogModelLoaded(ILogger logger, string model);
+
+    [LoggerMessage(2, LogLevel.Critical, "The model could not be loaded; the service stops")]
+    private static partial void LogModelLoadFailed(ILogger logger, Exception ex);
+
+    [LoggerMessage(3, LogLevel.Error, "A batch of {Count} items failed")]
+    private static partial void LogBatchFailed(ILogger logger, int count, Exception ex);
+
+    private sealed class WorkItem(ScoreRequest request, CancellationToken aborted, long enqueuedAt)
+    {
+        public ScoreRequest Request { get; } = request;
+
+        public CancellationToken Aborted { get; } = aborted;
+
+        public long EnqueuedAt { get; } = enqueuedAt;
+
+        public TaskCompletionSource<ScoreResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

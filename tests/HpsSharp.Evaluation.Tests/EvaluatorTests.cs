@@ -1,0 +1,304 @@
+using System.Text.Json;
+using HpsSharp.Core.Data;
+using HpsSharp.Core.Metrics;
+using HpsSharp.Core.Scoring;
+using Xunit;
+
+namespace HpsSharp.Evaluation.Tests;
+
+[Trait("Category", "Unit")]
+public sealed class EvaluatorTests
+{
+    private static async Task<EvalResult> RunModel(Fixtures fx, string data, EvalOptions? options = null, ScoreCache? cache = null, Core.Scoring.IScorer? scorer = null)
+    {
+        using var s = scorer is null ? fx.Scorer() : null;
+        var source = new ModelScoreSource(scorer ?? s!, cache, fx.Root);
+        return await Evaluator.RunAsync(EvalDataset.Open(data), source, options);
+    }
+
+    [Theory]
+    [InlineData(TiePolicy.Strict, 0.7, 10)]
+    [InlineData(TiePolicy.Half, 0.75, 10)]
+    [InlineData(TiePolicy.Exclude, 7.0 / 9, 9)]
+    public async Task Hpdv3PairAccuracyFollowsTheTiePolicy(TiePolicy ties, double expected, long pairs)
+    {
+        using var fx = new Fixtures();
+        var r = await RunModel(fx, fx.Hpdv3(), new EvalOptions { Ties = ties });
+        Assert.Equal("pair_accuracy", r.Metric);
+        Assert.Equal(expected, r.Accuracy!.Value, 12);
+        Assert.Equal(pairs, r.Pairs);
+        Assert.Equal(7, r.Correct);
+        Assert.Equal(2, r.Wrong);
+        Assert.Equal(1, r.PredictedTies);
+        Assert.Equal(1, r.TruthTies);
+        Assert.Equal(11, r.ScoredPairs);
+        Assert.Equal(Accuracy.Name(ties), r.Protocol.TiePolicy);
+        Assert.Equal("hpdv3", r.Protocol.Format);
+        Assert.Equal("test", r.Protocol.Split);
+        Assert.Equal(11, r.Protocol.Records);
+        Assert.False(r.Protocol.ReleasedHpsv3);
+        Assert.Contains("NOT the released HPSv3", r.Protocol.Model, StringComparison.Ordinal);
+        Assert.Contains("min_pixels=200704", r.Protocol.Preprocessing, StringComparison.Ordinal);
+        Assert.NotNull(r.Ci95);
+        Assert.InRange(r.Accuracy.Value, r.Ci95![0], r.Ci95[1]);
+    }
+
+    [Fact]
+    public async Task GroundTruthTiesCanBeCounted()
+    {
+        using var fx = new Fixtures();
+        var r = await RunModel(fx, fx.Hpdv3(), new EvalOptions { TruthTies = GroundTruthTiePolicy.Half });
+        Assert.Equal(7.5 / 11, r.Accuracy!.Value, 12);
+        Assert.Equal(11, r.Pairs);
+    }
+
+    [Fact]
+    public async Task BreaksDownByCategoryAndModelPair()
+    {
+        using var fx = new Fixtures();
+        var r = await RunModel(fx, fx.Hpdv3());
+        var animals = r.ByCategory.Single(g => g.Name == "animals");
+        var food = r.ByCategory.Single(g => g.Name == "food");
+        Assert.Equal((1.0, 5L), (animals.Accuracy!.Value, animals.Pairs));
+        Assert.Equal((0.4, 5L, 1L), (food.Accuracy!.Value, food.Pairs, food.PredictedTies));
+        var pair = Assert.Single(r.ByModelPair);
+        Assert.Equal("flux vs sdxl", pair.Name);
+        Assert.Equal(10, pair.Pairs);
+        Assert.Equal(1, pair.TruthTies);
+    }
+
+    [Fact]
+    public async Task RankingAccuracySkipsHumanTiesAndCountsPredictedTiesWrong()
+    {
+        using var fx = new Fixtures();
+        foreach (var data in new[] { fx.ImageReward(), fx.Hpdv2() })
+        {
+            var r = await RunModel(fx, data);
+            Assert.Equal("ranking_accuracy", r.Metric);
+            Assert.Equal(0.6, r.Accuracy!.Value, 12);
+            Assert.Equal((5L, 3L, 2L, 1L), (r.Pairs, r.Correct, r.Wrong, r.TruthTies));
+            Assert.Equal(2, r.Items);
+            Assert.Equal(0.5, r.MeanItemAccuracy!.Value, 12);
+        }
+    }
+
+    [Fact]
+    public async Task PickapicParquetOrientsLabelsAndExcludesTies()
+    {
+        using var fx = new Fixtures();
+        var data = await fx.PickapicAsync();
+        Assert.Equal(DatasetFormat.Pickapic, EvalDataset.Detect(data));
+        var r = await RunModel(fx, data);
+        Assert.Equal(2.0 / 3, r.Accuracy!.Value, 12);
+        Assert.Equal((3L, 2L, 1L), (r.Pairs, r.Correct, r.TruthTies));
+        Assert.Equal("pickapic", r.Protocol.Format);
+    }
+
+    [Fact]
+    public async Task JsonlPairsHonourTheLabel()
+    {
+        using var fx = new Fixtures();
+        var r = await RunModel(fx, fx.JsonlPairs());
+        Assert.Equal(0.5, r.Accuracy!.Value, 12);
+        Assert.Equal((2L, 1L, 1L), (r.Pairs, r.Correct, r.TruthTies));
+    }
+
+    [Fact]
+    public async Task NeverScoresTheSameImageTwiceAndReusesTheCache()
+    {
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+
+        // Add a pair that repeats two images of pair 0 with the same prompt: no extra scoring.
+        var records = JsonSerializer.Deserialize<List<JsonElement>>(File.ReadAllText(data))!;
+        var repeated = records.Select(e => (object)e).Append(new { prompt = "prompt 0", path1 = "images/p0_1.png", path2 = "images/p0_2.png" }).ToList();
+        File.WriteAllText(data, JsonSerializer.Serialize(repeated));
+        using var cache = new ScoreCache(fx.File("cache.sqlite"));
+        using var first = fx.Scorer();
+        var r1 = await RunModel(fx, data, cache: cache, scorer: first);
+        Assert.Equal(22, first.Items);
+        Assert.Equal(22, r1.ScoredImages);
+        Assert.Equal(22, cache.Count);
+
+        using var second = fx.Scorer();
+        var r2 = await RunModel(fx, data, cache: cache, scorer: second);
+        Assert.Equal(0, second.Items);
+        Assert.Equal(24, r2.CacheHits);
+        Assert.Equal(r1.Accuracy, r2.Accuracy);
+
+        // Another model fingerprint does not reuse the first model's scores.
+        using var other = fx.Scorer("another model");
+        await RunModel(fx, data, cache: cache, scorer: other);
+        Assert.Equal(22, other.Items);
+    }
+
+    [Fact]
+    public async Task AKilledRunResumesWithoutRescoringFinishedBatches()
+    {
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        using (var cache = new ScoreCache(fx.File("cache.sqlite")))
+        {
+            using var slow = fx.Scorer();
+            slow.Delay = TimeSpan.FromMilliseconds(50);
+            using var cts = new CancellationTokenSource();
+            var source = new ModelScoreSource(slow, cache, fx.Root);
+
+            // Cancel once the third chunk (2 pairs = 4 images each) has been scored.
+            var progress = new SyncProgress<EvalProgress>(p =>
+            {
+                if (p.Records >= 6)
+                {
+                    cts.Cancel();
+                }
+            });
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                Evaluator.RunAsync(EvalDataset.Open(data), source, new EvalOptions { ChunkSize = 2 }, progress, cts.Token));
+            Assert.Equal(12, cache.Count);
+        }
+
+        // A new process: reopen the cache file; only the 10 images not finished are scored.
+        using var reopened = new ScoreCache(fx.File("cache.sqlite"));
+        using var scorer = fx.Scorer();
+        var r = await Evaluator.RunAsync(EvalDataset.Open(data), new ModelScoreSource(scorer, reopened, fx.Root), new EvalOptions { ChunkSize = 2 });
+        Assert.Equal(10, scorer.Items);
+        Assert.Equal(0.7, r.Accuracy!.Value, 12);
+    }
+
+    [Fact]
+    public async Task MissingAndUndecodableImagesAreCountedNotHidden()
+    {
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        File.Delete(Path.Combine(fx.Root, "images/p0_1.png"));
+        var records = JsonSerializer.Deserialize<List<JsonElement>>(File.ReadAllText(data))!.Select(e => (object)e).ToList();
+        fx.Image("images/bad.png", 0);
+        records.Add(new { prompt = "b", path1 = "images/bad.png", path2 = "images/p1_2.png" });
+        File.WriteAllText(data, JsonSerializer.Serialize(records));
+        var r = await RunModel(fx, data);
+        Assert.Equal(1, r.Protocol.MissingImages);
+        Assert.Equal(1, r.Protocol.FailedImages);
+        Assert.Equal(2, r.Protocol.SkippedPairs);
+        Assert.Equal(6.0 / 9, r.Accuracy!.Value, 12);
+        Assert.Contains(r.Problems, p => p.Contains("p0_1.png", StringComparison.Ordinal) && p.Contains("not found", StringComparison.Ordinal));
+        Assert.Contains(r.Problems, p => p.Contains("undecodable", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ImagePathsMayNotLeaveTheImageRoot()
+    {
+        using var fx = new Fixtures();
+        var data = fx.File("escape.json");
+        File.WriteAllText(data, """[{"prompt": "p", "path1": "../../etc/passwd", "path2": "a.png"}]""");
+        await Assert.ThrowsAsync<ImagePathException>(() => RunModel(fx, data));
+    }
+
+    [Fact]
+    public async Task ScoresFileGivesTheSameResultWithoutAModel()
+    {
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        var withModel = await RunModel(fx, data);
+        var scores = ScoresFileSource.Load(fx.ScoresFile());
+        var fromFile = await Evaluator.RunAsync(EvalDataset.Open(data), scores);
+        Assert.Equal(withModel.Accuracy, fromFile.Accuracy);
+        Assert.Equal(withModel.Ci95, fromFile.Ci95);
+        Assert.Equal(withModel.Reliability.Select(b => b.Count), fromFile.Reliability.Select(b => b.Count));
+        Assert.Contains("precomputed scores", fromFile.Protocol.Scores, StringComparison.Ordinal);
+        Assert.Equal("unknown (scores file)", fromFile.Protocol.Preprocessing);
+
+        // Entries missing from the scores file are reported as missing images.
+        var partial = ScoresFileSource.Load(fx.ScoresFile("partial.jsonl", k => k != "images/p3_2.png"));
+        var r = await Evaluator.RunAsync(EvalDataset.Open(data), partial);
+        Assert.Equal(1, r.Protocol.MissingImages);
+        Assert.Equal(9, r.Pairs);
+    }
+
+    [Fact]
+    public async Task ScoresFileAcceptsHpsScoreJsonOutput()
+    {
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        var doc = new
+        {
+            model = new { name = "HPSv3", fingerprint = "abc", released_hpsv3 = true, dtype = "bf16", min_pixels = 200704, max_pixels = 200704 },
+            results = fx.Mu.Select(kv => (object)new { image = kv.Key, prompt = (string?)null, mu = kv.Value, log_sigma = 0.1, sigma = Math.Exp(0.1) })
+                .Append(new { image = "broken.png", error = "undecodable" }).ToArray(),
+        };
+        File.WriteAllText(fx.File("score.json"), JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+        var source = ScoresFileSource.Load(fx.File("score.json"));
+        Assert.NotNull(source.Model);
+        var r = await Evaluator.RunAsync(EvalDataset.Open(data), source);
+        Assert.Equal(0.7, r.Accuracy!.Value, 12);
+        Assert.True(r.Protocol.ReleasedHpsv3);
+        Assert.Equal("bf16", r.Protocol.Dtype);
+    }
+
+    [Fact]
+    public void BadScoresFilesNameTheLine()
+    {
+        using var fx = new Fixtures();
+        File.WriteAllLines(fx.File("s.jsonl"), ["{\"image\": \"a.png\", \"mu\": 1}", "{\"image\": \"b.png\"}"]);
+        var ex = Assert.Throws<DatasetFormatException>(() => ScoresFileSource.Load(fx.File("s.jsonl")));
+        Assert.Equal(2, ex.Line);
+        Assert.Contains("'mu' is missing", ex.Message, StringComparison.Ordinal);
+        File.WriteAllLines(fx.File("d.jsonl"), ["{\"image\": \"a.png\", \"mu\": 1}", "{\"image\": \"a.png\", \"mu\": 2}"]);
+        Assert.Contains("already has μ = 1", Assert.Throws<DatasetFormatException>(() => ScoresFileSource.Load(fx.File("d.jsonl"))).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NothingToCountIsAClearError()
+    {
+        using var fx = new Fixtures();
+        var data = fx.File("ties.json");
+        File.WriteAllText(data, $$"""[{"prompt": "p", "path1": "{{fx.Image("x1.png", 1)}}", "path2": "{{fx.Image("x2.png", 2)}}", "choice_dist": [3, 3]}]""");
+        var ex = await Assert.ThrowsAsync<MetricException>(() => RunModel(fx, data));
+        Assert.Contains("no pair could be counted", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NonFiniteModelScoresAreAClearError()
+    {
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        using var nan = new HpsSharp.Testing.FakeScorer(_ => new Score(double.NaN, 0));
+        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => RunModel(fx, data, scorer: nan));
+        Assert.Contains("non-finite", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ReliabilityCurveIsSymmetricAndCountsBothOrientations()
+    {
+        using var fx = new Fixtures();
+        var r = await RunModel(fx, fx.Hpdv3());
+        Assert.Equal(20, r.Reliability.Sum(b => b.Count));
+        for (int i = 0; i < 10; i++)
+        {
+            Assert.Equal(r.Reliability[i].Count, r.Reliability[9 - i].Count);
+        }
+
+        // The 7 correct pairs have P(preferred) > 0.5 and humans agree: observed = 1 in their upper bin.
+        var upper = r.Reliability.Where(b => b.Lower >= 0.5 && b.Count > 0).ToArray();
+        Assert.Contains(upper, b => b.Observed == 1);
+    }
+
+    [Fact]
+    public void FormatIsDetectedFromTheFile()
+    {
+        using var fx = new Fixtures();
+        Assert.Equal(DatasetFormat.Hpdv3, EvalDataset.Detect(fx.Hpdv3()));
+        Assert.Equal(DatasetFormat.ImageReward, EvalDataset.Detect(fx.ImageReward()));
+        Assert.Equal(DatasetFormat.Hpdv2, EvalDataset.Detect(fx.Hpdv2()));
+        Assert.Equal(DatasetFormat.Jsonl, EvalDataset.Detect(fx.JsonlPairs()));
+        File.WriteAllText(fx.File("odd.json"), "[{\"x\": 1}]");
+        Assert.Contains("pass --format", Assert.Throws<DatasetFormatException>(() => EvalDataset.Detect(fx.File("odd.json"))).Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => EvalDataset.ParseFormat("csv"));
+        Assert.Equal(DatasetFormat.ImageReward, EvalDataset.ParseFormat("imagereward"));
+    }
+
+    /// <summary>Progress that reports synchronously (Progress&lt;T&gt; posts to the thread pool).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
