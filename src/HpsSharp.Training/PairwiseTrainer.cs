@@ -117,6 +117,7 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
         string? lastCheckpoint = null;
         bool finished = false;
         double? lastEval = evals.Count > 0 ? evals[^1].Accuracy : null;
+        long epochPairs = sampler.Offset; // after a resume the epoch has already yielded pairs
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -139,7 +140,13 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
                         break;
                     }
 
+                    if (epochPairs == 0 && sampler.Offset > 0)
+                    {
+                        throw new UserInputException(data.Source, $"none of the {sampler.Offset} pairs of epoch {sampler.Epoch} could be read" + FirstSkipped(data.Report));
+                    }
+
                     sampler.NextEpoch();
+                    epochPairs = 0;
                     if (sampler.Epoch >= _o.Epochs)
                     {
                         break;
@@ -161,6 +168,7 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
                 }
 
                 pairs += batch.Count;
+                epochPairs += batch.Count;
                 micro++;
             }
 
@@ -169,6 +177,8 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
                 finished = true;
                 break;
             }
+
+
 
             double norm = optimizer.GradientNorm();
             double scale = _o.MaxGradNorm > 0 ? Math.Min(1.0, _o.MaxGradNorm / (norm + 1e-6)) : 1.0;
@@ -276,8 +286,16 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
             }
         }
 
+        if (n == 0 && pairs.Count > 0)
+        {
+            throw new UserInputException(source, $"none of the {pairs.Count} evaluation pairs could be read" + FirstSkipped(report));
+        }
+
         return new EvalRecord(step, n == 0 ? 0 : (double)correct / n, n, n == 0 ? 0 : sigma / n, n == 0 ? 0 : margin / n);
     }
+
+    private static string FirstSkipped(DataReport report) =>
+        report.Skipped.Count > 0 ? $"; first error: row {report.Skipped[0].Row}: {report.Skipped[0].Reason}" : string.Empty;
 
     private List<OptimizedParameter> SelectParameters()
     {

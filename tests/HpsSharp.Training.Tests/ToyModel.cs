@@ -150,7 +150,7 @@ internal sealed class ToyCollator : IPairCollator<ToyItem, ToySide>
 /// <summary>Writes a toy colour-matching preference task: the preferred image's dominant colour is the prompt's word.</summary>
 internal static class ToyTask
 {
-    public static (string Train, string Eval) Write(string dir, int trainPairs, int evalPairs, int seed, double labelNoise = 0)
+    public static (string Train, string Eval) Write(string dir, int trainPairs, int evalPairs, int seed, double labelNoise = 0, double ambiguous = 0, string prefix = "")
     {
         var rng = new Random(seed);
         string Pairs(string name, int n, bool noisy)
@@ -159,9 +159,9 @@ internal static class ToyTask
             for (int i = 0; i < n; i++)
             {
                 int w = rng.Next(3);
-                int other = (w + 1 + rng.Next(2)) % 3;
-                string good = Img(dir, $"{name}-{i}-a", w, rng);
-                string bad = Img(dir, $"{name}-{i}-b", other, rng);
+                int other = rng.NextDouble() < ambiguous ? w : (w + 1 + rng.Next(2)) % 3;
+                string good = Img(dir, $"{prefix}{name}-{i}-a", w, rng);
+                string bad = Img(dir, $"{prefix}{name}-{i}-b", other, rng);
                 if (noisy && rng.NextDouble() < labelNoise)
                 {
                     (good, bad) = (bad, good);
@@ -171,7 +171,7 @@ internal static class ToyTask
                 lines.Add($"{{\"prompt\": \"a photo mostly {words[w]}\", \"path1\": \"{good}\", \"path2\": \"{bad}\", \"confidence\": 0.99}}");
             }
 
-            var path = Path.Combine(dir, name + ".jsonl");
+            var path = Path.Combine(dir, prefix + name + ".jsonl");
             File.WriteAllLines(path, lines);
             return path;
         }

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace HpsSharp.Training.Tests;
 
 [Trait("Category", "Model")]
-public sealed class TrainerTests
+public sealed class TrainerTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static TrainingOptions Options(string outDir, Func<TrainingOptions, TrainingOptions>? edit = null)
     {
@@ -202,5 +202,31 @@ public sealed class TrainerTests
         var ex = Assert.Throws<UserInputException>(() =>
             new PairwiseTrainer<ToyItem, ToySide>(model2, new ToyCollator(), Options(dir.File("out"), o => o with { Resume = true, BatchSize = 2 })).Run(Data(train)));
         Assert.Contains("--batch-size", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SigmaOnAmbiguousPairsShrinksLikeOnClearOnesAsTheLossDictates()
+    {
+        // 30 % of the training pairs are ambiguous: both images have the prompt's colour, the label is a coin flip.
+        using var dir = TestPaths.TempDir();
+        var (train, clear) = ToyTask.Write(dir.Path, 160, 48, seed: 11, ambiguous: 0.3);
+        var (_, amb) = ToyTask.Write(dir.Path, 0, 48, seed: 12, ambiguous: 1.0, prefix: "amb-");
+        using var model = new ToyRewardModel(11);
+        var trainer = new PairwiseTrainer<ToyItem, ToySide>(model, new ToyCollator(), Options(dir.File("out"), o => o with { Epochs = 15 }));
+        var clearPairs = Data(clear).Train;
+        var ambPairs = Data(amb).Train;
+        var c0 = trainer.Evaluate("clear", clearPairs, 0);
+        var a0 = trainer.Evaluate("ambiguous", ambPairs, 0);
+        trainer.Run(Data(train));
+        var c1 = trainer.Evaluate("clear", clearPairs, 1);
+        var a1 = trainer.Evaluate("ambiguous", ambPairs, 1);
+        output.WriteLine($"clear pairs:     sigma {c0.MeanSigma:F3} -> {c1.MeanSigma:F3}, |dmu| {c0.MeanAbsMargin:F3} -> {c1.MeanAbsMargin:F3}, accuracy {c0.Accuracy:F3} -> {c1.Accuracy:F3}");
+        output.WriteLine($"ambiguous pairs: sigma {a0.MeanSigma:F3} -> {a1.MeanSigma:F3}, |dmu| {a0.MeanAbsMargin:F3} -> {a1.MeanAbsMargin:F3}");
+
+        // ∂L/∂σ > 0 everywhere (HPSV3.md §4.1, Q5): σ falls on every kind of pair, ambiguous ones included; the model
+        // expresses ambiguity through a small |Δμ| instead.
+        Assert.True(c1.MeanSigma < c0.MeanSigma && a1.MeanSigma < a0.MeanSigma);
+        Assert.True(c1.Accuracy >= 0.8, $"clear accuracy {c1.Accuracy}");
+        Assert.True(a1.MeanAbsMargin < 0.5 * c1.MeanAbsMargin, $"ambiguous |dmu| {a1.MeanAbsMargin} vs clear {c1.MeanAbsMargin}");
     }
 }

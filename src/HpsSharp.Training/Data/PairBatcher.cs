@@ -185,7 +185,7 @@ public sealed class PairBatcher<TItem, TSide>
                 ia = _collator.Prepare(p.Prompt, p.Preferred);
                 ib = _collator.Prepare(p.Prompt, p.Other);
             }
-            catch (Exception ex) when (ex is HpsException or IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)
+            catch (Exception ex) when (ex is HpsException or IOException or InvalidDataException or UnauthorizedAccessException)
             {
                 if (Strict)
                 {
