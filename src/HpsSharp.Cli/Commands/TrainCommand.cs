@@ -245,8 +245,11 @@ public sealed class TrainCommand : ICommandFactory
                 }), ct);
             });
 
-    private static string Line(TrainingProgress p) => string.Create(CultureInfo.InvariantCulture,
-        $"step {p.Step}/{p.TotalSteps} epoch {p.Epoch} loss {p.Loss:F4} acc {p.Accuracy:F3} lr {p.LearningRate:E2} {p.PairsPerSecond:F2} pairs/s" + (p.EvalAccuracy is double e ? $" eval {e:F4}" : string.Empty));
+    private static string Line(TrainingProgress p)
+    {
+        var eval = p.EvalAccuracy is double e ? string.Create(CultureInfo.InvariantCulture, $" eval {e:F4}") : string.Empty;
+        return string.Create(CultureInfo.InvariantCulture, $"step {p.Step}/{p.TotalSteps} epoch {p.Epoch} loss {p.Loss:F4} acc {p.Accuracy:F3} lr {p.LearningRate:E2} {p.PairsPerSecond:F2} pairs/s{eval}");
+    }
 
     private sealed class Inline<T>(Action<T> report) : IProgress<T>
     {
