@@ -58,8 +58,10 @@ public sealed class AdamW : IDisposable
                 continue;
             }
 
-            using var n = g.to(float64).square().sum();
-            sq += n.item<double>();
+            // Squares in the gradient's dtype, summed in float32: no float64 copy of a 151,658-row embedding gradient.
+            using var sqr = g.square();
+            using var n = sqr.sum(type: float32);
+            sq += n.item<float>();
         }
 
         return Math.Sqrt(sq);
