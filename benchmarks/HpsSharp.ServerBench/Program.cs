@@ -1,16 +1,19 @@
-// Measures what the reward service costs on top of its scorer. A simulated scorer burns (batch-ms + item-ms * n) of
-// CPU per call, like a model whose batch has a fixed and a per-item cost; "offline" calls it directly in batches of
-// the same size over the same number of items, "service" drives it through `RewardService` with loadtest.py.
-// This is NOT the service/offline ratio of the real model (that needs `hps serve` vs `hps score` with HpsScorer).
+// Service vs offline throughput in one process, so both see the same machine load. "Offline" is what `hps score`
+// does after loading: one ScoreAsync over all items (the scorer batches them by --batch-size). "Service" is the same
+// scorer behind RewardService, driven over HTTP by loadtest.py (which also checks every answer against offline's).
+// The scorer is the real HpsScorer with --model DIR [--tokenizer DIR] [--dtype bf16|fp32], or else a simulated one
+// that burns (batch-ms + item-ms * n) of CPU per call (service overhead only; NOT the real-model ratio).
 //
-//   dotnet run -c Release --project benchmarks/HpsSharp.ServerBench -- --manifest M.jsonl [--batch-size 8]
+//   dotnet run -c Release --project benchmarks/HpsSharp.ServerBench -- --manifest M.jsonl [--model DIR] [--batch-size 8]
 //       [--batch-ms 20] [--item-ms 5] [--clients 4] [--requests 20] [--items 4] [--mode json|multipart|path --image-root DIR]
+//       [--rounds 1]
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Modeling;
 using HpsSharp.Server;
 
 var opts = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -29,7 +32,11 @@ int items = int.Parse(Opt("items", "4"), CultureInfo.InvariantCulture);
 string manifest = Path.GetFullPath(Opt("manifest", "manifest.jsonl"));
 string repo = Path.GetFullPath(Opt("repo", "."));
 
-var scorer = new SimulatedScorer(batchMs, itemMs);
+IScorer scorer = opts.TryGetValue("model", out var modelDir)
+    ? HpsScorer.Load(modelDir, new HpsScorerOptions(Opt("dtype", "bf16"), "cpu", batchSize, TokenizerDir: opts.GetValueOrDefault("tokenizer")))
+    : new SimulatedScorer(batchMs, itemMs);
+int rounds = int.Parse(Opt("rounds", "1"), CultureInfo.InvariantCulture);
+Console.WriteLine($"scorer: {scorer.Model.Describe()}");
 if (opts.ContainsKey("serve"))
 {
     // Only serve (for profiling with other clients) until stdin closes.
@@ -45,17 +52,29 @@ var inputs = ScoreInputs.FromManifest(manifest);
 // Offline: the same number of items as the load test, in batches of the micro-batch size, one caller.
 int total = clients * requests * items;
 var offlineRequests = Enumerable.Range(0, total).Select(i => inputs[i % inputs.Count]).ToList();
-var sw = Stopwatch.StartNew();
-for (int i = 0; i < total; i += batchSize)
+async Task<double> OfflineAsync()
 {
-    await scorer.ScoreAsync(offlineRequests.GetRange(i, Math.Min(batchSize, total - i)));
+    var sw = Stopwatch.StartNew();
+    if (scorer is SimulatedScorer)
+    {
+        for (int i = 0; i < total; i += batchSize)
+        {
+            await scorer.ScoreAsync(offlineRequests.GetRange(i, Math.Min(batchSize, total - i)));
+        }
+    }
+    else
+    {
+        await scorer.ScoreAsync(offlineRequests); // exactly what `hps score` does with its request list
+    }
+
+    return total / sw.Elapsed.TotalSeconds;
 }
 
-double offlineRate = total / sw.Elapsed.TotalSeconds;
+await scorer.ScoreAsync(inputs.Take(Math.Min(batchSize, inputs.Count)).ToList()); // warm-up (JIT, allocator)
 
 // The reference scores in `hps score --json` shape, for loadtest.py's correctness check.
 var reference = Path.GetTempFileName();
-var refResults = (await new SimulatedScorer(0, 0).ScoreAsync(inputs)).Select(r => new Dictionary<string, object>
+var refResults = (await scorer.ScoreAsync(inputs)).Select(r => new Dictionary<string, object>
 {
     ["image"] = r.Request.Image.Path!, ["prompt"] = r.Request.Prompt, ["mu"] = r.Score!.Value.Mu,
 });
@@ -69,13 +88,17 @@ var options = new RewardServiceOptions
 };
 await using var app = RewardService.Build(scorer, options, l => { });
 await app.StartAsync();
+var ratios = new List<double>();
+for (int round = 1; round <= rounds; round++)
+{
+double offlineRate = await OfflineAsync();
 var summaryPath = Path.GetTempFileName();
 var psi = new ProcessStartInfo("python3",
 [
     Path.Combine(repo, "benchmarks", "server", "loadtest.py"), "--url", app.Addresses()[0], "--manifest", manifest,
     "--reference", reference, "--clients", clients.ToString(CultureInfo.InvariantCulture),
     "--requests", requests.ToString(CultureInfo.InvariantCulture), "--items", items.ToString(CultureInfo.InvariantCulture),
-    "--atol", "0", "--out", summaryPath, "--mode", mode, .. (imageRoot is null ? Array.Empty<string>() : ["--image-root", imageRoot]),
+    "--atol", scorer is SimulatedScorer ? "0" : Opt("atol", "0.01"), "--out", summaryPath, "--mode", mode, .. (imageRoot is null ? Array.Empty<string>() : ["--image-root", imageRoot]),
 ]) { UseShellExecute = false };
 using (var p = Process.Start(psi)!)
 {
@@ -87,13 +110,20 @@ using (var p = Process.Start(psi)!)
     }
 }
 
-await app.StopAsync();
 using var summary = JsonDocument.Parse(File.ReadAllText(summaryPath));
 double serviceRate = summary.RootElement.GetProperty("items_per_second").GetDouble();
+ratios.Add(serviceRate / offlineRate);
+string what = scorer is SimulatedScorer ? $"simulated scorer {batchMs} ms/batch + {itemMs} ms/item" : scorer.Model.Name;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"[{mode}] simulated scorer {batchMs} ms/batch + {itemMs} ms/item, batch size {batchSize}: offline {offlineRate:F1} items/s, service {serviceRate:F1} items/s, ratio {serviceRate / offlineRate:F3}"));
-File.Delete(reference);
+    $"[{mode}] round {round}: {what}, batch size {batchSize}: offline {offlineRate:F2} items/s, service {serviceRate:F2} items/s, ratio {serviceRate / offlineRate:F3}"));
 File.Delete(summaryPath);
+}
+
+await app.StopAsync();
+ratios.Sort();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median ratio {ratios[ratios.Count / 2]:F3} over {ratios.Count} round(s)"));
+File.Delete(reference);
+scorer.Dispose();
 return 0;
 
 /// <summary>Spins the CPU for a fixed plus per-item time per call; μ from SHA-256 of prompt and image bytes.</summary>

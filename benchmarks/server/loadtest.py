@@ -7,8 +7,8 @@ request got exactly one answer with one result per item whose mu equals the refe
 
 The reference is `hps score --json` output for the same manifest (--reference FILE), or is produced here by
 --offline "CMD" (e.g. "dotnet src/HpsSharp.Cli/bin/Release/net10.0/hps.dll score --model DIR --batch-size 8"),
-which is also timed to give offline throughput: the command runs on a small and on the full manifest and the
-marginal rate (extra items / extra seconds) is taken, so process start and model load cancel out.
+which is also timed to give offline throughput: the marginal rate between a one-item run and the full run, so
+process start and model load cancel out (noisy on a busy machine; HpsSharp.ServerBench measures in one process).
 
 Bounded: at most --clients x --requests requests, and the run stops sending after --duration seconds.
 """
@@ -47,8 +47,11 @@ def read_manifest(path):
     return items
 
 
-def run_offline(cmd, manifest, items, small_count):
-    """Runs `CMD --manifest FILE --json` on the first small_count items and on all items; returns (reference, rate, detail)."""
+def run_offline(cmd, items):
+    """Runs `CMD --manifest FILE --json` on one item and on all items; the marginal rate (extra items / extra seconds)
+    leaves out process start and model load. (Progress lines cannot be used for timing: the scorer preprocesses a
+    whole window of items before its first batch.) Noisy on a busy machine: HpsSharp.ServerBench measures the same
+    ratio in one process. Returns (reference document, rate, detail)."""
 
     def once(subset):
         with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
@@ -65,10 +68,10 @@ def run_offline(cmd, manifest, items, small_count):
             raise SystemExit("offline command failed (%d): %s" % (out.returncode, out.stderr[-2000:]))
         return json.loads(out.stdout), dt
 
-    _, t_small = once(items[:small_count])
-    doc, t_full = once(items)
-    rate = (len(items) - small_count) / max(t_full - t_small, 1e-9)
-    return doc, rate, {"small_items": small_count, "small_seconds": t_small, "full_items": len(items), "full_seconds": t_full}
+    _, t_one = once(items[:1])
+    doc, t_all = once(items)
+    rate = (len(items) - 1) / max(t_all - t_one, 1e-9)
+    return doc, rate, {"items": len(items), "one_item_seconds": t_one, "all_items_seconds": t_all}
 
 
 def reference_map(doc):
@@ -87,6 +90,13 @@ def batch_histogram(metrics_text):
             le = line.split('"')[1]
             out[float("inf") if le == "+Inf" else float(le)] = int(float(line.rsplit(" ", 1)[1]))
     return out
+
+
+def metric_value(metrics_text, name):
+    for line in metrics_text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def distribution(before, after):
@@ -112,7 +122,6 @@ def main():
     ap.add_argument("--manifest", required=True, help="JSONL lines {\"prompt\", \"image\"} (paths relative to the file)")
     ap.add_argument("--reference", help="`hps score --json` output for the manifest")
     ap.add_argument("--offline", help="command that runs `hps score` (without --manifest/--json): timed, and gives the reference")
-    ap.add_argument("--offline-small", type=int, default=0, help="items in the small offline run (default: a quarter)")
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--requests", type=int, default=10, help="requests per client")
     ap.add_argument("--items", type=int, default=4, help="items per request")
@@ -135,8 +144,7 @@ def main():
     items = read_manifest(args.manifest)
     offline = None
     if args.offline:
-        small = args.offline_small or max(1, len(items) // 4)
-        doc, rate, detail = run_offline(args.offline, args.manifest, items, small)
+        doc, rate, detail = run_offline(args.offline, items)
         offline = dict(detail, items_per_second=rate)
         ref = reference_map(doc)
     elif args.reference:
@@ -178,7 +186,8 @@ def main():
 
     probe = HpsClient(args.url, api_key=args.api_key, retries=0)
     probe.wait_ready(timeout=600)
-    before = batch_histogram(probe.metrics())
+    before_text = probe.metrics()
+    before = batch_histogram(before_text)
 
     latencies, answers, failures, lock = [], {}, [], threading.Lock()
     deadline = time.monotonic() + args.duration
@@ -210,7 +219,9 @@ def main():
     for t in threads:
         t.join()
     wall = time.perf_counter() - t_start
-    after = batch_histogram(probe.metrics())
+    after_text = probe.metrics()
+    after = batch_histogram(after_text)
+    busy = metric_value(after_text, "hps_batch_duration_seconds_sum") - metric_value(before_text, "hps_batch_duration_seconds_sum")
 
     # Every request sent got one answer, with one result per item, each the right score for its (prompt, image).
     sent = sum(1 for c in range(args.clients) for r in range(args.requests) if (c, r) in answers)
@@ -248,6 +259,7 @@ def main():
         "latency_p99_ms": 1000 * pct(latencies, 99) if latencies else None,
         "latency_mean_ms": 1000 * statistics.mean(latencies) if latencies else None,
         "batch_size_distribution": {("%g" % k): v for k, v in dist.items()},
+        "scorer_seconds": busy, "worker_busy_fraction": busy / wall if wall > 0 else None,
         "reference_checked": ref is not None, "max_abs_mu_diff": worst if ref is not None else None,
         "offline": offline,
         "ratio_service_to_offline": (scored / wall) / offline["items_per_second"] if offline else None,
@@ -258,8 +270,10 @@ def main():
     if latencies:
         print("latency            p50 %.1f ms, p99 %.1f ms" % (summary["latency_p50_ms"], summary["latency_p99_ms"]))
     print("batch sizes        " + ", ".join("%s: %d" % (k, v) for k, v in summary["batch_size_distribution"].items()))
+    print("worker busy        %.1f%% of the wall time inside the scorer (%.2f s)" % (100 * busy / wall if wall > 0 else 0, busy))
     if offline:
-        print("offline hps score  %.2f items/s (marginal, %d -> %d items)" % (offline["items_per_second"], offline["small_items"], offline["full_items"]))
+        print("offline hps score  %.2f items/s (marginal: %d items %.1f s, 1 item %.1f s)" % (
+            offline["items_per_second"], offline["items"], offline["all_items_seconds"], offline["one_item_seconds"]))
         print("service / offline  %.3f" % summary["ratio_service_to_offline"])
     if ref is not None:
         print("max |mu diff|      %.3g vs reference" % worst)

@@ -69,10 +69,18 @@ public sealed class EvalDataset
     public static string Name(DatasetFormat format) => format.ToString().ToLowerInvariant();
 
     /// <summary>Parses a format name ("hpdv3", "imagereward", "pickapic", "hpdv2", "jsonl").</summary>
-    public static DatasetFormat ParseFormat(string name) =>
-        Enum.GetValues<DatasetFormat>().FirstOrDefault(f => Name(f) == name?.ToLowerInvariant(), (DatasetFormat)(-1)) is var f && Enum.IsDefined(f)
-            ? f
-            : throw new ArgumentException($"unknown dataset format '{name}' (expected hpdv3, imagereward, pickapic, hpdv2 or jsonl)");
+    public static DatasetFormat ParseFormat(string name)
+    {
+        foreach (var f in Enum.GetValues<DatasetFormat>())
+        {
+            if (string.Equals(Name(f), name, StringComparison.OrdinalIgnoreCase))
+            {
+                return f;
+            }
+        }
+
+        throw new ArgumentException($"unknown dataset format '{name}' (expected hpdv3, imagereward, pickapic, hpdv2 or jsonl)");
+    }
 
     /// <summary>Opens <paramref name="path"/>; with no format, detects it from the extension and the first record's fields.</summary>
     public static EvalDataset Open(string path, DatasetFormat? format = null)

@@ -39,7 +39,7 @@ public sealed record EvalProtocol
         ("records", Records.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         ("metric", $"{Metric}: {MetricDefinition}"), ("tie policy", TiePolicyDefinition),
         ("ground-truth ties", GroundTruthTiesDefinition), ("scores", Scores), ("model", Model), ("dtype", Dtype),
-        ("preprocessing", Preprocessing), ("images root", ImagesRoot ?? "(images inside the dataset)"),
+        ("preprocessing", Preprocessing), ("images root", ImagesRoot ?? "(not used: images inside the dataset, or precomputed scores)"),
         ("missing images", MissingImages.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         ("failed images", FailedImages.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         ("skipped pairs (missing or failed image)", SkippedPairs.ToString(System.Globalization.CultureInfo.InvariantCulture)),

@@ -33,6 +33,9 @@ public sealed record EvalOptions
     /// <summary>μ values kept per model for the distribution plot (reservoir sample beyond this).</summary>
     public int ScoreSampleLimit { get; init; } = 100_000;
 
+    /// <summary>Pairs used for the reliability curve (a seeded uniform sample beyond this).</summary>
+    public int ReliabilitySampleLimit { get; init; } = 100_000;
+
     /// <summary>Stop when the dataset has this many records (0 = all); for quick looks, stated in the protocol.</summary>
     public long Limit { get; init; }
 }
@@ -123,7 +126,9 @@ public static class Evaluator
         private readonly long[] _binCount = new long[10];
         private readonly long[] _binAgree = new long[10];
         private readonly double[] _binPredicted = new double[10];
-        private readonly Dictionary<string, Reservoir> _samples = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, Reservoir<double>> _samples = new(StringComparer.Ordinal);
+        private readonly Reservoir<(Score A, Score B, bool Sigma)> _reliability = new(options.ReliabilitySampleLimit, options.Seed);
+        private long _reliabilityPairs;
         private readonly HashSet<string> _missing = new(StringComparer.Ordinal);
         private readonly HashSet<string> _failed = new(StringComparer.Ordinal);
         private readonly List<string> _problems = [];
@@ -154,9 +159,9 @@ public static class Evaluator
             Sample(pair.ModelOther ?? "all", sb.Mu);
             if (!pair.TruthTie)
             {
-                double p = a.HasSigma && b.HasSigma ? Preference.ProbabilityAOverB(sa, sb) : Preference.Sigmoid(sa.Mu - sb.Mu);
-                Bin(p, agree: true);
-                Bin(1 - p, agree: false);
+                // P(A≻B) by quadrature costs microseconds: the curve uses a seeded uniform sample of the pairs.
+                _reliabilityPairs++;
+                _reliability.Add((sa, sb, a.HasSigma && b.HasSigma));
             }
         }
 
@@ -217,6 +222,19 @@ public static class Evaluator
                 var per = _itemNum.Zip(_itemDen).Where(t => t.Second > 0).Select(t => t.First / t.Second).ToArray();
                 meanItem = per.Length > 0 ? per.Average() : null;
             }
+
+            foreach (var (sa, sb, sigma) in _reliability.ToArray())
+            {
+                _allSigma &= sigma;
+                double p = sigma ? Preference.ProbabilityAOverB(sa, sb) : Preference.Sigmoid(sa.Mu - sb.Mu);
+                Bin(p, agree: true);
+                Bin(1 - p, agree: false);
+            }
+
+            long sampled = _reliability.ToArray().Length;
+            string over = sampled == _reliabilityPairs
+                ? $"all {sampled} pairs without a human tie"
+                : $"a uniform sample (seed {options.Seed}) of {sampled} of the {_reliabilityPairs} pairs without a human tie";
 
             var model = source.Model;
             string metricName = ranking ? "ranking_accuracy" : "pair_accuracy";
@@ -280,8 +298,8 @@ public static class Evaluator
                 ReliabilityProbability = ranking
                     ? "not computed for ranking datasets"
                     : _allSigma
-                        ? "P(A≻B) = E[sigmoid(z)], z ~ N(μA−μB, σA²+σB²); each pair counted in both orientations"
-                        : "P(A≻B) = sigmoid(μA−μB) (some scores have no σ); each pair counted in both orientations",
+                        ? $"P(A≻B) = E[sigmoid(z)], z ~ N(μA−μB, σA²+σB²), over {over}; each pair counted in both orientations"
+                        : $"P(A≻B) = sigmoid(μA−μB) (some scores have no σ), over {over}; each pair counted in both orientations",
                 ScoredImages = source.Stats.Scored,
                 CacheHits = source.Stats.CacheHits,
                 Problems = _problems,
@@ -354,7 +372,7 @@ public static class Evaluator
         {
             if (!_samples.TryGetValue(model, out var r))
             {
-                r = new Reservoir(options.ScoreSampleLimit, options.Seed ^ model.Length);
+                r = new Reservoir<double>(options.ScoreSampleLimit, options.Seed ^ model.Length);
                 _samples[model] = r;
             }
 
@@ -363,13 +381,13 @@ public static class Evaluator
     }
 
     /// <summary>Uniform reservoir sample of a stream (Algorithm R), seeded.</summary>
-    private sealed class Reservoir(int capacity, int seed)
+    private sealed class Reservoir<T>(int capacity, int seed)
     {
-        private readonly List<double> _items = [];
+        private readonly List<T> _items = [];
         private readonly Random _random = new(seed);
         private long _seen;
 
-        public void Add(double x)
+        public void Add(T x)
         {
             _seen++;
             if (_items.Count < capacity)
@@ -385,6 +403,6 @@ public static class Evaluator
             }
         }
 
-        public double[] ToArray() => _items.ToArray();
+        public T[] ToArray() => _items.ToArray();
     }
 }

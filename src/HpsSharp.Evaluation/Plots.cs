@@ -86,8 +86,10 @@ public static class Plots
                     counts[Math.Clamp((int)((v - min) / width), 0, bins - 1)] += 1.0 / values.Length;
                 }
 
-                var xs = Enumerable.Range(0, bins).Select(i => min + ((i + 0.5) * width)).ToArray();
-                var line = plot.Add.ScatterLine(xs, counts);
+                // StepHorizontal draws each value from its x to the next x: give left bin edges and close the last bin.
+                var xs = Enumerable.Range(0, bins + 1).Select(i => min + (i * width)).ToArray();
+                var ys = counts.Append(counts[^1]).ToArray();
+                var line = plot.Add.ScatterLine(xs, ys);
                 line.LegendText = $"{name} (n={values.Length})";
                 line.Color = palette.GetColor(k++);
                 line.LineWidth = 2;

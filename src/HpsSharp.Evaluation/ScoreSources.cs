@@ -176,7 +176,9 @@ public sealed class ModelScoreSource : IScoreSource
 /// </summary>
 public sealed class ScoresFileSource : IScoreSource
 {
-    private readonly Dictionary<(string Image, string? Prompt), (Score Score, bool HasSigma)> _scores = [];
+    // By image; entries written with a prompt go to a second map, asked first, so the common case costs one lookup.
+    private readonly Dictionary<string, (Score Score, bool HasSigma)> _scores = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Image, string Prompt), (Score Score, bool HasSigma)> _byPrompt = [];
 
     private ScoresFileSource(string path, ModelInfo? model, string sha256)
     {
@@ -192,7 +194,7 @@ public sealed class ScoresFileSource : IScoreSource
     public string Sha256 { get; }
 
     /// <summary>Number of entries.</summary>
-    public int Count => _scores.Count;
+    public int Count => _scores.Count + _byPrompt.Count;
 
     public ModelInfo? Model { get; }
 
@@ -252,7 +254,7 @@ public sealed class ScoresFileSource : IScoreSource
         for (int i = 0; i < items.Count; i++)
         {
             var (prompt, image) = items[i];
-            if (_scores.TryGetValue((image.Key, prompt), out var e) || _scores.TryGetValue((image.Key, null), out e))
+            if ((_byPrompt.Count > 0 && _byPrompt.TryGetValue((image.Key, prompt), out var e)) || _scores.TryGetValue(image.Key, out e))
             {
                 results[i] = new ScoreLookup(e.Score, false, null, e.HasSigma);
                 Stats.CacheHits++;
@@ -339,13 +341,21 @@ public sealed class ScoresFileSource : IScoreSource
         bool hasSigma = e.TryGetProperty("log_sigma", out var ls) && ls.ValueKind == JsonValueKind.Number;
         var score = new Score(muValue, hasSigma ? ls.GetDouble() : 0);
         string? prompt = e.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
-        var key = (img.GetString()!, prompt);
-        if (_scores.TryGetValue(key, out var existing) && existing.Score != score)
+        string image = img.GetString()!;
+        bool known = prompt is null ? _scores.TryGetValue(image, out var existing) : _byPrompt.TryGetValue((image, prompt), out existing);
+        if (known && existing.Score != score)
         {
-            throw Bad(string.Create(CultureInfo.InvariantCulture, $"image '{key.Item1}'{(prompt is null ? "" : " with the same prompt")} already has μ = {existing.Score.Mu} (now {score.Mu}); give each entry a \"prompt\" or remove duplicates"));
+            throw Bad(string.Create(CultureInfo.InvariantCulture, $"image '{image}'{(prompt is null ? "" : " with the same prompt")} already has μ = {existing.Score.Mu} (now {score.Mu}); give each entry a \"prompt\" or remove duplicates"));
         }
 
-        _scores[key] = (score, hasSigma);
+        if (prompt is null)
+        {
+            _scores[image] = (score, hasSigma);
+        }
+        else
+        {
+            _byPrompt[(image, prompt)] = (score, hasSigma);
+        }
     }
 
     private static string FirstNonBlank(string path)

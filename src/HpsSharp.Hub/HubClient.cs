@@ -21,6 +21,7 @@ namespace HpsSharp.Hub;
 public sealed partial class HubClient : IDisposable
 {
     private const int MaxRedirects = 10;
+    private const int MaxLinkRenewals = 3;
     private const int CopyBufferSize = 1 << 20;
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
 
@@ -189,6 +190,7 @@ public sealed partial class HubClient : IDisposable
             if (!File.Exists(blob))
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(blob)!);
+                EnsureDiskSpace(repo, file, revision, meta, blob);
                 await FetchBlobAsync(repo, file, revision, meta, blob, progress, cancellationToken).ConfigureAwait(false);
             }
 
@@ -205,6 +207,32 @@ public sealed partial class HubClient : IDisposable
         return new CachedFile(repo, file, commit, path, size, downloaded, verified);
     }
 
+    /// <summary>Fails before the transfer, not 15 GB into it, when the cache's disk cannot hold the rest of the file.</summary>
+    private static void EnsureDiskSpace(string repo, string file, string revision, HubFileMetadata meta, string blob)
+    {
+        if (meta.Size is not { } size)
+        {
+            return;
+        }
+
+        var incomplete = blob + ".incomplete";
+        long needed = size - (File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0);
+        long free;
+        try
+        {
+            free = new DriveInfo(Path.GetDirectoryName(blob)!).AvailableFreeSpace;
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or UnauthorizedAccessException)
+        {
+            return; // unknown: let the write itself report a full disk
+        }
+
+        if (free < needed)
+        {
+            throw new IOException($"{repo}/{file}@{revision}: not enough disk space in {Path.GetDirectoryName(blob)}: needs {needed:N0} more bytes, {free:N0} free (set HF_HUB_CACHE or --cache-dir to another disk)");
+        }
+    }
+
     /// <summary>The length of the content (FileInfo.Length of a symlink is the link's own length).</summary>
     internal static long ContentLength(string path)
     {
@@ -216,11 +244,31 @@ public sealed partial class HubClient : IDisposable
     {
         var incomplete = blob + ".incomplete";
         var checksum = new RunningChecksum(meta);
+        var location = meta.Location;
+        int renewals = 0;
         try
         {
             await WithRetriesAsync(repo, file, revision, async attemptToken =>
             {
-                await TransferAsync(repo, file, revision, meta, incomplete, checksum, progress, attemptToken).ConfigureAwait(false);
+                try
+                {
+                    await TransferAsync(repo, file, revision, meta with { Location = location }, incomplete, checksum, progress, attemptToken).ConfigureAwait(false);
+                }
+                catch (HubException ex) when (ex.Kind is HubErrorKind.Forbidden or HubErrorKind.Unauthorized or HubErrorKind.EntryNotFound or HubErrorKind.Protocol
+                    && location != ResolveUrl(repo, file, revision) && renewals < MaxLinkRenewals)
+                {
+                    // CDN links are signed and expire (about an hour): a resume after a long transfer asks the hub for a fresh one.
+                    renewals++;
+                    var fresh = await GetMetadataAsync(repo, file, meta.CommitHash, attemptToken).ConfigureAwait(false);
+                    if (fresh.Etag != meta.Etag)
+                    {
+                        throw new HubException(HubErrorKind.Protocol, repo, file, revision, null, $"the file changed on the hub during the download (ETag {meta.Etag} → {fresh.Etag})");
+                    }
+
+                    location = fresh.Location;
+                    throw new TransientHubException($"download link refused ({ex.Status}); renewed it", ex);
+                }
+
                 return true;
             }, progress is null ? null : (done) => progress.Report(new DownloadProgress(repo, file, done, meta.Size, 0, DownloadStage.Retrying)),
             cancellationToken, () => File.Exists(incomplete) ? new FileInfo(incomplete).Length : 0).ConfigureAwait(false);
@@ -434,11 +482,13 @@ public sealed partial class HubClient : IDisposable
         }
     }
 
+    private bool IsEndpointHost(Uri uri) =>
+        string.Equals(uri.Host, _endpoint.Host, StringComparison.OrdinalIgnoreCase) && uri.Port == _endpoint.Port && uri.Scheme == _endpoint.Scheme;
+
     private void AddAuthorization(HttpRequestMessage request)
     {
         // The token goes to the hub only: a redirect to a CDN or another host must not carry it.
-        if (Options.Token is { Length: > 0 } token && request.RequestUri is { } uri
-            && string.Equals(uri.Host, _endpoint.Host, StringComparison.OrdinalIgnoreCase) && uri.Port == _endpoint.Port && uri.Scheme == _endpoint.Scheme)
+        if (Options.Token is { Length: > 0 } token && request.RequestUri is { } uri && IsEndpointHost(uri))
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         }

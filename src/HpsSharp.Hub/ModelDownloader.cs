@@ -46,7 +46,10 @@ public static class ModelDownloader
     public const string QwenRepo = "Qwen/Qwen2-VL-7B-Instruct";
 
     /// <summary>Base files a model folder needs.</summary>
-    public static readonly IReadOnlyList<string> RequiredBaseFiles = ["config.json", "tokenizer_config.json", "tokenizer.json", "vocab.json", "merges.txt"];
+    public static readonly IReadOnlyList<string> RequiredBaseFiles = ["config.json", "tokenizer_config.json"];
+
+    /// <summary>Tokenizer files: <c>tokenizer.json</c>, or <c>vocab.json</c> + <c>merges.txt</c>, is required (all three when present).</summary>
+    public static readonly IReadOnlyList<string> TokenizerFiles = ["tokenizer.json", "vocab.json", "merges.txt"];
 
     /// <summary>Base files used when present.</summary>
     public static readonly IReadOnlyList<string> OptionalBaseFiles = ["preprocessor_config.json", "chat_template.json", "generation_config.json"];
@@ -63,9 +66,9 @@ public static class ModelDownloader
         var missing = new List<string>();
 
         // Small files first: a bad token or a wrong revision fails in a second, not after 16 GB.
-        foreach (var name in RequiredBaseFiles.Concat(OptionalBaseFiles))
+        foreach (var name in RequiredBaseFiles.Concat(TokenizerFiles).Concat(OptionalBaseFiles))
         {
-            bool optional = OptionalBaseFiles.Contains(name);
+            bool optional = !RequiredBaseFiles.Contains(name);
             try
             {
                 var f = await client.DownloadAsync(options.BaseRepo, name, options.BaseRevision, progress, options.Verify, cancellationToken).ConfigureAwait(false);
@@ -75,6 +78,13 @@ public static class ModelDownloader
             {
                 missing.Add(name);
             }
+        }
+
+        var have = files.Select(f => f.Name).ToHashSet(StringComparer.Ordinal);
+        if (!have.Contains("tokenizer.json") && !(have.Contains("vocab.json") && have.Contains("merges.txt")))
+        {
+            throw new HubException(HubErrorKind.EntryNotFound, options.BaseRepo, "tokenizer.json", options.BaseRevision, null,
+                "the repository has neither tokenizer.json nor vocab.json + merges.txt: no tokenizer to assemble a model folder with");
         }
 
         var weights = await client.DownloadAsync(options.Repo, options.WeightsFile, options.Revision, progress, options.Verify, cancellationToken).ConfigureAwait(false);

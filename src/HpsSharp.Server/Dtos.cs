@@ -17,8 +17,8 @@ public sealed record ItemResultDto(double? Mu, double? LogSigma, double? Sigma, 
     public static ItemResultDto Failed(string error, int status) => new(null, null, null, null, error, status);
 }
 
-/// <summary>Which model answered (so a client can tell the tiny test model from the released HPSv3).</summary>
-public sealed record ModelDto(string Name, string Fingerprint, bool IsReleasedHpsv3, string Dtype, int MinPixels, int MaxPixels)
+/// <summary>Which model answered (so a client can tell a test model from the released HPSv3); the same keys as <c>hps score --json</c>.</summary>
+public sealed record ModelDto(string Name, string Fingerprint, [property: JsonPropertyName("released_hpsv3")] bool IsReleasedHpsv3, string Dtype, int MinPixels, int MaxPixels)
 {
     public static ModelDto From(ModelInfo m) => new(m.Name, m.Fingerprint, m.IsReleasedHpsv3, m.Dtype, m.MinPixels, m.MaxPixels);
 }

@@ -43,6 +43,7 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
     private volatile bool _ready;
     private bool _accepting = true;
     private int _pending;
+    private int _disposed;
 
     public ScoringQueue(
         Func<CancellationToken, Task<IScorer>> scorerFactory,
@@ -153,14 +154,21 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
             return;
         }
 
-        // When the host's shutdown timeout fires, the batch in flight is cancelled and what is left is failed.
+        // When the host's shutdown timeout fires, the batch in flight is cancelled and what is left is failed; a
+        // model still loading is not waited for (loading cannot be interrupted).
         await using var reg = cancellationToken.Register(() => _hardStop.Cancel());
-        await _worker.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _worker.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        // The container disposes this instance once per registration (singleton and hosted service).
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (_worker is { IsCompleted: false })
         {
             await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);

@@ -283,6 +283,35 @@ public sealed class EvaluatorTests
     }
 
     [Fact]
+    public async Task ReliabilityUsesASeededSampleOfLargeDatasets()
+    {
+        using var fx = new Fixtures();
+        var all = await RunModel(fx, fx.Hpdv3());
+        Assert.Contains("over all 10 pairs without a human tie", all.ReliabilityProbability, StringComparison.Ordinal);
+        var a = await RunModel(fx, fx.Hpdv3(), new EvalOptions { ReliabilitySampleLimit = 4, Seed = 3 });
+        var b = await RunModel(fx, fx.Hpdv3(), new EvalOptions { ReliabilitySampleLimit = 4, Seed = 3 });
+        Assert.Contains("a uniform sample (seed 3) of 4 of the 10 pairs", a.ReliabilityProbability, StringComparison.Ordinal);
+        Assert.Equal(8, a.Reliability.Sum(x => x.Count));
+        Assert.Equal(a.Reliability, b.Reliability);
+    }
+
+    [Fact]
+    public async Task ScoresFileEntriesWithAPromptMatchOnlyThatPrompt()
+    {
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        var lines = fx.Mu.Select(kv => JsonSerializer.Serialize(new { image = kv.Key, mu = kv.Value })).ToList();
+
+        // Pair 7 (wrong: 0 vs 1) gets a prompt-specific score for its preferred image that makes it correct.
+        lines.Add(JsonSerializer.Serialize(new { image = "images/p7_1.png", mu = 9.0, prompt = "prompt 7" }));
+        lines.Add(JsonSerializer.Serialize(new { image = "images/p8_1.png", mu = 9.0, prompt = "another prompt" }));
+        File.WriteAllLines(fx.File("s.jsonl"), lines);
+        var r = await Evaluator.RunAsync(EvalDataset.Open(data), ScoresFileSource.Load(fx.File("s.jsonl")));
+        Assert.Equal(8, r.Correct);
+        Assert.Equal("P(A≻B) = sigmoid(μA−μB) (some scores have no σ), over all 10 pairs without a human tie; each pair counted in both orientations", r.ReliabilityProbability);
+    }
+
+    [Fact]
     public void FormatIsDetectedFromTheFile()
     {
         using var fx = new Fixtures();

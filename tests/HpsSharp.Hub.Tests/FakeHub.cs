@@ -44,6 +44,12 @@ public sealed class FakeHub : IAsyncDisposable
     /// <summary>Repositories answering 403 GatedRepo even with the right token.</summary>
     public ConcurrentDictionary<string, bool> Gated { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Answer small files with a relative 307 to <c>/api/resolve-cache/models/{repo}/{commit}/{file}</c>, as huggingface.co does now.</summary>
+    public bool SmallFilesViaResolveCache { get; set; }
+
+    /// <summary>Renamed repositories: old id → new id, answered with a relative 307 to the new name.</summary>
+    public ConcurrentDictionary<string, string> Renamed { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Every request: method, path, Range header, Authorization header.</summary>
     public ConcurrentQueue<Logged> Requests { get; } = new();
 
@@ -61,9 +67,21 @@ public sealed class FakeHub : IAsyncDisposable
 
         public required bool Lfs { get; init; }
 
-        public string Sha256 => Convert.ToHexStringLower(SHA256.HashData(Content));
+        private string? _sha256;
+        private string? _gitSha1;
 
-        public string GitSha1 => Convert.ToHexStringLower(SHA1.HashData([.. Encoding.ASCII.GetBytes($"blob {Content.Length}\0"), .. Content]));
+        public string Sha256 => _sha256 ??= Convert.ToHexStringLower(SHA256.HashData(Content));
+
+        /// <summary>The git blob hash: SHA-1 of <c>"blob {size}\0"</c> + content.</summary>
+        public string GitSha1 => _gitSha1 ??= GitBlobHash(Content);
+
+        private static string GitBlobHash(byte[] content)
+        {
+            using var sha1 = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
+            sha1.AppendData(Encoding.ASCII.GetBytes($"blob {content.Length}\0"));
+            sha1.AppendData(content);
+            return Convert.ToHexStringLower(sha1.GetHashAndReset());
+        }
 
         public string Etag => Lfs ? Sha256 : GitSha1;
 
@@ -80,6 +98,15 @@ public sealed class FakeHub : IAsyncDisposable
 
         /// <summary>The next N CDN GETs of this file answer 503.</summary>
         public int CdnFailCount;
+
+        /// <summary>CDN links carry <c>?gen=N</c>; a link of an older generation is refused with 403 (an expired signed URL).</summary>
+        public int LinkGeneration;
+
+        /// <summary>Each dropped connection also expires the links handed out so far.</summary>
+        public bool ExpireLinksOnDrop;
+
+        /// <summary>Size announced in X-Linked-Size instead of the real one.</summary>
+        public long? AdvertisedSize;
 
         /// <summary>Answer 200 with the whole file even when a Range is asked.</summary>
         public bool IgnoreRange;
@@ -134,7 +161,29 @@ public sealed class FakeHub : IAsyncDisposable
                 return;
             }
 
+            if (ctx.Request.Query["gen"].ToString() != blob.LinkGeneration.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            {
+                ctx.Response.StatusCode = 403; // expired signature
+                return;
+            }
+
             await ServeContentAsync(ctx, blob);
+            return;
+        }
+
+        if (path.StartsWith("/api/resolve-cache/models/", StringComparison.Ordinal))
+        {
+            // /api/resolve-cache/models/{org}/{name}/{commit}/{file...}
+            var p = path["/api/resolve-cache/models/".Length..].Split('/', 4);
+            if (p.Length == 4 && _repos.TryGetValue(p[0] + "/" + p[1], out var cachedRepo) && cachedRepo.Files.TryGetValue((p[2], p[3]), out var cachedFile))
+            {
+                ctx.Response.Headers["X-Repo-Commit"] = p[2];
+                ctx.Response.Headers.ETag = "\"" + cachedFile.GitSha1 + "\"";
+                await ServeContentAsync(ctx, cachedFile);
+                return;
+            }
+
+            ctx.Response.StatusCode = 404;
             return;
         }
 
@@ -161,6 +210,13 @@ public sealed class FakeHub : IAsyncDisposable
             ctx.Response.StatusCode = 403;
             ctx.Response.Headers["X-Error-Code"] = "GatedRepo";
             ctx.Response.Headers["X-Error-Message"] = $"Access to model {repoId} is restricted.";
+            return;
+        }
+
+        if (Renamed.TryGetValue(repoId, out var newName))
+        {
+            ctx.Response.StatusCode = 307;
+            ctx.Response.Headers.Location = $"/{newName}/resolve/{revision}/{fileName}";
             return;
         }
 
@@ -196,8 +252,15 @@ public sealed class FakeHub : IAsyncDisposable
             ctx.Response.StatusCode = 302;
             ctx.Response.Headers.ETag = "\"" + f.GitSha1 + "\""; // the pointer file's hash, as the real hub sends
             ctx.Response.Headers["X-Linked-Etag"] = "\"" + f.Sha256 + "\"";
-            ctx.Response.Headers["X-Linked-Size"] = f.Content.Length.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            ctx.Response.Headers.Location = $"http://{CdnHost}:{Port}/cdn/{f.Sha256}";
+            ctx.Response.Headers["X-Linked-Size"] = (f.AdvertisedSize ?? f.Content.Length).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            ctx.Response.Headers.Location = $"http://{CdnHost}:{Port}/cdn/{f.Sha256}?gen={f.LinkGeneration}";
+            return;
+        }
+
+        if (SmallFilesViaResolveCache)
+        {
+            ctx.Response.StatusCode = 307;
+            ctx.Response.Headers.Location = $"/api/resolve-cache/models/{repoId}/{commit}/{Uri.EscapeDataString(fileName)}";
             return;
         }
 
@@ -258,12 +321,22 @@ public sealed class FakeHub : IAsyncDisposable
             // Abort discards whatever Kestrel has not sent yet: the client gets at most DropAfter bytes.
             await ctx.Response.Body.WriteAsync(body[..(int)f.DropAfter]);
             await ctx.Response.Body.FlushAsync();
+            if (f.ExpireLinksOnDrop)
+            {
+                Interlocked.Increment(ref f.LinkGeneration);
+            }
+
             ctx.Abort();
             return;
         }
 
         Interlocked.Add(ref _bytesServed, body.Length); // before the write: the client may finish before the write returns here
-        await ctx.Response.Body.WriteAsync(body);
+        for (int at = 0; at < body.Length; at += 1 << 20)
+        {
+            // 1 MB writes with a flush each: Kestrel applies backpressure instead of buffering the whole file.
+            await ctx.Response.Body.WriteAsync(body.Slice(at, Math.Min(1 << 20, body.Length - at)));
+            await ctx.Response.Body.FlushAsync();
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -67,6 +67,26 @@ public sealed class HubClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RelativeRedirectsToTheResolveCacheAndRenamedReposAreFollowed()
+    {
+        var content = Encoding.UTF8.GetBytes("{\"vocab_size\": 152064}");
+        var f = _hub.Add("Qwen/Qwen2-VL-7B-Instruct", "config.json", content, lfs: false, Commit);
+        _hub.SmallFilesViaResolveCache = true;
+        _hub.Renamed["Qwen/Old-Name"] = "Qwen/Qwen2-VL-7B-Instruct";
+        using var client = Client();
+
+        var direct = await client.DownloadAsync("Qwen/Qwen2-VL-7B-Instruct", "config.json");
+        var renamed = await client.DownloadAsync("Qwen/Old-Name", "config.json");
+
+        Assert.Equal(content, File.ReadAllBytes(direct.SnapshotPath));
+        Assert.True(direct.Verified);
+        Assert.Equal(content, File.ReadAllBytes(renamed.SnapshotPath));
+        Assert.Contains("models--Qwen--Old-Name", renamed.SnapshotPath, StringComparison.Ordinal);
+        Assert.Contains(_hub.Requests, r => r.Method == "GET" && r.Path == $"/api/resolve-cache/models/Qwen/Qwen2-VL-7B-Instruct/{Commit}/config.json");
+        Assert.Equal(f.GitSha1, Path.GetFileName(new FileInfo(direct.SnapshotPath).LinkTarget));
+    }
+
+    [Fact]
     public async Task LfsFileFollowsTheCdnRedirectAndTheTokenStaysOnTheHub()
     {
         var content = RandomBytes(300_000, 1);
@@ -118,6 +138,25 @@ public sealed class HubClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ExpiredCdnLinkIsRenewedOnResume()
+    {
+        var content = RandomBytes(1_500_000, 22);
+        var f = _hub.Add(Repo, "HPSv3.safetensors", content, lfs: true, Commit);
+        f.DropCount = 1;
+        f.DropAfter = 600_000;
+        f.ExpireLinksOnDrop = true;
+        using var client = Client();
+
+        var cached = await client.DownloadAsync(Repo, "HPSv3.safetensors");
+
+        Assert.Equal(content, File.ReadAllBytes(cached.SnapshotPath));
+        Assert.Equal(2, _hub.Count("HEAD", "/resolve/")); // the first, then one renewal
+        var gets = _hub.Requests.Where(r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, gets.Count); // dropped, refused (expired), resumed
+        Assert.NotNull(gets[2].Range);
+    }
+
+    [Fact]
     public async Task KilledProcessLeavesAnIncompleteFileThatTheNextRunCompletes()
     {
         var content = RandomBytes(1_000_000, 3);
@@ -133,6 +172,20 @@ public sealed class HubClientTests : IAsyncLifetime
         Assert.Equal("bytes=400000-", Assert.Single(_hub.Requests, r => r.Path.StartsWith("/cdn/", StringComparison.Ordinal)).Range);
         Assert.Equal(600_000, _hub.BytesServed);
         Assert.False(File.Exists(incomplete));
+    }
+
+    [Fact]
+    public async Task NotEnoughDiskSpaceFailsBeforeTheTransfer()
+    {
+        var f = _hub.Add(Repo, "HPSv3.safetensors", RandomBytes(1000, 21), lfs: true, Commit);
+        f.AdvertisedSize = 1L << 60;
+        using var client = Client();
+
+        var ex = await Assert.ThrowsAsync<IOException>(() => client.DownloadAsync(Repo, "HPSv3.safetensors"));
+
+        Assert.Contains("not enough disk space", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("HF_HUB_CACHE", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _hub.Count("GET", "/cdn/"));
     }
 
     [Fact]

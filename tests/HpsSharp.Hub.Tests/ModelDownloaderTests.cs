@@ -27,7 +27,7 @@ public sealed class ModelDownloaderTests : IAsyncLifetime
     {
         var weights = HubClientTests.RandomBytes(256_000, 42);
         hub.Add(ModelDownloader.HpsRepo, "HPSv3.safetensors", weights, lfs: true, HpsCommit);
-        foreach (var name in ModelDownloader.RequiredBaseFiles.Concat(["preprocessor_config.json", "generation_config.json"]))
+        foreach (var name in ModelDownloader.RequiredBaseFiles.Concat(ModelDownloader.TokenizerFiles).Concat(["preprocessor_config.json", "generation_config.json"]))
         {
             hub.Add(ModelDownloader.QwenRepo, name, Encoding.UTF8.GetBytes($"{{\"file\": \"{name}\"}}"), lfs: name == "tokenizer.json", QwenCommit);
         }
@@ -64,7 +64,7 @@ public sealed class ModelDownloaderTests : IAsyncLifetime
 
         Assert.Equal(Path.Combine(_tmp.Path, "hpssharp", "models", $"hpsv3-{HpsCommit[..12]}-qwen2-vl-7b-instruct-{QwenCommit[..12]}"), result.ModelDir);
         Assert.Equal(weights, File.ReadAllBytes(Path.Combine(result.ModelDir, "HPSv3.safetensors")));
-        foreach (var name in ModelDownloader.RequiredBaseFiles.Concat(ModelDownloader.OptionalBaseFiles))
+        foreach (var name in ModelDownloader.RequiredBaseFiles.Concat(ModelDownloader.TokenizerFiles).Concat(ModelDownloader.OptionalBaseFiles))
         {
             var link = new FileInfo(Path.Combine(result.ModelDir, name));
             Assert.NotNull(link.LinkTarget);
@@ -110,6 +110,26 @@ public sealed class ModelDownloaderTests : IAsyncLifetime
         Assert.Equal(HubErrorKind.EntryNotFound, ex.Kind);
         Assert.Equal("tokenizer_config.json", ex.File);
         Assert.Equal(0, _hub.Count("HEAD", "HPSv3.safetensors"));
+    }
+
+    [Fact]
+    public async Task VocabAndMergesStandInForTokenizerJsonButOneOfThemIsNeeded()
+    {
+        _hub.Add(ModelDownloader.HpsRepo, "HPSv3.safetensors", new byte[1000], lfs: true, HpsCommit);
+        foreach (var name in new[] { "config.json", "tokenizer_config.json", "vocab.json" })
+        {
+            _hub.Add(ModelDownloader.QwenRepo, name, "{}"u8.ToArray(), lfs: false, QwenCommit);
+        }
+
+        using var client = Client();
+        var ex = await Assert.ThrowsAsync<HubException>(() => ModelDownloader.DownloadAsync(client, new ModelDownloadOptions()));
+        Assert.Contains("vocab.json + merges.txt", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(0, _hub.Count("HEAD", "HPSv3.safetensors"));
+
+        _hub.Add(ModelDownloader.QwenRepo, "merges.txt", "#version: 0.2\n"u8.ToArray(), lfs: false, QwenCommit);
+        var result = await ModelDownloader.DownloadAsync(client, new ModelDownloadOptions());
+        Assert.Contains("tokenizer.json", result.Missing);
+        Assert.True(File.Exists(Path.Combine(result.ModelDir, "merges.txt")));
     }
 
     [Fact]

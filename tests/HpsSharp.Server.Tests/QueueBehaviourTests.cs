@@ -88,6 +88,19 @@ public sealed class QueueBehaviourTests
     }
 
     [Fact]
+    public async Task StoppingDoesNotWaitForAModelThatIsStillLoading()
+    {
+        var never = new TaskCompletionSource<IScorer>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var app = RewardService.Build(_ => never.Task, new RewardServiceOptions { Urls = ["http://127.0.0.1:0"] }, l => { });
+        await app.StartAsync();
+        using var shutdown = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        await app.StopAsync(shutdown.Token).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.False(app.Queue().IsReady);
+        never.SetResult(new FakeScorer());
+        await app.DisposeAsync();
+    }
+
+    [Fact]
     public async Task ShutdownFinishesWorkInFlight()
     {
         var scorer = new FakeScorer { Delay = TimeSpan.FromMilliseconds(200) };

@@ -34,7 +34,7 @@ public sealed class ScoreEndpointTests
         }
 
         Assert.Equal("fake scorer", (string)body["model"]!["name"]!);
-        Assert.False((bool)body["model"]!["is_released_hpsv3"]!);
+        Assert.False((bool)body["model"]!["released_hpsv3"]!);
     }
 
     [Fact]

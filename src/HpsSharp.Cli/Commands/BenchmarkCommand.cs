@@ -15,40 +15,18 @@ public sealed class BenchmarkCommand : ICommandFactory
     public Command Create(CliEnvironment env)
     {
         ArgumentNullException.ThrowIfNull(env);
-        var model = new Option<string>("--model") { Description = "Model folder (HPSv3 layout); or use --scores" };
-        var scores = new Option<string>("--scores") { Description = "Precomputed scores, JSONL {\"image\": \"MODEL/[CATEGORY/]x.png\", \"mu\"}; no model needed" };
+        var source = new ScoreSourceOptions("Precomputed scores, JSONL {\"image\": \"MODEL/[CATEGORY/]x.png\", \"mu\"}; no model needed");
         var root = new Option<string>("--root") { Description = "Benchmark folder: ROOT/MODEL/[CATEGORY/]x.png with the prompt in x.txt", Required = true };
         var reference = new Option<string>("--reference") { Description = "Human reference JSON {\"model\": score} (default: the HPSv3 paper's ten-model table)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
         var report = new Option<string>("--report") { Description = "Write report.md, report.html (self-contained), result.json and PNG plots into this folder" };
-        var cache = new Option<string>("--cache") { Description = "Score cache file (SQLite; default $HPS_CACHE_DIR or ~/.cache/hpssharp/scores.sqlite)" };
-        var noCache = new Option<bool>("--no-cache") { Description = "Do not read or write the score cache" };
-        var dtype = new Option<string>("--dtype") { Description = "bf16 (as released) or fp32 (exact)", DefaultValueFactory = _ => "bf16" };
-        dtype.AcceptOnlyFromAmong("bf16", "fp32");
-        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        device.AcceptOnlyFromAmong("cpu", "cuda");
-        var batch = new Option<int>("--batch-size") { Description = "Images per model batch", DefaultValueFactory = _ => 4 };
-        batch.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 1)
-            {
-                r.AddError("--batch-size must be at least 1");
-            }
-        });
-
         var cmd = new Command("benchmark", "Rank text-to-image models by mean score per category; Spearman / Kendall / normalised MSE against human annotation");
-        foreach (var o in new Option[] { model, scores, root, reference, json, report, cache, noCache, dtype, device, batch })
+        foreach (var o in new Option[] { root, reference, json, report })
         {
             cmd.Options.Add(o);
         }
 
-        cmd.Validators.Add(r =>
-        {
-            if ((r.GetResult(model) is null) == (r.GetResult(scores) is null))
-            {
-                r.AddError("give exactly one of --model DIR or --scores FILE");
-            }
-        });
+        source.AddTo(cmd);
 
         cmd.SetAction(async (parse, ct) =>
         {
@@ -59,8 +37,7 @@ public sealed class BenchmarkCommand : ICommandFactory
             }
 
             var human = parse.GetValue(reference) is { } refPath ? HumanReference.Load(refPath) : HumanReference.Paper;
-            using var run = EvalConsole.OpenSource(env, parse.GetValue(model), parse.GetValue(scores), rootDir,
-                parse.GetValue(noCache) ? null : parse.GetValue(cache) ?? ScoreCache.DefaultPath(), parse.GetValue(dtype)!, parse.GetValue(device)!, parse.GetValue(batch));
+            using var run = EvalConsole.OpenSource(env, source, rootDir, parse);
             var result = await EvalConsole.WithProgress(env, "benchmark", p => BenchmarkRunner.RunAsync(rootDir, run.Source, human, progress: p, cancellationToken: ct)).ConfigureAwait(false);
             string? html = parse.GetValue(report) is { } dir ? Reports.Write(result, dir) : null;
             if (parse.GetValue(json))

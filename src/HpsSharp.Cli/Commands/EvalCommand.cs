@@ -17,8 +17,7 @@ public sealed class EvalCommand : ICommandFactory
     public Command Create(CliEnvironment env)
     {
         ArgumentNullException.ThrowIfNull(env);
-        var model = new Option<string>("--model") { Description = "Model folder (HPSv3 layout); or use --scores" };
-        var scores = new Option<string>("--scores") { Description = "Precomputed scores: JSONL {\"image\", \"mu\"[, \"log_sigma\", \"prompt\"]} or `hps score --json` output; no model needed" };
+        var source = new ScoreSourceOptions("Precomputed scores: JSONL {\"image\", \"mu\"[, \"log_sigma\", \"prompt\"]} or `hps score --json` output; no model needed");
         var data = new Option<string>("--data") { Description = "Dataset file", Required = true };
         var format = new Option<string>("--format") { Description = "Dataset format (default: detected)" };
         format.AcceptOnlyFromAmong("hpdv3", "imagereward", "pickapic", "hpdv2", "jsonl");
@@ -40,35 +39,13 @@ public sealed class EvalCommand : ICommandFactory
         var limit = new Option<long>("--limit") { Description = "Evaluate only the first N records (stated in the protocol)", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
         var report = new Option<string>("--report") { Description = "Write report.md, report.html (self-contained), result.json and PNG plots into this folder" };
-        var cache = new Option<string>("--cache") { Description = "Score cache file (SQLite; default $HPS_CACHE_DIR or ~/.cache/hpssharp/scores.sqlite)" };
-        var noCache = new Option<bool>("--no-cache") { Description = "Do not read or write the score cache" };
-        var dtype = new Option<string>("--dtype") { Description = "bf16 (as released) or fp32 (exact)", DefaultValueFactory = _ => "bf16" };
-        dtype.AcceptOnlyFromAmong("bf16", "fp32");
-        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        device.AcceptOnlyFromAmong("cpu", "cuda");
-        var batch = new Option<int>("--batch-size") { Description = "Images per model batch", DefaultValueFactory = _ => 4 };
-        batch.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 1)
-            {
-                r.AddError("--batch-size must be at least 1");
-            }
-        });
-
         var cmd = new Command("eval", "Preference accuracy on a dataset with the paper's protocol (tie policy, split, counts and 95% interval printed)");
-        foreach (var o in new Option[] { model, scores, data, format, images, split, ties, gtTies, resamples, seed, limit, json, report, cache, noCache, dtype, device, batch })
+        foreach (var o in new Option[] { data, format, images, split, ties, gtTies, resamples, seed, limit, json, report })
         {
             cmd.Options.Add(o);
         }
 
-        cmd.Validators.Add(r =>
-        {
-            bool hasModel = r.GetResult(model) is not null, hasScores = r.GetResult(scores) is not null;
-            if (hasModel == hasScores)
-            {
-                r.AddError("give exactly one of --model DIR or --scores FILE");
-            }
-        });
+        source.AddTo(cmd);
 
         cmd.SetAction(async (parse, ct) =>
         {
@@ -91,11 +68,10 @@ public sealed class EvalCommand : ICommandFactory
                 Seed = parse.GetValue(seed),
                 Split = parse.GetValue(split),
                 Limit = parse.GetValue(limit),
-                ImagesRoot = dataset.Format == DatasetFormat.Pickapic ? null : effectiveRoot,
+                ImagesRoot = dataset.Format == DatasetFormat.Pickapic || source.ScoresFile(parse) is not null ? null : effectiveRoot,
             };
 
-            using var run = EvalConsole.OpenSource(env, parse.GetValue(model), parse.GetValue(scores), effectiveRoot,
-                parse.GetValue(noCache) ? null : parse.GetValue(cache) ?? ScoreCache.DefaultPath(), parse.GetValue(dtype)!, parse.GetValue(device)!, parse.GetValue(batch));
+            using var run = EvalConsole.OpenSource(env, source, effectiveRoot, parse);
             var result = await EvalConsole.WithProgress(env, "evaluating", p => Evaluator.RunAsync(dataset, run.Source, options, p, ct)).ConfigureAwait(false);
 
             string? html = parse.GetValue(report) is { } dir ? Reports.Write(result, dir) : null;
@@ -174,19 +150,15 @@ internal static class EvalConsole
         }
     }
 
-    public static Run OpenSource(CliEnvironment env, string? modelDir, string? scoresFile, string imagesRoot, string? cachePath, string dtype, string device, int batchSize)
+    public static Run OpenSource(CliEnvironment env, ScoreSourceOptions options, string imagesRoot, ParseResult parse)
     {
-        if (scoresFile is not null)
+        if (options.ScoresFile(parse) is { } scoresFile)
         {
             return new Run(ScoresFileSource.Load(scoresFile), null, null);
         }
 
-        if (!Directory.Exists(modelDir))
-        {
-            throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
-        }
-
-        var scorer = env.ScorerLoader(new ScorerOptions(modelDir!, dtype, device, batchSize));
+        var cachePath = options.CachePath(parse);
+        var scorer = options.Model.Load(parse, env);
         ScoreCache? cache = null;
         try
         {

@@ -4,7 +4,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core.Safetensors;
 using HpsSharp.Hub;
+using HpsSharp.Hub.Checkpoints;
 using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
@@ -17,7 +19,287 @@ public sealed class ModelCommand : ICommandFactory
         ArgumentNullException.ThrowIfNull(env);
         var cmd = new Command("model", "Get HPSv3 and its Qwen2-VL base files from a Hugging Face hub; list and check a checkpoint's tensors; convert layouts");
         cmd.Subcommands.Add(Download(env));
+        cmd.Subcommands.Add(Inspect(env));
+        cmd.Subcommands.Add(Convert(env));
         return cmd;
+    }
+
+    private static Command Inspect(CliEnvironment env)
+    {
+        var path = new Argument<string>("PATH") { Description = "A .safetensors file, a model.safetensors.index.json, or a model folder" };
+        var json = new Option<bool>("--json") { Description = "Print the report as one JSON document on stdout" };
+        var summary = new Option<bool>("--summary") { Description = "Leave out the per-tensor table (and the tensors array with --json)" };
+        var cmd = new Command("inspect", "List a checkpoint's tensors (headers only), detect its architecture and key layout, and check it against the HPSv3-7B tensor table")
+        {
+            path, json, summary,
+        };
+        cmd.SetAction(parse =>
+        {
+            var report = CheckpointInspector.Inspect(parse.GetValue(path)!);
+            if (parse.GetValue(json))
+            {
+                env.Out.WriteLine(report.ToJson(includeTensors: !parse.GetValue(summary)));
+                return CliApp.Ok;
+            }
+
+            if (!parse.GetValue(summary))
+            {
+                WriteTensorTable(env, report);
+            }
+
+            Say(env, "weights", report.WeightsSource + (report.Files.Count > 1 ? $" ({report.Files.Count} shards)" : string.Empty));
+            Say(env, "tensors", $"{report.Tensors.Count}, {report.Parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters, {Bytes(report.TotalBytes)}");
+            Say(env, "dtypes", string.Join(", ", report.Dtypes.Select(d => $"{d.Dtype} × {d.Count} ({Bytes(d.Bytes)})")));
+            Say(env, "layout", LayoutText(report.Layout));
+            Say(env, "architecture", report.Architecture.Describe());
+            WriteCheck(env, report.Released);
+            if (report.Config is not null)
+            {
+                WriteCheck(env, report.Config);
+                if (!report.Released.Ok && report.Config.Ok)
+                {
+                    Say(env, "note", "not the released HPSv3-7B: a model of other dimensions, consistent with its config.json");
+                }
+            }
+
+            return CliApp.Ok;
+        });
+        return cmd;
+    }
+
+    private static string LayoutText(Hpsv3KeyLayout layout) => layout switch
+    {
+        Hpsv3KeyLayout.Flat => "flat (visual.*, model.*: transformers ≤ 4.51, as released)",
+        Hpsv3KeyLayout.Nested => "language_model (model.visual.*, model.language_model.*: transformers ≥ 4.52)",
+        Hpsv3KeyLayout.Mixed => "mixed (both spellings: not loadable as is)",
+        _ => "unknown (no Qwen2-VL keys)",
+    };
+
+    /// <summary>A labelled line: bold label on a terminal, plain "label: text" when redirected (no wrapping at 80 columns).</summary>
+    private static void Say(CliEnvironment env, string label, string text, string? colour = null, string? coloured = null)
+    {
+        if (env.Interactive)
+        {
+            var head = coloured is null ? string.Empty : $"[{colour}]{Markup.Escape(coloured)}[/] ";
+            env.Console.MarkupLine($"[bold]{Markup.Escape(label)}:[/] {head}{Markup.Escape(text)}");
+        }
+        else
+        {
+            env.Out.WriteLine($"{label}: {(coloured is null ? string.Empty : coloured + " ")}{text}");
+        }
+    }
+
+    private static void WriteTensorTable(CliEnvironment env, CheckpointReport report)
+    {
+        bool sharded = report.Files.Count > 1;
+        var rows = report.Tensors.Select(t => sharded
+            ? new[] { t.Name, t.Dtype, CheckpointInspector.Shape(t.Shape), Bytes(t.Bytes), t.File }
+            : new[] { t.Name, t.Dtype, CheckpointInspector.Shape(t.Shape), Bytes(t.Bytes) }).ToList();
+        string[] header = sharded ? ["name", "dtype", "shape", "bytes", "file"] : ["name", "dtype", "shape", "bytes"];
+        if (env.Interactive)
+        {
+            var table = new Table().AddColumns(header);
+            table.Columns[3].RightAligned();
+            foreach (var row in rows)
+            {
+                table.AddRow(row.Select(Markup.Escape).ToArray());
+            }
+
+            env.Console.Write(table);
+            return;
+        }
+
+        // Redirected: aligned plain columns, one tensor per line, easy to grep.
+        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        string Line(string[] cells) => string.Join("  ", cells.Select((c, i) => i == 3 ? c.PadLeft(widths[i]) : c.PadRight(widths[i]))).TrimEnd();
+        env.Out.WriteLine(Line(header));
+        foreach (var row in rows)
+        {
+            env.Out.WriteLine(Line(row));
+        }
+
+        env.Out.WriteLine();
+    }
+
+    private static void WriteCheck(CliEnvironment env, LayoutCheckReport r)
+    {
+        const int Shown = 12;
+        var expected = Hpsv3Layout.ExpectedTensors(r.Dimensions).Count;
+        var label = $"check vs {r.Against}";
+        if (r.Ok)
+        {
+            var note = r.MatchesRelease ? "matches the released file (keys, shapes, dtypes, layout)"
+                : r.DtypeDifferences.Count > 0 ? $"loadable; {r.DtypeDifferences.Count} dtype(s) differ from the release (BF16 backbone, F32 head)"
+                : "loadable; keys in another layout than the release";
+            Say(env, label, $"— all {expected} tensors present with their shapes; {note}", "green", "OK");
+            return;
+        }
+
+        Say(env, label, $"— {r.Check.Missing.Count} missing, {r.Check.Unexpected.Count} unexpected, {r.Check.Mismatched.Count} wrong shape/dtype (of {expected} expected)", "red", "does not match");
+        void List(string title, IReadOnlyList<string> items)
+        {
+            if (items.Count == 0)
+            {
+                return;
+            }
+
+            env.Out.WriteLine($"  {title}:");
+            foreach (var i in items.Take(Shown))
+            {
+                env.Out.WriteLine($"    {i}");
+            }
+
+            if (items.Count > Shown)
+            {
+                env.Out.WriteLine($"    … and {items.Count - Shown} more (--json lists all)");
+            }
+        }
+
+        List("missing", r.Check.Missing);
+        List("unexpected", r.Check.Unexpected);
+        List("wrong shape/dtype", r.Check.Mismatched.Select(m => m.ToString()).ToList());
+    }
+
+    private static Command Convert(CliEnvironment env)
+    {
+        var input = new Argument<string>("INPUT") { Description = "A .safetensors file, a model.safetensors.index.json, or a model folder" };
+        var output = new Option<string>("--out") { Description = "Output: a .safetensors file name, or a folder (model.safetensors, or shards + index; config/tokenizer files are copied)", Required = true };
+        var layout = new Option<string>("--layout") { Description = "Key layout: keep, flat (visual.*/model.*, as released) or language_model (model.visual.*/model.language_model.*)", DefaultValueFactory = _ => "keep" };
+        var dtype = new Option<string>("--dtype") { Description = "keep, bf16 (backbone; rm_head stays F32) or fp32", DefaultValueFactory = _ => "keep" };
+        var shardSize = new Option<string?>("--shard-size") { Description = "Split into shards of at most this size (e.g. 5GB) with a model.safetensors.index.json" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace weights already in the output folder" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print what would be written (from headers only) and stop" };
+        var json = new Option<bool>("--json") { Description = "Print the written files as one JSON document on stdout" };
+        layout.AcceptOnlyFromAmong("keep", "flat", "language_model");
+        dtype.AcceptOnlyFromAmong("keep", "bf16", "fp32");
+        var cmd = new Command("convert", "Convert a checkpoint between the flat and model.language_model.* layouts, bf16/fp32, one file and shards (streaming, bounded memory)")
+        {
+            input, output, layout, dtype, shardSize, overwrite, dryRun, json,
+        };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var options = new ConvertOptions
+            {
+                Layout = parse.GetValue(layout) switch { "flat" => TargetLayout.Flat, "language_model" => TargetLayout.LanguageModel, _ => TargetLayout.Keep },
+                Dtype = parse.GetValue(dtype) switch { "bf16" => TargetDtype.BF16, "fp32" => TargetDtype.F32, _ => TargetDtype.Keep },
+                MaxShardBytes = parse.GetValue(shardSize) is { } s ? CheckpointConverter.ParseSize(s) : null,
+                Overwrite = parse.GetValue(overwrite),
+            };
+            var source = parse.GetValue(input)!;
+            var target = parse.GetValue(output)!;
+            ConvertPlan plan;
+            if (parse.GetValue(dryRun))
+            {
+                using var model = SafetensorsModel.Open(source);
+                plan = CheckpointConverter.Plan(model, target, options);
+            }
+            else
+            {
+                plan = await RunConvertAsync(env, p => CheckpointConverter.Convert(source, target, options, p, ct)).ConfigureAwait(false);
+            }
+
+            if (parse.GetValue(json))
+            {
+                env.Out.WriteLine(ConvertJson(plan, parse.GetValue(dryRun)));
+                return CliApp.Ok;
+            }
+
+            foreach (var shard in plan.Shards)
+            {
+                env.Error.WriteLine($"{(parse.GetValue(dryRun) ? "would write" : "wrote")} {Path.Combine(plan.OutputDir, shard.FileName)}: {shard.Tensors.Count} tensors, {Bytes(shard.Bytes)}");
+            }
+
+            if (plan.IndexFile is not null)
+            {
+                env.Error.WriteLine($"{(parse.GetValue(dryRun) ? "would write" : "wrote")} {Path.Combine(plan.OutputDir, plan.IndexFile)}");
+            }
+
+            if (plan.SideFiles.Count > 0)
+            {
+                env.Error.WriteLine($"{(parse.GetValue(dryRun) ? "would copy" : "copied")} {string.Join(", ", plan.SideFiles)}");
+            }
+
+            env.Out.WriteLine(plan.Shards.Count == 1 && plan.IndexFile is null && plan.SideFiles.Count == 0
+                ? Path.Combine(plan.OutputDir, plan.Shards[0].FileName)
+                : plan.OutputDir);
+            return CliApp.Ok;
+        });
+        return cmd;
+    }
+
+    internal static string ConvertJson(ConvertPlan plan, bool dryRun)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("dry_run", dryRun);
+            w.WriteString("output_dir", plan.OutputDir);
+            w.WriteNumber("tensors", plan.TensorCount);
+            w.WriteNumber("total_bytes", plan.TotalBytes);
+            w.WriteStartArray("files");
+            foreach (var s in plan.Shards)
+            {
+                w.WriteStartObject();
+                w.WriteString("file", s.FileName);
+                w.WriteNumber("tensors", s.Tensors.Count);
+                w.WriteNumber("bytes", s.Bytes);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            if (plan.IndexFile is null)
+            {
+                w.WriteNull("index");
+            }
+            else
+            {
+                w.WriteString("index", plan.IndexFile);
+            }
+
+            w.WriteStartArray("copied");
+            foreach (var f in plan.SideFiles)
+            {
+                w.WriteStringValue(f);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    private static async Task<ConvertPlan> RunConvertAsync(CliEnvironment env, Func<IProgress<ConvertProgress>, ConvertPlan> work)
+    {
+        if (env.Interactive)
+        {
+            return await env.ErrorConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(),
+                    new TransferSpeedColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask("converting");
+                    var progress = new LockedProgress<ConvertProgress>(p =>
+                    {
+                        task.MaxValue = Math.Max(1, p.TotalBytes);
+                        task.Value = p.BytesDone;
+                    });
+                    return await Task.Run(() => work(progress)).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+        }
+
+        int lastDecile = -1;
+        var plain = new LockedProgress<ConvertProgress>(p =>
+        {
+            int decile = p.TotalBytes == 0 ? 10 : (int)(p.BytesDone * 10 / p.TotalBytes);
+            if (decile != lastDecile)
+            {
+                lastDecile = decile;
+                env.Error.WriteLine($"converting: {Bytes(p.BytesDone)} / {Bytes(p.TotalBytes)}");
+            }
+        });
+        return await Task.Run(() => work(plain)).ConfigureAwait(false);
     }
 
     private static Command Download(CliEnvironment env)

@@ -9,7 +9,7 @@ namespace HpsSharp.Cli.Infrastructure;
 /// </summary>
 public sealed class ModelOptions
 {
-    public Option<string> Model { get; } = new("--model") { Description = "Model folder (config.json, tokenizer files, HPSv3.safetensors or model.safetensors)", Required = true };
+    public Option<string> Model { get; }
 
     public Option<string> Dtype { get; } = new("--dtype") { Description = "bf16 (as released, default) or fp32 (exact mode)", DefaultValueFactory = _ => "bf16" };
 
@@ -17,8 +17,14 @@ public sealed class ModelOptions
 
     public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
 
-    public ModelOptions()
+    /// <param name="required">False for commands that can take precomputed scores instead of a model.</param>
+    public ModelOptions(bool required = true)
     {
+        Model = new("--model")
+        {
+            Description = "Model folder (config.json, tokenizer files, HPSv3.safetensors or model.safetensors)" + (required ? string.Empty : "; or use --scores"),
+            Required = required,
+        };
         Dtype.AcceptOnlyFromAmong("bf16", "fp32");
         Device.AcceptOnlyFromAmong("cpu", "cuda");
         BatchSize.Validators.Add(r =>

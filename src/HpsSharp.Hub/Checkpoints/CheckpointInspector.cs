@@ -369,7 +369,8 @@ public static partial class CheckpointInspector
             byName.ContainsKey("lm_head.weight"));
     }
 
-    internal static string Shape(long[] shape) => "[" + string.Join(", ", shape.Select(s => s.ToString(CultureInfo.InvariantCulture))) + "]";
+    /// <summary>A shape written like <c>[3584, 18944]</c>.</summary>
+    public static string Shape(long[] shape) => "[" + string.Join(", ", shape.Select(s => s.ToString(CultureInfo.InvariantCulture))) + "]";
 
     [GeneratedRegex(@"^model\.layers\.(\d+)\.")]
     private static partial Regex LayerRegex();
