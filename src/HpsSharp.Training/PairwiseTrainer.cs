@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using HpsSharp.Core;
 using HpsSharp.Training.Checkpoints;
 using HpsSharp.Training.Data;
@@ -118,6 +119,7 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
         bool finished = false;
         double? lastEval = evals.Count > 0 ? evals[^1].Accuracy : null;
         long epochPairs = sampler.Offset; // after a resume the epoch has already yielded pairs
+        long skippedSteps = 0;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -183,7 +185,18 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
             double norm = optimizer.GradientNorm();
             double scale = _o.MaxGradNorm > 0 ? Math.Min(1.0, _o.MaxGradNorm / (norm + 1e-6)) : 1.0;
             double factor = schedule.Factor(step);
-            optimizer.Step(factor, scale);
+            if (double.IsFinite(norm) && double.IsFinite(lossSum))
+            {
+                optimizer.Step(factor, scale);
+            }
+            else
+            {
+                // A non-finite gradient would turn every weight into NaN: skip the update (the step still counts, as
+                // with AMP's overflow check) and say so.
+                skippedSteps++;
+                LogSkipped(_log, step + 1, norm, lossSum / micro);
+            }
+
             optimizer.ZeroGrad();
             step++;
             pairsSeen += pairs;
@@ -395,8 +408,9 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
         o["total_steps"] = state.TotalSteps;
         o["epoch"] = state.Epoch;
         o["pairs_seen"] = state.PairsSeen;
-        o["final_loss"] = state.History.Count > 0 ? state.History[^1].Loss : null;
-        o["last_eval"] = state.Evals.Count > 0 ? JsonSerializer.SerializeToNode(state.Evals[^1]) : null;
+        o["non_finite_steps"] = state.History.Count(h => !double.IsFinite(h.GradNorm) || !double.IsFinite(h.Loss));
+        o["final_loss"] = state.History.Count > 0 && double.IsFinite(state.History[^1].Loss) ? state.History[^1].Loss : null;
+        o["last_eval"] = state.Evals.Count > 0 ? JsonSerializer.SerializeToNode(state.Evals[^1], TrainerState.Json) : null;
         o["data_summary"] = new JsonObject
         {
             ["rows"] = report.Rows,
@@ -408,7 +422,7 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
             ["bad_images"] = report.BadImages,
             ["skipped"] = JsonSerializer.SerializeToNode(report.Skipped.Select(s => new { file = s.File, row = s.Row, reason = s.Reason })),
         };
-        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals });
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "resumed from {Checkpoint} at step {Step}")]
@@ -416,6 +430,9 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
 
     [LoggerMessage(Level = LogLevel.Information, Message = "step {Step}: held-out accuracy {Accuracy:F4} on {Pairs} pairs, mean sigma {Sigma:F3}")]
     private static partial void LogEval(ILogger logger, long step, double accuracy, long pairs, double sigma);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "step {Step}: non-finite gradient norm {Norm} or loss {Loss}; update skipped")]
+    private static partial void LogSkipped(ILogger logger, long step, double norm, double loss);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "checkpoint written: {Path}")]
     private static partial void LogCheckpoint(ILogger logger, string path);

@@ -212,7 +212,7 @@ public sealed class TrainerTests(Xunit.Abstractions.ITestOutputHelper output)
         var (train, clear) = ToyTask.Write(dir.Path, 160, 48, seed: 11, ambiguous: 0.3);
         var (_, amb) = ToyTask.Write(dir.Path, 0, 48, seed: 12, ambiguous: 1.0, prefix: "amb-");
         using var model = new ToyRewardModel(11);
-        var trainer = new PairwiseTrainer<ToyItem, ToySide>(model, new ToyCollator(), Options(dir.File("out"), o => o with { Epochs = 15 }));
+        var trainer = new PairwiseTrainer<ToyItem, ToySide>(model, new ToyCollator(), Options(dir.File("out"), o => o with { Epochs = 12, LearningRate = 1e-2 }));
         var clearPairs = Data(clear).Train;
         var ambPairs = Data(amb).Train;
         var c0 = trainer.Evaluate("clear", clearPairs, 0);

@@ -201,5 +201,5 @@ public sealed record TrainerState
     /// <summary>The options of the run that wrote the checkpoint.</summary>
     [JsonPropertyName("options")] public TrainingOptions? Options { get; init; }
 
-    public static JsonSerializerOptions Json { get; } = new() { WriteIndented = true };
+    public static JsonSerializerOptions Json { get; } = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 }

@@ -152,7 +152,7 @@ public static class PairLosses
         }
 
         var same = bt + nn.functional.softplus(-(-d - lk)) - Math.Log(k * k - 1);
-        var nt = nontiedMask.to(bt.dtype);
+        var nt = nontiedMask.to(bt.dtype, bt.device);
         return (bt * nt + same * (1 - nt)).mean().MoveToOuterDisposeScope();
     }
 
@@ -191,7 +191,7 @@ public static class PairLosses
     private static Tensor Masked(Tensor perPair, Tensor? nontiedMask)
     {
         using var scope = NewDisposeScope();
-        var l = nontiedMask is null ? perPair : perPair * nontiedMask.to(perPair.dtype);
+        var l = nontiedMask is null ? perPair : perPair * nontiedMask.to(perPair.dtype, perPair.device);
         return l.mean().MoveToOuterDisposeScope();
     }
 }
