@@ -36,5 +36,7 @@ public sealed record ModelInfo(string Name, string Fingerprint, bool IsReleasedH
     /// <summary>A one-line description that says plainly when the model is not the released HPSv3.</summary>
     public string Describe() => IsReleasedHpsv3
         ? $"{Name} [{Dtype}]"
-        : $"{Name} [{Dtype}] — NOT the released HPSv3: its scores are meaningless as preference scores";
+        : Name.Contains("not the released HPSv3", StringComparison.OrdinalIgnoreCase)
+            ? $"{Name} [{Dtype}] — its scores are meaningless as preference scores"
+            : $"{Name} [{Dtype}] — NOT the released HPSv3: its scores are meaningless as preference scores";
 }
