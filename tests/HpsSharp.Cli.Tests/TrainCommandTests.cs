@@ -1,0 +1,113 @@
+using System.Text.Json;
+using HpsSharp.Testing;
+using SkiaSharp;
+using Xunit;
+
+namespace HpsSharp.Cli.Tests;
+
+[Trait("Category", "Integration")]
+public sealed class TrainCommandTests
+{
+    private static string WriteData(TempDir dir, int pairs)
+    {
+        Directory.CreateDirectory(dir.File("images"));
+        var rows = new List<object>();
+        var rng = new Random(3);
+        for (int i = 0; i < pairs; i++)
+        {
+            rows.Add(new { prompt = "a red picture", path1 = Png(dir, $"images/{i}a.png", 220, 30, 30, rng), path2 = Png(dir, $"images/{i}b.png", 30, 40, 220, rng), confidence = 0.99 });
+        }
+
+        rows.Add(new { prompt = "low confidence", path1 = "images/0a.png", path2 = "images/0b.png", confidence = 0.5 });
+        File.WriteAllText(dir.File("train.json"), JsonSerializer.Serialize(rows));
+        return dir.File("train.json");
+    }
+
+    private static string Png(TempDir dir, string rel, byte r, byte g, byte b, Random rng)
+    {
+        using var bmp = new SKBitmap(56, 56, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        for (int y = 0; y < 56; y++)
+        {
+            for (int x = 0; x < 56; x++)
+            {
+                bmp.SetPixel(x, y, new SKColor((byte)Math.Clamp(r + rng.Next(-40, 41), 0, 255), g, b));
+            }
+        }
+
+        using var img = SKImage.FromBitmap(bmp);
+        using var data = img.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(dir.File(rel), data.ToArray());
+        return rel;
+    }
+
+    private static string[] Common(string data, string outDir) =>
+    [
+        "train", "--model", TestPaths.Fixture("hpsv3-tiny"), "--random-init", "--tokenizer", TestPaths.TokenizerDir,
+        "--data", data, "--out", outDir, "--dtype", "fp32", "--batch-size", "2", "--grad-accum", "1", "--epochs", "2",
+        "--min-pixels", "3136", "--max-pixels", "3136", "--lr", "1e-3", "--seed", "7", "--save-every", "1",
+    ];
+
+    [Fact]
+    public async Task TrainsStopsResumesAndWritesAModelFolder()
+    {
+        using var dir = TestPaths.TempDir();
+        var data = WriteData(dir, 4);
+        var outDir = dir.File("out");
+        var (code, stdout, stderr) = await CliHarness.RunAsync([.. Common(data, outDir), "--stop-after", "2", "--json"]);
+        Assert.True(code == 0, stderr);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.False(doc.RootElement.GetProperty("finished").GetBoolean());
+            Assert.Equal(2, doc.RootElement.GetProperty("steps").GetInt64());
+            Assert.Equal(1, doc.RootElement.GetProperty("data").GetProperty("below_confidence").GetInt64());
+        }
+
+        (code, stdout, stderr) = await CliHarness.RunAsync([.. Common(data, outDir), "--resume"]);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("trained 4 steps", stdout, StringComparison.Ordinal);
+        foreach (var f in new[] { "model.safetensors", "config.json", "vocab.json", "run.json" })
+        {
+            Assert.True(File.Exists(Path.Combine(outDir, f)), f);
+        }
+
+        using var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "run.json")));
+        Assert.True(run.RootElement.GetProperty("finished").GetBoolean());
+        Assert.Equal(7, run.RootElement.GetProperty("options").GetProperty("seed").GetInt64());
+        Assert.EndsWith("step-00000002", run.RootElement.GetProperty("resumed_from").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConfigFileSuppliesOptionsAndBadInputIsAOneLineError()
+    {
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir.File("bad.json"), """{"epochs": 1, "learning_rate": 0.1}""");
+        var (code, _, stderr) = await CliHarness.RunAsync("train", "--config", dir.File("bad.json"));
+        Assert.Equal(1, code);
+        Assert.Contains("learning_rate", stderr, StringComparison.Ordinal);
+
+        (code, _, stderr) = await CliHarness.RunAsync("train", "--model", dir.Path, "--data", dir.File("none.json"), "--out", dir.File("o"), "--loss", "mse");
+        Assert.Equal(1, code);
+        Assert.Contains("--loss", stderr, StringComparison.Ordinal);
+
+        File.WriteAllText(dir.File("cfg.json"), """{"model": "m", "out": "o", "epochs": 0}""");
+        (code, _, stderr) = await CliHarness.RunAsync("train", "--config", dir.File("cfg.json"), "--data", "d.json");
+        Assert.Equal(1, code);
+        Assert.Contains("--epochs", stderr, StringComparison.Ordinal);
+
+        (code, _, stderr) = await CliHarness.RunAsync("train", "--model", dir.Path, "--data", dir.File("none.json"), "--out", dir.File("o"));
+        Assert.Equal(1, code);
+        Assert.Contains("none.json", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HelpListsEveryOption()
+    {
+        var (code, stdout, _) = await CliHarness.RunAsync("train", "--help");
+        Assert.Equal(0, code);
+        foreach (var o in new[] { "--model", "--data", "--format", "--images", "--out", "--config", "--epochs", "--lr", "--loss", "--seed", "--resume", "--head-only", "--null-confidence" })
+        {
+            Assert.Contains(o, stdout, StringComparison.Ordinal);
+        }
+    }
+}

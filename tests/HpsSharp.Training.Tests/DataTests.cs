@@ -1,0 +1,138 @@
+using HpsSharp.Core;
+using HpsSharp.Testing;
+using HpsSharp.Training.Data;
+using Xunit;
+
+namespace HpsSharp.Training.Tests;
+
+[Trait("Category", "Unit")]
+public sealed class DataTests
+{
+    private const string Hpdv3 = """
+        [
+          {"prompt": "a cat", "choice_dist": [12, 7], "confidence": 0.9999907, "path1": "images/a.jpg", "path2": "images/b.jpg", "model1": "flux", "model2": "infinity"},
+          {"prompt": "a dog", "choice_dist": [10, 9], "confidence": 0.5, "path1": "images/c.jpg", "path2": "images/d.jpg"},
+          {"prompt": "mj", "choice_dist": null, "confidence": null, "path1": "images/e.jpg", "path2": "images/f.jpg", "model1": "midjourney", "model2": "midjourney"},
+          {"prompt": "no conf", "path1": "images/g.jpg", "path2": "images/h.jpg"},
+          {"prompt": "broken", "path1": "images/i.jpg"},
+          {"prompt": "escape", "path1": "../../etc/passwd", "path2": "images/j.jpg"},
+          {"prompt": "bad conf", "confidence": "high", "path1": "images/k.jpg", "path2": "images/l.jpg"}
+        ]
+        """;
+
+    [Fact]
+    public void Hpdv3RowsAreFilteredAndCountedAsTheSpecSays()
+    {
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir.File("train.json"), Hpdv3);
+        var report = new DataReport();
+        var pairs = PairDataset.Load(dir.File("train.json"), PairFormat.Hpdv3, null, new PairDataOptions(), report);
+        Assert.Equal(new[] { "a cat", "mj", "no conf" }, pairs.Select(p => p.Prompt));
+        Assert.Equal(Path.Combine(dir.Path, "images", "a.jpg"), pairs[0].Preferred);
+        Assert.Equal(new[] { 12.0, 7.0 }, pairs[0].ChoiceDist);
+        Assert.Equal(7, report.Rows);
+        Assert.Equal(3, report.Kept);
+        Assert.Equal(1, report.BelowConfidence);
+        Assert.Equal(1, report.NullConfidence);
+        Assert.Equal(1, report.MissingConfidence);
+        Assert.Equal(3, report.BadRows);
+        Assert.Contains(report.Skipped, s => s.Row == 4 && s.Reason.Contains("path2", StringComparison.Ordinal));
+        Assert.Contains(report.Skipped, s => s.Row == 5 && s.Reason.Contains("escapes", StringComparison.Ordinal));
+        Assert.Contains(report.Skipped, s => s.Row == 6 && s.Reason.Contains("confidence", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void NullConfidenceHasAnExplicitPolicyAndStrictStopsAtBadRows()
+    {
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir.File("train.json"), Hpdv3);
+        var drop = PairDataset.Load(dir.File("train.json"), PairFormat.Hpdv3, null, new PairDataOptions(NullConfidence: NullConfidencePolicy.Drop), new DataReport());
+        Assert.DoesNotContain(drop, p => p.Prompt == "mj");
+        var err = Assert.Throws<TrainingDataException>(() => PairDataset.Load(dir.File("train.json"), PairFormat.Hpdv3, null, new PairDataOptions(NullConfidence: NullConfidencePolicy.Error), new DataReport()));
+        Assert.Equal(2, err.Row);
+        var strict = Assert.Throws<TrainingDataException>(() => PairDataset.Load(dir.File("train.json"), PairFormat.Hpdv3, null, new PairDataOptions(ConfidenceThreshold: null, Strict: true), new DataReport()));
+        Assert.Equal(4, strict.Row);
+        var all = PairDataset.Load(dir.File("train.json"), PairFormat.Hpdv3, dir.File("root"), new PairDataOptions(ConfidenceThreshold: null), new DataReport());
+        Assert.Equal(4, all.Count);
+        Assert.StartsWith(dir.File("root"), all[0].Preferred, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void JsonlAcceptsAliasesAndReportsBadLines()
+    {
+        using var dir = TestPaths.TempDir();
+        File.WriteAllLines(dir.File("p.jsonl"), new[]
+        {
+            "{\"prompt\": \"x\", \"preferred\": \"a.png\", \"other\": \"b.png\"}",
+            "",
+            "{not json",
+            "{\"prompt\": \"y\", \"path1\": \"c.png\", \"path2\": \"d.png\", \"confidence\": 0.96}",
+        });
+        var report = new DataReport();
+        var pairs = PairDataset.Load(dir.File("p.jsonl"), PairFormat.Jsonl, null, new PairDataOptions(), report);
+        Assert.Equal(new[] { 0L, 3L }, pairs.Select(p => p.Row));
+        Assert.Equal(1, report.BadRows);
+        Assert.Equal(2, report.Skipped[0].Row);
+    }
+
+    [Fact]
+    public void WrongFormatAndMissingFileHaveClearErrors()
+    {
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir.File("p.jsonl"), "{\"prompt\": \"x\"}\n");
+        var ex = Assert.Throws<TrainingDataException>(() => PairDataset.Load(dir.File("p.jsonl"), PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()));
+        Assert.Contains("--format jsonl", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<FileNotFoundException>(() => PairDataset.Load(dir.File("none.json"), PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()));
+    }
+
+    [Fact]
+    public void SamplerIsSeededPerEpochAndSeeksToAPosition()
+    {
+        var p0 = PairSampler.Permutation(50, 7, 0);
+        Assert.Equal(p0, PairSampler.Permutation(50, 7, 0));
+        Assert.NotEqual(p0, PairSampler.Permutation(50, 7, 1));
+        Assert.NotEqual(p0, PairSampler.Permutation(50, 8, 0));
+        Assert.Equal(Enumerable.Range(0, 50), p0.Order());
+        var s = new PairSampler(50, 7);
+        for (int i = 0; i < 20; i++)
+        {
+            s.Next();
+        }
+
+        var t = new PairSampler(50, 7);
+        t.Seek(0, 20);
+        Assert.Equal(s.Next(), t.Next());
+        s.NextEpoch();
+        Assert.Equal(PairSampler.Permutation(50, 7, 1)[0], s.Next());
+    }
+
+    [Fact]
+    public void OptionsComeFromJsonWithClearValidation()
+    {
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir.File("c.json"), """{"model": "m", "data": "d.json", "out": "o", "lr": 1e-5, "batch-size": 3, "loss": "btt", "tie-threshold": 0.1}""");
+        var o = TrainingOptions.FromJsonFile(dir.File("c.json"));
+        o.Validate();
+        Assert.Equal(1e-5, o.LearningRate);
+        Assert.Equal(3, o.BatchSize);
+        Assert.Equal(4, o.GradAccum);
+        Assert.Equal(Losses.LossKind.BradleyTerryWithTies, o.LossKind);
+        Assert.Equal(o, TrainingOptions.FromJsonFile(Write(dir, "d.json", o.ToJson())));
+
+        File.WriteAllText(dir.File("bad.json"), """{"learning-rate": 1e-5}""");
+        var ex = Assert.Throws<UserInputException>(() => TrainingOptions.FromJsonFile(dir.File("bad.json")));
+        Assert.Contains("learning-rate", ex.Message, StringComparison.Ordinal);
+
+        Assert.Contains("--batch-size", Assert.Throws<UserInputException>(() => (o with { BatchSize = 0 }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("--loss", Assert.Throws<UserInputException>(() => (o with { Loss = "mse" }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("--data", Assert.Throws<UserInputException>(() => (o with { Data = null }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("--null-confidence", Assert.Throws<UserInputException>(() => (o with { NullConfidence = "maybe" }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("--dtype", Assert.Throws<UserInputException>(() => (o with { Dtype = "fp16" }).Validate()).Message, StringComparison.Ordinal);
+    }
+
+    private static string Write(TempDir dir, string name, string text)
+    {
+        File.WriteAllText(dir.File(name), text);
+        return dir.File(name);
+    }
+}
