@@ -1,5 +1,6 @@
 using System.Text.Json;
 using HpsSharp.Core;
+using HpsSharp.Core.Data;
 
 namespace HpsSharp.Training.Data;
 
@@ -313,25 +314,23 @@ public static class PairDataset
         return false;
     }
 
-    /// <summary>Resolves a dataset path under the image root; absolute paths are kept, escaping the root is refused.</summary>
+    /// <summary>
+    /// Resolves a dataset path under the image root with the evaluator's rule (<see cref="ImageRoot.Resolve"/>): a path
+    /// that leaves the root — by "..", as an absolute path or through a symbolic link — is refused.
+    /// </summary>
     private static bool TryResolve(string root, string relative, out string? full, out string? reason)
     {
-        reason = null;
-        if (Path.IsPathRooted(relative))
+        try
         {
-            full = Path.GetFullPath(relative);
+            full = ImageRoot.Resolve(root, relative);
+            reason = null;
             return true;
         }
-
-        full = Path.GetFullPath(Path.Combine(root, relative));
-        var prefix = root.EndsWith(Path.DirectorySeparatorChar) ? root : root + Path.DirectorySeparatorChar;
-        if (!full.StartsWith(prefix, StringComparison.Ordinal))
+        catch (ImagePathException ex)
         {
-            reason = $"image path '{relative}' escapes the image root '{root}'";
             full = null;
+            reason = $"image path '{relative}' escapes the image root: {ex.Reason}";
             return false;
         }
-
-        return true;
     }
 }
