@@ -158,11 +158,12 @@ public sealed class CohpCommandTests : IDisposable
     }
 
     /// <summary>The loop once with the tiny real model (random weights) through the default scorer loader.</summary>
-    [RealModelFact]
+    [Fact]
     [Trait("Category", "Model")]
     public async Task RunsWithTheTinyRealModel()
     {
-        var (code, stdout, stderr) = await CliHarness.RunAsync(null, ["cohp", "--prompt", "a red bicycle in the snow", "--generators", Generators, "--model", TinyModel.Folder, "--out", Out, "--dtype", "fp32", "--seed", "9", "--rounds", "1", "--candidates", "2", "--images-per-generator", "1", "--threshold", "-1000", "--json"]);
+        using var modelDir = TestPaths.TempDir();
+        var (code, stdout, stderr) = await CliHarness.RunAsync(null, ["cohp", "--prompt", "a red bicycle in the snow", "--generators", Generators, "--model", TestPaths.TinyModelDir(modelDir), "--out", Out, "--dtype", "fp32", "--seed", "9", "--rounds", "1", "--candidates", "2", "--images-per-generator", "1", "--threshold", "-1000", "--json"]);
         Assert.True(code == 0, stderr);
         var doc = JsonNode.Parse(stdout)!;
         var scores = doc["model_stage"]!.AsArray().SelectMany(e => e!["images"]!.AsArray()).Concat(doc["rounds"]![0]!["candidates"]!.AsArray())
@@ -173,64 +174,5 @@ public sealed class CohpCommandTests : IDisposable
         var best = doc["rounds"]![0]!["candidates"]!.AsArray().MaxBy(c => c!["mu"]!.GetValue<double>())!;
         Assert.Equal(best["file"]!.GetValue<string>(), doc["rounds"]![0]!["kept"]!.GetValue<string>());
         Assert.False(doc["model"]!["released_hpsv3"]!.GetValue<bool>());
-    }
-}
-
-/// <summary>The tiny random HPSv3 fixture assembled as a model folder (weights and config plus the shared tokenizer files).</summary>
-internal static class TinyModel
-{
-    private static readonly Lazy<string> Dir = new(() =>
-    {
-        var dir = Path.Combine(Path.GetTempPath(), $"hps-cohp-tiny-model-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
-        foreach (var f in new[] { "config.json", "model.safetensors" })
-        {
-            Link(Path.Combine(dir, f), TestPaths.Fixture(Path.Combine("hpsv3-tiny", f)));
-        }
-
-        foreach (var f in Directory.GetFiles(TestPaths.TokenizerDir))
-        {
-            Link(Path.Combine(dir, Path.GetFileName(f)), f);
-        }
-
-        return dir;
-    });
-
-    public static string Folder => Dir.Value;
-
-    private static void Link(string link, string target)
-    {
-        if (!File.Exists(link))
-        {
-            File.CreateSymbolicLink(link, target);
-        }
-    }
-}
-
-/// <summary>
-/// A fact that runs the real scorer; skipped only while the CLI's default loader still throws
-/// <see cref="NotSupportedException"/> (the model is not wired into the CLI on this branch yet).
-/// </summary>
-internal sealed class RealModelFactAttribute : FactAttribute
-{
-    private static readonly Lazy<string?> Reason = new(() =>
-    {
-        try
-        {
-            using var scorer = new CliEnvironment(TextWriter.Null, TextWriter.Null, interactive: false).ScorerLoader(new ScorerOptions(TinyModel.Folder, "fp32"));
-            return null;
-        }
-        catch (NotSupportedException ex)
-        {
-            return $"the CLI's default scorer loader is not wired yet: {ex.Message}";
-        }
-    });
-
-    public RealModelFactAttribute()
-    {
-        if (Reason.Value is string reason)
-        {
-            Skip = reason;
-        }
     }
 }

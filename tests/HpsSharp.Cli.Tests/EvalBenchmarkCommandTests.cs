@@ -167,34 +167,16 @@ public sealed class EvalBenchmarkCommandTests
 }
 
 /// <summary>
-/// Once with the tiny real model (HPSv3 architecture, random weights) through the real scorer loader. Skipped, with
-/// the loader's message, only while the loader throws NotSupportedException (HpsScorer not wired into the CLI yet).
+/// Once with the tiny real model (HPSv3 architecture, random weights) through the real scorer loader.
 /// </summary>
 [Trait("Category", "Model")]
 public sealed class EvalTinyModelTests
 {
-    internal static string TinyModelDir(TempDir dir)
-    {
-        string m = Path.Combine(dir.Path, "tiny");
-        Directory.CreateDirectory(m);
-        foreach (var f in new[] { "config.json", "model.safetensors" })
-        {
-            File.CreateSymbolicLink(Path.Combine(m, f), TestPaths.Fixture(Path.Combine("hpsv3-tiny", f)));
-        }
-
-        foreach (var f in Directory.GetFiles(TestPaths.TokenizerDir))
-        {
-            File.CreateSymbolicLink(Path.Combine(m, Path.GetFileName(f)), f);
-        }
-
-        return m;
-    }
-
-    [TinyModelFact]
+    [Fact]
     public async Task EvalAndBenchmarkRunEndToEndWithTheTinyModel()
     {
         using var dir = TestPaths.TempDir();
-        string model = TinyModelDir(dir);
+        string model = TestPaths.TinyModelDir(dir);
         string images = Path.Combine(dir.Path, "images");
         Directory.CreateDirectory(images);
         File.Copy(TestPaths.Image("chelsea.png"), Path.Combine(images, "a.png"));
@@ -238,28 +220,6 @@ public sealed class EvalTinyModelTests
         using (var doc = JsonDocument.Parse(stdout))
         {
             Assert.Equal(2, doc.RootElement.GetProperty("models").GetArrayLength());
-        }
-    }
-}
-
-/// <summary>A fact that is skipped only while the real scorer loader reports that model loading is not wired.</summary>
-public sealed class TinyModelFactAttribute : FactAttribute
-{
-    public TinyModelFactAttribute()
-    {
-        using var dir = TestPaths.TempDir();
-        try
-        {
-            var loader = new CliEnvironment(TextWriter.Null, TextWriter.Null, interactive: false).ScorerLoader;
-            using var scorer = loader(new ScorerOptions(EvalTinyModelTests.TinyModelDir(dir), "fp32"));
-        }
-        catch (NotSupportedException ex)
-        {
-            Skip = "the CLI's scorer loader cannot load models yet: " + ex.Message;
-        }
-        catch (Exception ex) when (ex is not NotSupportedException)
-        {
-            // Any other failure is the test's to report when it runs, not a reason to skip.
         }
     }
 }

@@ -17,29 +17,11 @@ public sealed partial class ServeTinyModelTests
 {
     private static readonly string[] Images = ["chelsea.png", "rocket.jpg", "coins.png"];
 
-    /// <summary>A model folder as <c>hps model download</c> makes one: the tiny fixture's weights and config, the tokenizer files.</summary>
-    private static string TinyModel(TempDir dir)
-    {
-        var model = Path.Combine(dir.Path, "tiny-model");
-        Directory.CreateDirectory(model);
-        foreach (var f in new[] { "config.json", "model.safetensors" })
-        {
-            File.CreateSymbolicLink(Path.Combine(model, f), TestPaths.Fixture(Path.Combine("hpsv3-tiny", f)));
-        }
-
-        foreach (var f in Directory.GetFiles(TestPaths.TokenizerDir))
-        {
-            File.CreateSymbolicLink(Path.Combine(model, Path.GetFileName(f)), f);
-        }
-
-        return model;
-    }
-
     [Fact]
     public async Task ServiceScoresEqualOfflineScores()
     {
         using var dir = new TempDir();
-        var model = TinyModel(dir);
+        var model = TestPaths.TinyModelDir(dir);
         var paths = Images.Select(TestPaths.Image).ToArray();
         const string prompt = "a photo";
 

@@ -47,6 +47,28 @@ public static class TestPaths
     /// <summary>A sample photo from the shared assets.</summary>
     public static string Image(string fileName) => Asset(Path.Combine("images", fileName));
 
+    /// <summary>
+    /// A model folder as <c>hps model download</c> assembles one, inside <paramref name="dir"/>: links to the tiny
+    /// fixture's config.json and model.safetensors plus the shared Qwen2-VL tokenizer files.
+    /// </summary>
+    public static string TinyModelDir(TempDir dir)
+    {
+        ArgumentNullException.ThrowIfNull(dir);
+        var model = System.IO.Path.Combine(dir.Path, "tiny-model");
+        Directory.CreateDirectory(model);
+        foreach (var f in new[] { "config.json", "model.safetensors" })
+        {
+            File.CreateSymbolicLink(System.IO.Path.Combine(model, f), Fixture(System.IO.Path.Combine("hpsv3-tiny", f)));
+        }
+
+        foreach (var f in Directory.GetFiles(TokenizerDir))
+        {
+            File.CreateSymbolicLink(System.IO.Path.Combine(model, System.IO.Path.GetFileName(f)), f);
+        }
+
+        return model;
+    }
+
     /// <summary>A fresh empty temporary folder, removed by the returned handle's Dispose.</summary>
     public static TempDir TempDir(string? prefix = null) => new(prefix);
 
