@@ -39,22 +39,8 @@ public sealed class BenchmarkCommand : ICommandFactory
             var human = parse.GetValue(reference) is { } refPath ? HumanReference.Load(refPath) : HumanReference.Paper;
             using var run = EvalConsole.OpenSource(env, source, rootDir, parse);
             var result = await EvalConsole.WithProgress(env, "benchmark", p => BenchmarkRunner.RunAsync(rootDir, run.Source, human, progress: p, cancellationToken: ct)).ConfigureAwait(false);
-            string? html = parse.GetValue(report) is { } dir ? Reports.Write(result, dir) : null;
-            if (parse.GetValue(json))
-            {
-                await env.Out.WriteLineAsync(Reports.ToJson(result)).ConfigureAwait(false);
-            }
-            else
-            {
-                Print(env, result);
-            }
-
-            if (html is not null)
-            {
-                env.Error.WriteLine($"report: {html}");
-            }
-
-            return CliApp.Ok;
+            return await EvalConsole.EmitAsync(env, parse.GetValue(json), parse.GetValue(report),
+                dir => Reports.Write(result, dir), () => Reports.ToJson(result), () => Print(env, result)).ConfigureAwait(false);
         });
         return cmd;
     }
@@ -62,12 +48,7 @@ public sealed class BenchmarkCommand : ICommandFactory
     private static void Print(CliEnvironment env, BenchmarkResult r)
     {
         env.Console.MarkupLine($"[bold]{Markup.Escape(Reports.CorrelationLine(r.Correlation))}[/]");
-        if (!r.Protocol.ReleasedHpsv3)
-        {
-            env.Console.MarkupLine("[yellow]note:[/] these scores do not come from the released HPSv3 checkpoint");
-        }
-
-        EvalConsole.PrintProtocol(env, r.Protocol.Lines());
+        EvalConsole.PrintProtocol(env, r.Protocol.ReleasedHpsv3, r.Protocol.Lines());
         var cats = r.Models.SelectMany(m => m.Categories.Select(c => c.Category)).Distinct().Order(StringComparer.Ordinal).ToArray();
         var table = new Table { Title = new TableTitle("mean μ per model (All = mean of category means)") };
         table.AddColumns(new[] { "model", "All", "human ref." }.Concat(cats.Select(Markup.Escape)).ToArray());

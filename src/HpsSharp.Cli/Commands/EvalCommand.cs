@@ -74,22 +74,8 @@ public sealed class EvalCommand : ICommandFactory
             using var run = EvalConsole.OpenSource(env, source, effectiveRoot, parse);
             var result = await EvalConsole.WithProgress(env, "evaluating", p => Evaluator.RunAsync(dataset, run.Source, options, p, ct)).ConfigureAwait(false);
 
-            string? html = parse.GetValue(report) is { } dir ? Reports.Write(result, dir) : null;
-            if (parse.GetValue(json))
-            {
-                await env.Out.WriteLineAsync(Reports.ToJson(result)).ConfigureAwait(false);
-            }
-            else
-            {
-                Print(env, result);
-            }
-
-            if (html is not null)
-            {
-                env.Error.WriteLine($"report: {html}");
-            }
-
-            return CliApp.Ok;
+            return await EvalConsole.EmitAsync(env, parse.GetValue(json), parse.GetValue(report),
+                dir => Reports.Write(result, dir), () => Reports.ToJson(result), () => Print(env, result)).ConfigureAwait(false);
         });
         return cmd;
     }
@@ -97,12 +83,7 @@ public sealed class EvalCommand : ICommandFactory
     private static void Print(CliEnvironment env, EvalResult r)
     {
         env.Console.MarkupLine($"[bold]{Markup.Escape(Reports.Headline(r))}[/]");
-        if (!r.Protocol.ReleasedHpsv3)
-        {
-            env.Console.MarkupLine("[yellow]note:[/] these scores do not come from the released HPSv3 checkpoint");
-        }
-
-        EvalConsole.PrintProtocol(env, r.Protocol.Lines());
+        EvalConsole.PrintProtocol(env, r.Protocol.ReleasedHpsv3, r.Protocol.Lines());
         if (r.MeanItemAccuracy is not null)
         {
             env.Console.WriteLine($"ranked items: {r.Items}; mean of per-item accuracies: {Reports.Percent(r.MeanItemAccuracy)}");
@@ -195,8 +176,38 @@ internal static class EvalConsole
         return await work(progress).ConfigureAwait(false);
     }
 
-    public static void PrintProtocol(CliEnvironment env, IReadOnlyList<(string Label, string Value)> lines)
+    /// <summary>
+    /// The result on stdout (JSON or the console view) and, with <c>--report DIR</c>, the report files, whose page
+    /// path goes to stderr so that stdout stays one JSON document.
+    /// </summary>
+    public static async Task<int> EmitAsync(CliEnvironment env, bool json, string? reportDir, Func<string, string> writeReport, Func<string> toJson, Action print)
     {
+        string? html = reportDir is null ? null : writeReport(reportDir);
+        if (json)
+        {
+            await env.Out.WriteLineAsync(toJson()).ConfigureAwait(false);
+        }
+        else
+        {
+            print();
+        }
+
+        if (html is not null)
+        {
+            env.Error.WriteLine($"report: {html}");
+        }
+
+        return CliApp.Ok;
+    }
+
+    /// <summary>The protocol block, preceded by a note when the scores are not the released HPSv3's.</summary>
+    public static void PrintProtocol(CliEnvironment env, bool releasedHpsv3, IReadOnlyList<(string Label, string Value)> lines)
+    {
+        if (!releasedHpsv3)
+        {
+            env.Console.MarkupLine("[yellow]note:[/] these scores do not come from the released HPSv3 checkpoint");
+        }
+
         var table = new Table { Title = new TableTitle("protocol") };
         table.AddColumns("", "");
         table.HideHeaders();
