@@ -7,6 +7,8 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
+using Polly.Retry;
 
 namespace HpsSharp.Hub;
 
@@ -450,35 +452,52 @@ public sealed partial class HubClient : IDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="attempt"/>, retrying transient failures with exponential backoff.</summary>
+    /// <summary>
+    /// Runs <paramref name="attempt"/>, retrying transient failures (<see cref="TransientHubException"/>) with
+    /// Polly's exponential backoff: <see cref="HubOptions.RetryBaseDelay"/> doubled per retry, capped at 30 s, no jitter,
+    /// and a longer <c>Retry-After</c> from the hub honoured up to that cap. After the last retry the failure becomes a
+    /// <see cref="HubException"/> of kind <see cref="HubErrorKind.Unavailable"/>.
+    /// </summary>
     private async Task<T> WithRetriesAsync<T>(string repo, string file, string revision, Func<CancellationToken, Task<T>> attempt, Action<long>? onRetry,
         CancellationToken cancellationToken, Func<long>? bytesSoFar = null)
     {
-        for (int i = 0; ; i++)
+        var pipeline = new ResiliencePipelineBuilder<T>()
+            .AddRetry(new RetryStrategyOptions<T>
+            {
+                ShouldHandle = new PredicateBuilder<T>().Handle<TransientHubException>(),
+                MaxRetryAttempts = Math.Max(1, Options.MaxRetries),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = Options.RetryBaseDelay,
+                MaxDelay = MaxRetryDelay,
+                DelayGenerator = args =>
+                {
+                    // The backoff Polly would use for this attempt; a longer Retry-After (within the cap) wins.
+                    var backoff = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, Options.RetryBaseDelay.Ticks * (1L << Math.Min(args.AttemptNumber, 20))));
+                    return ValueTask.FromResult<TimeSpan?>(args.Outcome.Exception is TransientHubException { RetryAfter: { } after } && after > backoff && after <= MaxRetryDelay
+                        ? after : backoff);
+                },
+                OnRetry = args =>
+                {
+                    LogRetry(_logger, repo, file, args.AttemptNumber + 1, Options.MaxRetries, args.RetryDelay.TotalSeconds, args.Outcome.Exception?.Message ?? "");
+                    onRetry?.Invoke(bytesSoFar?.Invoke() ?? 0);
+                    return default;
+                },
+            })
+            .Build();
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
+            if (Options.MaxRetries <= 0)
             {
                 return await attempt(cancellationToken).ConfigureAwait(false);
             }
-            catch (TransientHubException ex)
-            {
-                if (i >= Options.MaxRetries)
-                {
-                    throw new HubException(HubErrorKind.Unavailable, repo, file, revision, ex.Status,
-                        $"the hub kept failing after {Options.MaxRetries} retries: {ex.Message}", ex);
-                }
 
-                var delay = TimeSpan.FromTicks(Math.Min(MaxRetryDelay.Ticks, Options.RetryBaseDelay.Ticks * (1L << Math.Min(i, 20))));
-                if (ex.RetryAfter is { } retryAfter && retryAfter > delay && retryAfter <= MaxRetryDelay)
-                {
-                    delay = retryAfter;
-                }
-
-                LogRetry(_logger, repo, file, i + 1, Options.MaxRetries, delay.TotalSeconds, ex.Message);
-                onRetry?.Invoke(bytesSoFar?.Invoke() ?? 0);
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            }
+            return await pipeline.ExecuteAsync(static async (state, ct) => await state(ct).ConfigureAwait(false), attempt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TransientHubException ex)
+        {
+            throw new HubException(HubErrorKind.Unavailable, repo, file, revision, ex.Status,
+                $"the hub kept failing after {Options.MaxRetries} retries: {ex.Message}", ex);
         }
     }
 

@@ -3,6 +3,8 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Polly;
+using Polly.Retry;
 
 namespace HpsSharp.Cohp.Generators;
 
@@ -45,47 +47,72 @@ public abstract class HttpGenerator : IImageGenerator
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>Runs <paramref name="attempt"/> with the spec's timeout, retrying transient failures.</summary>
+    /// <summary>
+    /// Runs <paramref name="attempt"/> with the spec's per-attempt timeout, retrying transient failures through a Polly
+    /// retry strategy (<see cref="GeneratorSpec.Retries"/> retries, <see cref="GeneratorSpec.RetryDelay"/> doubled each
+    /// time, no jitter). A non-transient answer fails at once; every failure surfaces as a <see cref="GeneratorException"/>.
+    /// </summary>
     protected async Task<T> WithRetriesAsync<T>(string operation, Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(attempt);
-        var delay = Spec.RetryDelay;
-        for (int n = 1; ; n++)
+        int made = 0;
+        var retry = new ResiliencePipelineBuilder<T>();
+        if (Spec.Retries > 0)
         {
-            string reason;
-            Attempts++;
-            using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            cts.CancelAfter(Spec.Timeout);
-            try
+            retry.AddRetry(new RetryStrategyOptions<T>
             {
-                return await attempt(cts.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                reason = $"no answer within {Spec.Timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s (timeout_s)";
-            }
-            catch (HttpRequestException ex)
-            {
-                reason = $"cannot reach the server ({ex.Message})";
-            }
-            catch (ServerAnswerException ex) when (ex.Transient)
-            {
-                reason = ex.Message;
-            }
-            catch (ServerAnswerException ex)
-            {
-                throw new GeneratorException(Spec.Name, Spec.Url.ToString(), operation, ex.Message, ex);
-            }
+                ShouldHandle = new PredicateBuilder<T>().Handle<TransientAttemptException>(),
+                MaxRetryAttempts = Spec.Retries,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = false,
+                Delay = Spec.RetryDelay,
+            });
+        }
 
-            if (n > Spec.Retries)
+        try
+        {
+            return await retry.Build().ExecuteAsync(async ct =>
             {
-                throw new GeneratorException(Spec.Name, Spec.Url.ToString(), operation, n == 1 ? reason : $"{reason}; gave up after {n} attempts");
-            }
-
-            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-            delay *= 2;
+                made++;
+                Attempts++;
+                return await OneAttemptAsync(attempt, ct).ConfigureAwait(false);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TransientAttemptException ex)
+        {
+            throw new GeneratorException(Spec.Name, Spec.Url.ToString(), operation, made == 1 ? ex.Message : $"{ex.Message}; gave up after {made} attempts");
+        }
+        catch (ServerAnswerException ex)
+        {
+            throw new GeneratorException(Spec.Name, Spec.Url.ToString(), operation, ex.Message, ex);
         }
     }
+
+    /// <summary>One attempt under the spec's timeout; transient failures become <see cref="TransientAttemptException"/>.</summary>
+    private async Task<T> OneAttemptAsync<T>(Func<CancellationToken, Task<T>> attempt, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(Spec.Timeout);
+        try
+        {
+            return await attempt(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TransientAttemptException($"no answer within {Spec.Timeout.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s (timeout_s)");
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new TransientAttemptException($"cannot reach the server ({ex.Message})");
+        }
+        catch (ServerAnswerException ex) when (ex.Transient)
+        {
+            throw new TransientAttemptException(ex.Message);
+        }
+    }
+
+    /// <summary>A failure worth another attempt; its message is the reason reported if none succeeds.</summary>
+    private sealed class TransientAttemptException(string message) : Exception(message);
 
     /// <summary>The absolute URL of <paramref name="relative"/> (a path with optional query) on the server.</summary>
     protected Uri Endpoint(string relative) => new(Spec.Url.ToString().TrimEnd('/') + relative);
