@@ -289,8 +289,8 @@ public sealed partial class HpsScorer : IScorer
 internal static class Hpsv3Constants
 {
     /// <summary>Elements of one patch row (3·2·14·14).</summary>
-    public const int PatchElements = 1176;
+    public const int PatchElements = ProcessedImage.RowLength;
 
     /// <summary><c>&lt;|endoftext|&gt;</c>, the pad id of the right-padded batch.</summary>
-    public const int PadTokenId = 151643;
+    public const int PadTokenId = Qwen2Tokens.Pad;
 }

@@ -1,4 +1,5 @@
 using HpsSharp.Core;
+using HpsSharp.Core.Imaging;
 
 namespace HpsSharp.Modeling;
 
@@ -13,8 +14,8 @@ public sealed record HpsScorerOptions(
     string Dtype = "bf16",
     string Device = "cpu",
     int BatchSize = 4,
-    int MinPixels = 200704,
-    int MaxPixels = 200704,
+    int MinPixels = SmartResize.Hpsv3Pixels,
+    int MaxPixels = SmartResize.Hpsv3Pixels,
     string? TokenizerDir = null)
 {
     internal void Validate()

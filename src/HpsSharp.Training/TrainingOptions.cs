@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using HpsSharp.Core;
+using HpsSharp.Core.Imaging;
 using HpsSharp.Training.Data;
 using HpsSharp.Training.Losses;
 using HpsSharp.Training.Optim;
@@ -135,9 +136,9 @@ public sealed record TrainingOptions
 
     [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
 
-    [JsonPropertyName("min-pixels")] public int MinPixels { get; init; } = 200704;
+    [JsonPropertyName("min-pixels")] public int MinPixels { get; init; } = SmartResize.Hpsv3Pixels;
 
-    [JsonPropertyName("max-pixels")] public int MaxPixels { get; init; } = 200704;
+    [JsonPropertyName("max-pixels")] public int MaxPixels { get; init; } = SmartResize.Hpsv3Pixels;
 
     /// <summary>Where tokenizer files are found when the model folder has none.</summary>
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }

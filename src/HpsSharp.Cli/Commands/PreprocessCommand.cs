@@ -39,7 +39,7 @@ public sealed class PreprocessCommand : ICommandFactory
             var outPath = parse.GetValue(output)!;
             SafetensorsWriter.Write(outPath,
             [
-                SafetensorsWriter.Entry.FromFloat32("pixel_values", p.PixelValues, [p.Rows, 1176]),
+                SafetensorsWriter.Entry.FromFloat32("pixel_values", p.PixelValues, [p.Rows, ProcessedImage.RowLength]),
                 SafetensorsWriter.Entry.FromInt64("image_grid_thw", [p.GridT, p.GridH, p.GridW], [1, 3]),
             ], new Dictionary<string, string> { ["format"] = "pt", ["source"] = Path.GetFileName(path) });
             env.Error.WriteLine($"{path}: grid {p.GridT}x{p.GridH}x{p.GridW}, {p.Rows} patches, {p.MergedTokens} image tokens -> {outPath}");

@@ -9,7 +9,7 @@ namespace HpsSharp.Core.Imaging;
 /// <param name="MinPixels">smart_resize lower bound on h̄·w̄ (HPSv3: 200704 = 256·28²).</param>
 /// <param name="MaxPixels">smart_resize upper bound on h̄·w̄ (HPSv3: 200704; it fixes min = max).</param>
 /// <param name="MaxDecodedPixels">Largest width·height accepted from an image header, refused before decoding.</param>
-public sealed record ImageProcessorOptions(int MinPixels = 200704, int MaxPixels = 200704, long MaxDecodedPixels = 100_000_000);
+public sealed record ImageProcessorOptions(int MinPixels = SmartResize.Hpsv3Pixels, int MaxPixels = SmartResize.Hpsv3Pixels, long MaxDecodedPixels = 100_000_000);
 
 /// <summary>
 /// The model input for one image: <see cref="PixelValues"/> is row-major [<see cref="Rows"/>, 1176] float32 with

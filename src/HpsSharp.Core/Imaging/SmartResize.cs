@@ -15,7 +15,13 @@ public static class SmartResize
     /// 560×392), exactly as upstream.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">A non-positive size, factor or budget, or an aspect ratio over 200.</exception>
-    public static (int Height, int Width) Compute(int height, int width, int factor = 28, int minPixels = 200704, int maxPixels = 200704)
+    /// <summary>HPSv3's fixed pixel budget: 256 merged tokens of 28×28 pixels (min = max = 200704).</summary>
+    public const int Hpsv3Pixels = 256 * Factor * Factor;
+
+    /// <summary>The resize factor: patch size 14 × merge size 2.</summary>
+    public const int Factor = 28;
+
+    public static (int Height, int Width) Compute(int height, int width, int factor = Factor, int minPixels = Hpsv3Pixels, int maxPixels = Hpsv3Pixels)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);

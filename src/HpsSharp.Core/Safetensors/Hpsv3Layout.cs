@@ -100,7 +100,7 @@ public sealed record Hpsv3LayoutCheck(
 public static class Hpsv3Layout
 {
     /// <summary>Id of <c>&lt;|Reward|&gt;</c>, the token whose hidden state feeds the reward head.</summary>
-    public const int RewardTokenId = 151657;
+    public const int RewardTokenId = HpsSharp.Core.Text.Qwen2Tokens.Reward;
 
     /// <summary>Embedding rows of the released checkpoint (151657 base tokens + <c>&lt;|Reward|&gt;</c>).</summary>
     public const int ReleasedVocabSize = 151658;
