@@ -143,6 +143,21 @@ public sealed partial class HpsScorer : IScorer
     {
         var prepared = new (int, PreparedItem)?[count];
         var options = new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount) };
+        try
+        {
+            PrepareAll(requests, start, count, results, prepared, options);
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count >= 1)
+        {
+            // Parallel.For wraps what a worker threw: surface the first error itself, as a sequential loop would.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
+        }
+
+        return prepared.Where(p => p is not null).Select(p => p!.Value).ToList();
+    }
+
+    private void PrepareAll(IReadOnlyList<ScoreRequest> requests, int start, int count, ScoreResult[] results, (int, PreparedItem)?[] prepared, ParallelOptions options)
+    {
         Parallel.For(0, count, options, k =>
         {
             int i = start + k;
@@ -150,13 +165,14 @@ public sealed partial class HpsScorer : IScorer
             {
                 prepared[k] = (i, _preprocessor.Prepare(requests[i]));
             }
-            catch (Exception ex) when (ex is HpsException or IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException or NotSupportedException)
+            // Only what is the item's own fault becomes a per-item error: an undecodable or unreadable image, a refused
+            // prompt (HpsException and I/O errors). Anything else is a bug and must surface, not pass as bad data.
+            catch (Exception ex) when (ex is HpsException or IOException or UnauthorizedAccessException)
             {
                 LogItemFailed(_logger, requests[i].Image.Name, ex.Message);
                 results[i] = ScoreResult.Failure(requests[i], ex.Message);
             }
         });
-        return prepared.Where(p => p is not null).Select(p => p!.Value).ToList();
     }
 
     private Score[] RunBatch(IReadOnlyList<PreparedItem> items)

@@ -1,3 +1,4 @@
+using HpsSharp.Core;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using HpsSharp.Core.Scoring;
@@ -20,9 +21,15 @@ public sealed class ScorerTests
 
         public PreparedItem Prepare(ScoreRequest request)
         {
+            if (request.Prompt == "bug")
+            {
+                // Stands for a programming error inside preprocessing: it must not be reported as bad data.
+                throw new ArgumentException("preprocessing bug");
+            }
+
             if (!TinyFixture.Cases.Contains(request.Prompt))
             {
-                throw new InvalidDataException($"no fixture case '{request.Prompt}'");
+                throw new UserInputException("prompt", $"no fixture case '{request.Prompt}'");
             }
 
             return _cache.GetOrAdd(request.Prompt, id =>
@@ -75,6 +82,14 @@ public sealed class ScorerTests
 
         Assert.Equal(new ScoreProgress(5, 5), progress[^1]);
         Assert.True(progress.Zip(progress.Skip(1)).All(p => p.First.Done < p.Second.Done), "progress must increase");
+    }
+
+    [Fact]
+    public async Task APreprocessingBugSurfacesInsteadOfBecomingAPerItemError()
+    {
+        using var scorer = Create("fp32", batchSize: 2);
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => scorer.ScoreAsync([Req("rocket"), Req("bug")]));
+        Assert.Contains("preprocessing bug", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
