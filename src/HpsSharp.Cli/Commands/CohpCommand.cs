@@ -180,10 +180,4 @@ public sealed class CohpCommand : ICommandFactory
         env.Console.MarkupLine($"final: {Markup.Escape(run.Final?.File ?? "—")} (μ {F(run.Final?.Mu)}), copied to {Markup.Escape(Path.Combine(outPath, run.Final?.Copy ?? string.Empty))}");
         env.Console.MarkupLine($"images: {run.Counts.Generated} generated, {run.Counts.Reused} reused; page: {Markup.Escape(Path.Combine(outPath, RunFolder.IndexHtml))}");
     }
-
-    /// <summary>Reports synchronously on the caller's thread (Progress&lt;T&gt; would post to the thread pool and reorder lines).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

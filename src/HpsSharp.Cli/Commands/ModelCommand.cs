@@ -280,7 +280,7 @@ public sealed class ModelCommand : ICommandFactory
                 .StartAsync(async ctx =>
                 {
                     var task = ctx.AddTask("converting");
-                    var progress = new LockedProgress<ConvertProgress>(p =>
+                    var progress = new SyncProgress<ConvertProgress>(p =>
                     {
                         task.MaxValue = Math.Max(1, p.TotalBytes);
                         task.Value = p.BytesDone;
@@ -289,13 +289,11 @@ public sealed class ModelCommand : ICommandFactory
                 }).ConfigureAwait(false);
         }
 
-        int lastDecile = -1;
-        var plain = new LockedProgress<ConvertProgress>(p =>
+        var gate = new DecileGate();
+        var plain = new SyncProgress<ConvertProgress>(p =>
         {
-            int decile = p.TotalBytes == 0 ? 10 : (int)(p.BytesDone * 10 / p.TotalBytes);
-            if (decile != lastDecile)
+            if (gate.Next(p.BytesDone, p.TotalBytes))
             {
-                lastDecile = decile;
                 env.Error.WriteLine($"converting: {Bytes(p.BytesDone)} / {Bytes(p.TotalBytes)}");
             }
         });
@@ -422,7 +420,7 @@ public sealed class ModelCommand : ICommandFactory
                 .StartAsync(async ctx =>
                 {
                     var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
-                    var progress = new LockedProgress<DownloadProgress>(p =>
+                    var progress = new SyncProgress<DownloadProgress>(p =>
                     {
                         var key = p.Repo + "/" + p.File;
                         if (!tasks.TryGetValue(key, out var task))
@@ -454,7 +452,7 @@ public sealed class ModelCommand : ICommandFactory
         }
 
         var state = new Dictionary<string, (Stopwatch Clock, long Start, int Decile)>(StringComparer.Ordinal);
-        var plain = new LockedProgress<DownloadProgress>(p =>
+        var plain = new SyncProgress<DownloadProgress>(p =>
         {
             var key = p.Repo + "/" + p.File;
             if (!state.TryGetValue(key, out var s))
@@ -473,10 +471,8 @@ public sealed class ModelCommand : ICommandFactory
                 case DownloadStage.Verifying:
                     break;
                 default:
-                    int decile = p.TotalBytes is > 0 and var t ? (int)(p.BytesDone * 10 / t) : 0;
-                    if (decile != s.Decile)
+                    if (DecileGate.Next(ref s.Decile, p.BytesDone, p.TotalBytes ?? 0))
                     {
-                        s.Decile = decile;
                         env.Error.WriteLine($"{key}: {Bytes(p.BytesDone)} / {(p.TotalBytes is { } tb ? Bytes(tb) : "?")}{RateAndEta(s.Clock.Elapsed, p.BytesDone - s.Start, p.TotalBytes - p.BytesDone)}");
                     }
 
@@ -512,18 +508,5 @@ public sealed class ModelCommand : ICommandFactory
         }
 
         return u == 0 ? $"{n} B" : v.ToString(v >= 100 ? "0" : "0.0", CultureInfo.InvariantCulture) + " " + units[u];
-    }
-
-    private sealed class LockedProgress<T>(Action<T> report) : IProgress<T>
-    {
-        private readonly object _gate = new();
-
-        public void Report(T value)
-        {
-            lock (_gate)
-            {
-                report(value);
-            }
-        }
     }
 }

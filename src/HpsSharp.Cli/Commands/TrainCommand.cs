@@ -220,7 +220,7 @@ public sealed class TrainCommand : ICommandFactory
 
     private static TrainingResult RunPlain(CliEnvironment env, PairwiseTrainer<Hpsv3Item, Hpsv3Batch> trainer, TrainingData data, CancellationToken ct)
     {
-        var progress = new Inline<TrainingProgress>(p =>
+        var progress = new SyncProgress<TrainingProgress>(p =>
         {
             long every = Math.Max(1, p.TotalSteps / 20);
             if (p.Step % every == 0 || p.Step == p.TotalSteps)
@@ -237,7 +237,7 @@ public sealed class TrainCommand : ICommandFactory
             .Start(ctx =>
             {
                 var task = ctx.AddTask("training");
-                return trainer.Run(data, new Inline<TrainingProgress>(p =>
+                return trainer.Run(data, new SyncProgress<TrainingProgress>(p =>
                 {
                     task.MaxValue = Math.Max(1, p.TotalSteps);
                     task.Value = p.Step;
@@ -249,10 +249,5 @@ public sealed class TrainCommand : ICommandFactory
     {
         var eval = p.EvalAccuracy is double e ? string.Create(CultureInfo.InvariantCulture, $" eval {e:F4}") : string.Empty;
         return string.Create(CultureInfo.InvariantCulture, $"step {p.Step}/{p.TotalSteps} epoch {p.Epoch} loss {p.Loss:F4} acc {p.Accuracy:F3} lr {p.LearningRate:E2} {p.PairsPerSecond:F2} pairs/s{eval}");
-    }
-
-    private sealed class Inline<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

@@ -29,30 +29,14 @@ public static class ProgressReporter
                 }).ConfigureAwait(false);
         }
 
-        int lastDecile = -1;
+        var gate = new DecileGate();
         var plain = new SyncProgress<ScoreProgress>(p =>
         {
-            int decile = p.Total == 0 ? 10 : p.Done * 10 / p.Total;
-            if (decile != lastDecile)
+            if (gate.Next(p.Done, p.Total))
             {
-                lastDecile = decile;
                 env.Error.WriteLine($"{label}: {p.Done}/{p.Total}");
             }
         });
         return await work(plain).ConfigureAwait(false);
-    }
-
-    /// <summary>IProgress that reports synchronously on the caller's thread (Progress&lt;T&gt; posts to the thread pool).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        private readonly object _gate = new();
-
-        public void Report(T value)
-        {
-            lock (_gate)
-            {
-                report(value);
-            }
-        }
     }
 }
