@@ -305,13 +305,54 @@ public sealed class EvaluatorTests
     }
 
     [Fact]
-    public async Task NonFiniteModelScoresAreAClearError()
+    public async Task NonFiniteModelScoresAreAnErrorForThatImageAndNeverCached()
     {
         using var fx = new Fixtures();
         var data = fx.Hpdv3();
-        using var nan = new HpsSharp.Testing.FakeScorer(_ => new Score(double.NaN, 0));
-        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => RunModel(fx, data, scorer: nan));
+        using var cache = new ScoreCache(fx.File("cache.sqlite"));
+        using var nan = new HpsSharp.Testing.FakeScorer(r => r.Image.Name == "images/p3_2.png" ? new Score(double.NaN, 0) : r.Image.Name == "images/p4_1.png" ? new Score(1, double.PositiveInfinity) : new Score(fx.Mu[r.Image.Name], 0.1));
+        var r = await RunModel(fx, data, cache: cache, scorer: nan);
+        Assert.Equal(2, r.Protocol.FailedImages);
+        Assert.Equal(2, r.Protocol.SkippedPairs);
+        Assert.Equal(9, r.ScoredPairs);
+        Assert.Contains(r.Problems, p => p.Contains("p3_2.png", StringComparison.Ordinal) && p.Contains("non-finite score (μ = NaN", StringComparison.Ordinal));
+        Assert.Contains(r.Problems, p => p.Contains("p4_1.png", StringComparison.Ordinal) && p.Contains("log σ = Infinity", StringComparison.Ordinal));
+        Assert.Equal(20, cache.Count);
+
+        // Only NaN: nothing to count, and the message says why.
+        using var allNan = new HpsSharp.Testing.FakeScorer(_ => new Score(double.NaN, 0));
+        var ex = await Assert.ThrowsAsync<MetricException>(() => RunModel(fx, data, scorer: allNan));
         Assert.Contains("non-finite", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EveryFinishedBatchIsCachedBeforeTheNextOneStarts()
+    {
+        // One chunk of 22 images in one scorer call, killed after the 5th item: the 5 finished ones are in the cache
+        // (the fake scorer reports every item as a finished batch, as HpsScorer reports each forward batch).
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        using var cache = new ScoreCache(fx.File("cache.sqlite"));
+        using var cts = new CancellationTokenSource();
+        int n = 0;
+        using var scorer = new HpsSharp.Testing.FakeScorer(r =>
+        {
+            if (++n == 5)
+            {
+                cts.Cancel();
+            }
+
+            return new Score(fx.Mu[r.Image.Name], 0.1);
+        });
+        var source = new ModelScoreSource(scorer, cache, fx.Root);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Evaluator.RunAsync(EvalDataset.Open(data), source, null, null, cts.Token));
+        Assert.Equal(5, cache.Count);
+
+        // A scorer that reports no finished results is still cached when its call returns.
+        using var quiet = new HpsSharp.Testing.FakeScorer(r => new Score(fx.Mu[r.Image.Name], 0.1)) { ReportsFinished = false };
+        await Evaluator.RunAsync(EvalDataset.Open(data), new ModelScoreSource(quiet, cache, fx.Root));
+        Assert.Equal(22, cache.Count);
+        Assert.Equal(17, quiet.Items);
     }
 
     [Fact]
