@@ -174,6 +174,9 @@ public sealed class DataTests
         Assert.Contains("--data", Assert.Throws<UserInputException>(() => (o with { Data = null }).Validate()).Message, StringComparison.Ordinal);
         Assert.Contains("--null-confidence", Assert.Throws<UserInputException>(() => (o with { NullConfidence = "maybe" }).Validate()).Message, StringComparison.Ordinal);
         Assert.Contains("--dtype", Assert.Throws<UserInputException>(() => (o with { Dtype = "fp16" }).Validate()).Message, StringComparison.Ordinal);
+        var same = o with { Model = dir.File("m"), Out = dir.File("m") + "/" };
+        Assert.Contains("is the input model folder", Assert.Throws<UserInputException>(() => same.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("give one of them", Assert.Throws<UserInputException>(() => (o with { Resume = true, Overwrite = true }).Validate()).Message, StringComparison.Ordinal);
     }
 
     private static string Write(TempDir dir, string name, string text)
