@@ -19,6 +19,14 @@ public sealed record ScoreResult(ScoreRequest Request, Score? Score, string? Err
     public static ScoreResult Success(ScoreRequest request, Score score) => new(request, score, null);
 
     public static ScoreResult Failure(ScoreRequest request, string error) => new(request, null, error);
+
+    /// <summary>
+    /// This result, or a failure when its score is NaN or infinite: a diverged checkpoint's output is an error for
+    /// that item, never a number (JSON cannot even hold one).
+    /// </summary>
+    public ScoreResult Finite() => Score is { } s && !(double.IsFinite(s.Mu) && double.IsFinite(s.LogSigma))
+        ? Failure(Request, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"the model returned a non-finite score (μ = {s.Mu}, log σ = {s.LogSigma})"))
+        : this;
 }
 
 /// <summary>Progress of a scoring call: items finished out of the total.</summary>
