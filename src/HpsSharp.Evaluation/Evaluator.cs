@@ -268,7 +268,7 @@ public static class Evaluator
                 TiePolicyDefinition = Accuracy.Describe(options.Ties),
                 GroundTruthTies = Accuracy.Name(_truthTies),
                 GroundTruthTiesDefinition = Accuracy.Describe(_truthTies) + TruthTieSource(dataset.Format)
-                    + (_truthTies == GroundTruthTiePolicy.Listed ? string.Create(CultureInfo.InvariantCulture, $"; {_listedTies} such pairs counted as listed") : string.Empty)
+                    + (_truthTies == GroundTruthTiePolicy.Listed ? string.Create(CultureInfo.InvariantCulture, $"; {_listedTies} such pair(s) counted as listed") : string.Empty)
                     + (explicitTruthTies ? "; chosen explicitly" : $"; the default for {EvalDataset.Name(dataset.Format)}"),
                 Scores = source.Description,
                 Model = model?.Describe() ?? "unknown (scores file without model information)",

@@ -54,7 +54,7 @@ public sealed class EvaluatorTests
         Assert.Equal((11L, 8L, 2L, 1L), (r.Pairs, r.Correct, r.Wrong, r.PredictedTies));
         Assert.Equal(1, r.TruthTies);
         Assert.Equal("listed", r.Protocol.GroundTruthTies);
-        Assert.Contains("1 such pairs counted as listed", r.Protocol.GroundTruthTiesDefinition, StringComparison.Ordinal);
+        Assert.Contains("1 such pair(s) counted as listed", r.Protocol.GroundTruthTiesDefinition, StringComparison.Ordinal);
         Assert.Contains("the default for hpdv3", r.Protocol.GroundTruthTiesDefinition, StringComparison.Ordinal);
         Assert.Contains("(counted as listed)", Reports.Headline(r), StringComparison.Ordinal);
 

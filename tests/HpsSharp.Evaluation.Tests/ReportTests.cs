@@ -27,7 +27,7 @@ public sealed class ReportTests
         string page = File.ReadAllText(html);
         Assert.Contains("data:image/png;base64,", page, StringComparison.Ordinal);
         Assert.DoesNotContain("src=\"scores.png\"", page, StringComparison.Ordinal);
-        foreach (var text in new[] { "tie policy", "strict: a predicted tie", "dataset sha256", "min_pixels=200704", "NOT the released HPSv3", "animals", "flux vs sdxl", "72.73%", "listed: every listed pair" })
+        foreach (var text in new[] { "tie policy", "strict: a predicted tie", "dataset sha256", "min_pixels=200704", "NOT the released HPSv3", "animals", "flux vs sdxl", "72.73%", "listed: pairs humans judged a tie count in their listed order" })
         {
             Assert.Contains(System.Net.WebUtility.HtmlEncode(text), page, StringComparison.Ordinal);
         }

@@ -122,7 +122,7 @@ public static class Accuracy
     {
         GroundTruthTiePolicy.Exclude => "exclude: pairs humans judged a tie are left out (counted separately)",
         GroundTruthTiePolicy.Half => "half: pairs humans judged a tie count as half correct",
-        GroundTruthTiePolicy.Listed => "listed: every listed pair counts with its listed preference (HPDv3: path1 preferred, even with equal choice_dist votes), as HPSv3's evaluate.py does",
+        GroundTruthTiePolicy.Listed => "listed: pairs humans judged a tie count in their listed order (path1 preferred), as HPSv3's evaluate.py counts every listed pair",
         _ => "match: pairs humans judged a tie count as correct only when the scores are equal too",
     };
 }
