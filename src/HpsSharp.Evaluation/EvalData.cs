@@ -1,5 +1,6 @@
 using System.Text.Json;
 using HpsSharp.Core.Data;
+using HpsSharp.Core.Metrics;
 using HpsSharp.Evaluation.Data;
 
 namespace HpsSharp.Evaluation;
@@ -64,6 +65,15 @@ public sealed class EvalDataset
 
     /// <summary>The metric it is evaluated with.</summary>
     public MetricKind Metric { get; }
+
+    /// <summary>
+    /// How human ties count unless the caller chooses (HPSV3.md §6.1): HPDv3 counts every listed pair with path1
+    /// preferred, as <c>evaluate.py</c> does (it never reads <c>choice_dist</c>); the ranking formats (ImageReward,
+    /// HPDv2, JSONL rankings) skip equal ranks as <c>calc_rank_acc</c> does; Pick-a-Pic 0.5/0.5 rows and JSONL
+    /// <c>"label": 0.5</c> pairs name no preferred image, so they are left out (HPSV3.md O4: the paper does not say).
+    /// </summary>
+    public static GroundTruthTiePolicy DefaultTruthTies(DatasetFormat format) =>
+        format == DatasetFormat.Hpdv3 ? GroundTruthTiePolicy.Listed : GroundTruthTiePolicy.Exclude;
 
     /// <summary>Lower-case format name as on the command line.</summary>
     public static string Name(DatasetFormat format) => format.ToString().ToLowerInvariant();

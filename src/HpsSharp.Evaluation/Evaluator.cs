@@ -12,8 +12,8 @@ public sealed record EvalOptions
     /// <summary>How predicted ties count (default: the paper's strict policy).</summary>
     public TiePolicy Ties { get; init; } = TiePolicy.Strict;
 
-    /// <summary>How human ties count (default: excluded).</summary>
-    public GroundTruthTiePolicy TruthTies { get; init; } = GroundTruthTiePolicy.Exclude;
+    /// <summary>How human ties count; null: the format's default (<see cref="EvalDataset.DefaultTruthTies"/>).</summary>
+    public GroundTruthTiePolicy? TruthTies { get; init; }
 
     /// <summary>Bootstrap resamples for the 95% interval (0 = no interval).</summary>
     public int BootstrapResamples { get; init; } = Bootstrap.DefaultResamples;
@@ -59,7 +59,13 @@ public static class Evaluator
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentNullException.ThrowIfNull(source);
         options ??= new EvalOptions();
-        var state = new State(options);
+        var truthTies = options.TruthTies ?? EvalDataset.DefaultTruthTies(dataset.Format);
+        if (truthTies == GroundTruthTiePolicy.Listed && dataset.Format != DatasetFormat.Hpdv3)
+        {
+            throw new ArgumentException($"ground-truth tie policy 'listed' applies only to HPDv3 (where path1 is the listed preference); {EvalDataset.Name(dataset.Format)} ties have no listed order: use exclude, half or match");
+        }
+
+        var state = new State(options with { TruthTies = truthTies }, explicitTruthTies: options.TruthTies is not null);
         if (dataset.Metric == MetricKind.PairAccuracy)
         {
             foreach (var chunk in Limit(dataset.Pairs(), options.Limit).Chunk(options.ChunkSize))
@@ -115,8 +121,9 @@ public static class Evaluator
     public static string Version =>
         typeof(Evaluator).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
 
-    private sealed class State(EvalOptions options)
+    private sealed class State(EvalOptions options, bool explicitTruthTies)
     {
+        private readonly GroundTruthTiePolicy _truthTies = options.TruthTies!.Value;
         private readonly OutcomeCounts _total = new();
         private readonly Dictionary<string, OutcomeCounts> _byPair = new(StringComparer.Ordinal);
         private readonly Dictionary<string, OutcomeCounts> _byCategory = new(StringComparer.Ordinal);
@@ -135,6 +142,7 @@ public static class Evaluator
         private bool _allSigma = true;
         private long _skipped;
         private long _items;
+        private long _listedTies;
 
         public long Records { get; private set; }
 
@@ -150,7 +158,14 @@ public static class Evaluator
             var sa = a.Score!.Value;
             var sb = b.Score!.Value;
             _allSigma &= a.HasSigma && b.HasSigma;
-            var outcome = Accuracy.Classify(sa.Mu, sb.Mu, pair.TruthTie);
+            // Under 'listed' a human tie is an ordinary pair in its listed orientation (evaluate.py counts them all).
+            bool listed = pair.TruthTie && _truthTies == GroundTruthTiePolicy.Listed;
+            if (listed)
+            {
+                _listedTies++;
+            }
+
+            var outcome = Accuracy.Classify(sa.Mu, sb.Mu, pair.TruthTie && !listed);
             _total.Add(outcome);
             _outcomes.Add((byte)outcome);
             Group(_byPair, PairName(pair.ModelPreferred, pair.ModelOther))?.Add(outcome);
@@ -188,7 +203,7 @@ public static class Evaluator
             _items++;
             _total.Add(counts);
             Group(_byCategory, item.Category)?.Add(counts);
-            var (num, den) = counts.Ratio(options.Ties, options.TruthTies);
+            var (num, den) = counts.Ratio(options.Ties, _truthTies);
             _itemNum.Add(num);
             _itemDen.Add(den);
             foreach (var i in keep)
@@ -199,7 +214,7 @@ public static class Evaluator
 
         public EvalResult Finish(EvalDataset dataset, IScoreSource source)
         {
-            var (num, den) = _total.Ratio(options.Ties, options.TruthTies);
+            var (num, den) = _total.Ratio(options.Ties, _truthTies);
             bool ranking = dataset.Metric == MetricKind.RankingAccuracy;
             double[]? ci = null;
             string bootstrap = "not computed";
@@ -209,7 +224,7 @@ public static class Evaluator
                     ? Core.Metrics.Bootstrap.Ratio(_itemNum, _itemDen, options.BootstrapResamples, options.Seed)
                     : Core.Metrics.Bootstrap.Coded(
                         _outcomes.ToArray(),
-                        Enumerable.Range(0, 5).Select(o => Accuracy.Weigh((PairOutcome)o, options.Ties, options.TruthTies)).ToArray(),
+                        Enumerable.Range(0, 5).Select(o => Accuracy.Weigh((PairOutcome)o, options.Ties, _truthTies)).ToArray(),
                         options.BootstrapResamples,
                         options.Seed);
                 ci = [interval.Low, interval.High];
@@ -251,8 +266,10 @@ public static class Evaluator
                     : "over judged pairs, correct iff μ(human-preferred image) > μ(other) strictly; each image scored in its own pass",
                 TiePolicy = Accuracy.Name(options.Ties),
                 TiePolicyDefinition = Accuracy.Describe(options.Ties),
-                GroundTruthTies = Accuracy.Name(options.TruthTies),
-                GroundTruthTiesDefinition = Accuracy.Describe(options.TruthTies) + TruthTieSource(dataset.Format),
+                GroundTruthTies = Accuracy.Name(_truthTies),
+                GroundTruthTiesDefinition = Accuracy.Describe(_truthTies) + TruthTieSource(dataset.Format)
+                    + (_truthTies == GroundTruthTiePolicy.Listed ? string.Create(CultureInfo.InvariantCulture, $"; {_listedTies} such pair(s) counted as listed") : string.Empty)
+                    + (explicitTruthTies ? "; chosen explicitly" : $"; the default for {EvalDataset.Name(dataset.Format)}"),
                 Scores = source.Description,
                 Model = model?.Describe() ?? "unknown (scores file without model information)",
                 ReleasedHpsv3 = model?.IsReleasedHpsv3 ?? false,
@@ -271,7 +288,7 @@ public static class Evaluator
 
             if (den == 0)
             {
-                throw new MetricException(metricName, $"no pair could be counted in {dataset.Path}: {Records} records, {_total.Total} scored pairs, {_total.TruthTies} ground-truth ties ({Accuracy.Name(options.TruthTies)}), {_missing.Count} missing and {_failed.Count} failed images"
+                throw new MetricException(metricName, $"no pair could be counted in {dataset.Path}: {Records} records, {_total.Total} scored pairs, {_total.TruthTies} ground-truth ties ({Accuracy.Name(_truthTies)}), {_missing.Count} missing and {_failed.Count} failed images"
                     + (_problems.Count > 0 ? $"; first problem: {_problems[0]}" : ""));
             }
 
@@ -284,7 +301,7 @@ public static class Evaluator
                 Correct = _total.Correct,
                 Wrong = _total.Wrong,
                 PredictedTies = _total.PredictedTies,
-                TruthTies = _total.TruthTies,
+                TruthTies = _total.TruthTies + _listedTies,
                 ScoredPairs = _total.Total,
                 Ci95 = ci,
                 Items = ranking ? _items : null,
@@ -318,7 +335,7 @@ public static class Evaluator
         private IReadOnlyList<GroupAccuracy> Groups(Dictionary<string, OutcomeCounts> groups) =>
             groups.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv =>
             {
-                var (n, d) = kv.Value.Ratio(options.Ties, options.TruthTies);
+                var (n, d) = kv.Value.Ratio(options.Ties, _truthTies);
                 return new GroupAccuracy(kv.Key, d > 0 ? n / d : null, (long)d, kv.Value.Correct, kv.Value.PredictedTies, kv.Value.TruthTies);
             }).ToArray();
 

@@ -95,7 +95,7 @@ public static class Reports
     {
         ArgumentNullException.ThrowIfNull(r);
         string ci = r.Ci95 is { } c ? $" (95% CI {Percent(c[0])} – {Percent(c[1])})" : "";
-        return string.Create(CultureInfo.InvariantCulture, $"{r.Metric} = {Percent(r.Accuracy)}{ci} over {r.Pairs} pairs: {r.Correct} correct, {r.Wrong} wrong, {r.PredictedTies} predicted ties, {r.TruthTies} ground-truth ties");
+        return string.Create(CultureInfo.InvariantCulture, $"{r.Metric} = {Percent(r.Accuracy)}{ci} over {r.Pairs} pairs: {r.Correct} correct, {r.Wrong} wrong, {r.PredictedTies} predicted ties, {r.TruthTies} ground-truth ties{(r.Protocol.GroundTruthTies == "listed" ? " (counted as listed)" : string.Empty)}");
     }
 
     /// <summary>The Markdown report.</summary>

@@ -1,14 +1,15 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using HpsSharp.Core.Safetensors;
 using HpsSharp.Core.Scoring;
 using Microsoft.Data.Sqlite;
 
 namespace HpsSharp.Evaluation;
 
 /// <summary>
-/// What identifies a score: the model's fingerprint, SHA-256 of the image's bytes, SHA-256 of the prompt's UTF-8,
-/// and the preprocessing settings (dtype and pixel budget). Two requests with the same key get the same score, so
+/// What identifies a score: the model's fingerprint (SHA-256 of its weight files' bytes and config), SHA-256 of the
+/// image's bytes, SHA-256 of the prompt's UTF-8, and how it was run (scorer kind, device, dtype and pixel budget). Two requests with the same key get the same score, so
 /// an image is never scored twice for the same prompt and model.
 /// </summary>
 public readonly record struct ScoreKey(string Model, string Image, string Prompt, string Preprocess)
@@ -17,7 +18,7 @@ public readonly record struct ScoreKey(string Model, string Image, string Prompt
     public static string PreprocessOf(ModelInfo model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return string.Create(CultureInfo.InvariantCulture, $"dtype={model.Dtype};min_pixels={model.MinPixels};max_pixels={model.MaxPixels}");
+        return string.Create(CultureInfo.InvariantCulture, $"kind={model.Kind};device={model.Device};dtype={model.Dtype};min_pixels={model.MinPixels};max_pixels={model.MaxPixels}");
     }
 
     /// <summary>Lower-case hex SHA-256 of the prompt's UTF-8 bytes.</summary>
@@ -155,20 +156,8 @@ public sealed class ScoreCache : IDisposable
         }
     }
 
-    /// <summary>The default cache file: <c>$HPS_CACHE_DIR</c>, else <c>$XDG_CACHE_HOME/hpssharp</c>, else <c>~/.cache/hpssharp</c>, then <c>scores.sqlite</c>.</summary>
-    public static string DefaultPath()
-    {
-        var dir = Environment.GetEnvironmentVariable("HPS_CACHE_DIR");
-        if (string.IsNullOrEmpty(dir))
-        {
-            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            dir = string.IsNullOrEmpty(xdg)
-                ? System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "hpssharp")
-                : System.IO.Path.Combine(xdg, "hpssharp");
-        }
-
-        return System.IO.Path.Combine(dir, "scores.sqlite");
-    }
+    /// <summary>The default cache file: <c>scores.sqlite</c> in <see cref="HpsCacheDirectory.Resolve"/> (<c>$HPS_CACHE_DIR</c>, else <c>$XDG_CACHE_HOME/hpssharp</c>, else <c>~/.cache/hpssharp</c>).</summary>
+    public static string DefaultPath() => System.IO.Path.Combine(HpsCacheDirectory.Resolve(), "scores.sqlite");
 
     public void Dispose() => _connection.Dispose();
 

@@ -43,8 +43,9 @@ public interface IScoreSource
 }
 
 /// <summary>
-/// Scores with a model: each image's bytes are hashed, the cache is asked first, the rest is scored in one call and
-/// written to the cache before returning (so a killed run loses at most the batch in flight). Image paths resolve
+/// Scores with a model: each image's bytes are hashed, the cache is asked first, the rest is scored in one call whose
+/// finished batches are written to the cache as the scorer reports them (so a killed run loses at most the batch in
+/// flight). A non-finite score is an error for that image, never cached. Image paths resolve
 /// under the image root and may not leave it; a missing file is reported as missing, not scored.
 /// </summary>
 public sealed class ModelScoreSource : IScoreSource
@@ -134,34 +135,69 @@ public sealed class ModelScoreSource : IScoreSource
 
         if (toScore.Count > 0)
         {
-            var scored = await _scorer.ScoreAsync(toScore, _progress, cancellationToken).ConfigureAwait(false);
-            var fresh = new List<KeyValuePair<ScoreKey, Score>>();
-            for (int k = 0; k < scored.Count; k++)
+            // Every batch the scorer finishes goes to the cache at once (one transaction), so a killed run loses at
+            // most the batch in flight; whatever a scorer did not report as finished is written when it returns.
+            var keyOf = new Dictionary<ScoreRequest, ScoreKey>(ReferenceEqualityComparer.Instance);
+            for (int k = 0; k < toScore.Count; k++)
             {
-                if (scored[k].Score is { } sc)
-                {
-                    if (!double.IsFinite(sc.Mu) || !double.IsFinite(sc.LogSigma))
-                    {
-                        throw new InvalidDataException($"the model returned a non-finite score (μ = {sc.Mu}, log σ = {sc.LogSigma}) for '{toScore[k].Image.Name}'");
-                    }
-
-                    fresh.Add(new(toScoreKeys[k], sc));
-                }
+                keyOf[toScore[k]] = toScoreKeys[k];
             }
 
-            _cache?.PutMany(fresh);
-            Stats.Scored += fresh.Count;
+            var written = new HashSet<ScoreRequest>(ReferenceEqualityComparer.Instance);
+            var sink = new BatchSink(p =>
+            {
+                if (p.Finished is { } finished)
+                {
+                    Persist(finished, keyOf, written);
+                }
+
+                _progress?.Report(p);
+            });
+            var scored = await _scorer.ScoreAsync(toScore, sink, cancellationToken).ConfigureAwait(false);
+            Persist(scored, keyOf, written);
             for (int i = 0; i < items.Count; i++)
             {
                 if (keys[i] is { } key && results[i].Score is null && !results[i].Missing && pending.TryGetValue(key, out int at))
                 {
                     var r = scored[at];
-                    results[i] = r.Score is { } sc ? new ScoreLookup(sc, false, null) : new ScoreLookup(null, false, $"'{items[i].Image.Key}': {r.Error}");
+                    results[i] = Usable(r.Score) is { } sc ? new ScoreLookup(sc, false, null) : new ScoreLookup(null, false, $"'{items[i].Image.Key}': {r.Error ?? NonFinite(r.Score)}");
                 }
             }
         }
 
         return results;
+    }
+
+    /// <summary>Writes the usable scores among <paramref name="results"/> not yet written, in one transaction.</summary>
+    private void Persist(IEnumerable<ScoreResult> results, Dictionary<ScoreRequest, ScoreKey> keyOf, HashSet<ScoreRequest> written)
+    {
+        var fresh = new List<KeyValuePair<ScoreKey, Score>>();
+        foreach (var r in results)
+        {
+            if (r is not null && Usable(r.Score) is { } sc && keyOf.TryGetValue(r.Request, out var key) && written.Add(r.Request))
+            {
+                fresh.Add(new(key, sc));
+            }
+        }
+
+        if (fresh.Count > 0)
+        {
+            _cache?.PutMany(fresh);
+            Stats.Scored += fresh.Count;
+        }
+    }
+
+    /// <summary>A score that may be used and cached: both numbers finite (NaN or ∞ is an error for that item).</summary>
+    private static Score? Usable(Score? score) => score is { } s && double.IsFinite(s.Mu) && double.IsFinite(s.LogSigma) ? s : null;
+
+    private static string NonFinite(Score? score) => score is { } s
+        ? string.Create(CultureInfo.InvariantCulture, $"the model returned a non-finite score (μ = {s.Mu}, log σ = {s.LogSigma})")
+        : "not scored";
+
+    /// <summary>Progress that runs on the scorer's own flow (not posted to a context), so a batch is cached before the next starts.</summary>
+    private sealed class BatchSink(Action<ScoreProgress> report) : IProgress<ScoreProgress>
+    {
+        public void Report(ScoreProgress value) => report(value);
     }
 
     private ScoreKey Key(ReadOnlySpan<byte> bytes, string prompt) =>

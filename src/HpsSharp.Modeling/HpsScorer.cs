@@ -67,7 +67,7 @@ public sealed partial class HpsScorer : IScorer
         var model = Hpsv3Model.Load(modelDir, loadOptions);
         try
         {
-            var info = Describe(modelDir, model, dtype, options.MinPixels, options.MaxPixels);
+            var info = Describe(modelDir, model, options.Device, dtype, options.MinPixels, options.MaxPixels, options.WeightDigestMemo);
             return new HpsScorer(model, new Hpsv3Preprocessor(tokenizer, images), options.BatchSize, info, loggerFactory?.CreateLogger<HpsScorer>());
         }
         catch
@@ -105,7 +105,8 @@ public sealed partial class HpsScorer : IScorer
             if (failed > 0)
             {
                 done += failed;
-                progress?.Report(new ScoreProgress(done, requests.Count));
+                var failures = results.Skip(start).Take(count).Where(r => r is not null).ToArray();
+                progress?.Report(new ScoreProgress(done, requests.Count) { Finished = failures });
             }
 
             // Sorted by length, so a batch pads to about its own length (results go back by index).
@@ -126,13 +127,21 @@ public sealed partial class HpsScorer : IScorer
                     _gate.Release();
                 }
 
+                var finished = new ScoreResult[chunk.Count];
                 for (int k = 0; k < chunk.Count; k++)
                 {
-                    results[chunk[k].Index] = ScoreResult.Success(requests[chunk[k].Index], scores[k]);
+                    var request = requests[chunk[k].Index];
+                    var score = scores[k];
+
+                    // A diverged or corrupt checkpoint can give NaN or ±∞: an error for that item, never a number.
+                    finished[k] = double.IsFinite(score.Mu) && double.IsFinite(score.LogSigma)
+                        ? ScoreResult.Success(request, score)
+                        : ScoreResult.Failure(request, string.Create(CultureInfo.InvariantCulture, $"the model returned a non-finite score (μ = {score.Mu}, log σ = {score.LogSigma})"));
+                    results[chunk[k].Index] = finished[k];
                 }
 
                 done += chunk.Count;
-                progress?.Report(new ScoreProgress(done, requests.Count));
+                progress?.Report(new ScoreProgress(done, requests.Count) { Finished = finished });
             }
         }
 
@@ -245,34 +254,39 @@ public sealed partial class HpsScorer : IScorer
     }
 
     /// <summary>
-    /// Identity of the weights and settings: SHA-256 over each weight file's header (names, dtypes, shapes, offsets)
-    /// and size, the dtype and the pixel budget (hex, 32 characters).
+    /// Identity of the weights and settings: SHA-256 over the scorer kind, config.json, the SHA-256 of each weight
+    /// file's bytes (remembered per file version by <see cref="WeightDigest"/>, so a large checkpoint is hashed once),
+    /// the device, the dtype and the pixel budget (hex, 32 characters). Two checkpoints of one training run share
+    /// their header but not their bytes, so they never share a fingerprint.
     /// </summary>
-    internal static string Fingerprint(IReadOnlyList<string> weightFiles, string dtype, int minPixels, int maxPixels)
+    internal static string Fingerprint(string? configPath, IReadOnlyList<string> weightFiles, string device, string dtype, int minPixels, int maxPixels, string? memo = null)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var path in weightFiles)
+        hash.AppendData("hpsv3|"u8);
+        if (configPath is not null && File.Exists(configPath))
         {
-            using var file = SafetensorsFile.Open(path);
-            var header = new byte[file.DataOffset];
-            using (var stream = File.OpenRead(path))
-            {
-                stream.ReadExactly(header);
-            }
-
-            hash.AppendData(header);
-            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"|{file.FileLength}|")));
+            hash.AppendData(File.ReadAllBytes(configPath));
         }
 
-        hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{dtype}|{minPixels}|{maxPixels}")));
+        foreach (var path in weightFiles)
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes("|" + WeightDigest.Sha256(path, memo)));
+        }
+
+        hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"|{device}|{dtype}|{minPixels}|{maxPixels}")));
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..32];
     }
 
     /// <summary>What the loaded model is, saying plainly when it is not the released HPSv3.</summary>
-    internal static ModelInfo Describe(string modelDir, Hpsv3Model model, string dtype, int minPixels, int maxPixels)
+    internal static ModelInfo Describe(string modelDir, Hpsv3Model model, string device, string dtype, int minPixels, int maxPixels, string? memo = null)
     {
         var (name, released) = Name(modelDir, model.Config, model.WeightFiles);
-        return new ModelInfo(name, Fingerprint(model.WeightFiles, dtype, minPixels, maxPixels), released, dtype, minPixels, maxPixels);
+        string folder = Directory.Exists(modelDir) ? modelDir : Path.GetDirectoryName(Path.GetFullPath(modelDir)) ?? ".";
+        return new ModelInfo(name, Fingerprint(Path.Combine(folder, "config.json"), model.WeightFiles, device, dtype, minPixels, maxPixels, memo), released, dtype, minPixels, maxPixels)
+        {
+            Kind = "hpsv3",
+            Device = device,
+        };
     }
 
     /// <summary>

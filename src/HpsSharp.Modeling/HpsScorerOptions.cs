@@ -10,13 +10,15 @@ namespace HpsSharp.Modeling;
 /// <param name="MinPixels">Image pixel budget lower bound (HPSv3: 200704 = 256·28²).</param>
 /// <param name="MaxPixels">Image pixel budget upper bound (HPSv3: 200704).</param>
 /// <param name="TokenizerDir">Where the tokenizer files are when the model folder has none.</param>
+/// <param name="WeightDigestMemo">Where weight-file digests are remembered (default: beside the score cache, see <see cref="Core.Safetensors.WeightDigest"/>).</param>
 public sealed record HpsScorerOptions(
     string Dtype = "bf16",
     string Device = "cpu",
     int BatchSize = 4,
     int MinPixels = SmartResize.Hpsv3Pixels,
     int MaxPixels = SmartResize.Hpsv3Pixels,
-    string? TokenizerDir = null)
+    string? TokenizerDir = null,
+    string? WeightDigestMemo = null)
 {
     internal void Validate()
     {

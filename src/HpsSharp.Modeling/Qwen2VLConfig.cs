@@ -136,6 +136,42 @@ public sealed record Qwen2VLConfig
         }
 
         VisionConfig.Validate(source, HiddenSize);
+        CheckSize(source);
+    }
+
+    /// <summary>The most parameters a config may describe (≈ 120× the released 7B; 2 TB in bf16).</summary>
+    public const double MaxParameters = 1e12;
+
+    /// <summary>The most tensors a config may describe (the released 7B has 743).</summary>
+    public const long MaxTensors = 100_000;
+
+    /// <summary>
+    /// Refuses a config.json that describes an absurd model (2e9 layers) before anything is allocated — the tensor
+    /// table alone would exhaust memory — saying what it would need.
+    /// </summary>
+    private void CheckSize(string source)
+    {
+        var dims = ToDimensions();
+        double parameters = dims.ParameterCount;
+        long tensors = dims.TensorCount;
+        if (parameters > MaxParameters || tensors > MaxTensors)
+        {
+            throw new UserInputException(source, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"config.json describes {NumHiddenLayers} decoder layers and {VisionConfig.Depth} vision blocks: {tensors:N0} tensors and {parameters:G3} parameters, which would need {Bytes(parameters * 2)} in bf16 ({Bytes(parameters * 4)} in fp32); refused before allocating (at most {MaxParameters:G0} parameters and {MaxTensors:N0} tensors; the released HPSv3 has 8.29e9 in 743)"));
+        }
+    }
+
+    private static string Bytes(double n)
+    {
+        string[] units = ["B", "KB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+        int u = 0;
+        while (n >= 1000 && u < units.Length - 1)
+        {
+            n /= 1000;
+            u++;
+        }
+
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{n:0.#} {units[u]}");
     }
 
     /// <summary>The tensor-table dimensions of this configuration.</summary>

@@ -65,6 +65,7 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
         }
 
         var outDir = Path.GetFullPath(_o.Out!);
+        RunFolder.Prepare(_o);
         Directory.CreateDirectory(outDir);
         long perEpoch = StepsPerEpoch(data.Train.Count, _o.BatchSize, _o.GradAccum);
         long total = _o.MaxSteps ?? perEpoch * _o.Epochs;
@@ -347,21 +348,7 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
             return;
         }
 
-        void Same<T>(T a, T b, string name)
-        {
-            if (!EqualityComparer<T>.Default.Equals(a, b))
-            {
-                throw new UserInputException(name, $"--resume needs the options of the run being resumed: {ckpt} was made with {name} {a}, now {b}");
-            }
-        }
-
-        Same(prev.Seed, _o.Seed, "--seed");
-        Same(prev.BatchSize, _o.BatchSize, "--batch-size");
-        Same(prev.GradAccum, _o.GradAccum, "--grad-accum");
-        Same(prev.Loss, _o.Loss, "--loss");
-        Same(prev.HeadOnly, _o.HeadOnly, "--head-only");
-        Same(prev.FreezeVision, _o.FreezeVision, "--freeze-vision");
-        Same(prev.FreezeDecoder, _o.FreezeDecoder, "--freeze-decoder");
+        RunFolder.CheckResumable(_o, prev, ckpt);
         if (st.Offset > trainCount)
         {
             throw new UserInputException("--data", $"the checkpoint {ckpt} is at pair {st.Offset} of its epoch but the data has only {trainCount} pairs: not the same data");

@@ -41,6 +41,9 @@ public sealed record TrainingOptions
     /// <summary>Continue from the latest checkpoint in <see cref="Out"/>.</summary>
     [JsonPropertyName("resume")] public bool Resume { get; init; }
 
+    /// <summary>Start clean in an <see cref="Out"/> that holds another run: its checkpoints, run.json and final weights are removed first.</summary>
+    [JsonPropertyName("overwrite")] public bool Overwrite { get; init; }
+
     /// <summary>Passes over the data (yaml: 10).</summary>
     [JsonPropertyName("epochs")] public int Epochs { get; init; } = 10;
 
@@ -201,6 +204,16 @@ public sealed record TrainingOptions
             Require(Out, "--out");
         }
 
+        if (requirePaths && SameFolder(Out!, Model!))
+        {
+            throw new UserInputException("--out", $"'{Out}' is the input model folder: training would overwrite the weights it starts from; give another --out");
+        }
+
+        if (Resume && Overwrite)
+        {
+            throw new UserInputException("--overwrite", "--resume continues the run in --out and --overwrite removes it: give one of them");
+        }
+
         _ = LossKind;
         _ = ScheduleKind;
         _ = PairFormat;
@@ -321,6 +334,7 @@ public sealed record TrainingOptions
         ["eval-images"] = "Image root of --eval-data (default: --images, else its folder)",
         ["out"] = "Output folder: the final model (usable as --model) and checkpoints/",
         ["resume"] = "Continue from the latest checkpoint in --out (same options)",
+        ["overwrite"] = "Start clean when --out holds another run (its checkpoints, run.json and weights are removed); without it such a folder is refused",
         ["epochs"] = "Passes over the data (HPSv3 yaml: 10)",
         ["max-steps"] = "Total optimizer steps (overrides epochs for the schedule and the end)",
         ["stop-after"] = "Stop after this many steps with a checkpoint, schedule unchanged (continue with --resume)",
@@ -371,6 +385,52 @@ public sealed record TrainingOptions
         AllowTrailingCommas = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
+
+    /// <summary>
+    /// Options that may change between a run and its <c>--resume</c>: where things are and how often to save or
+    /// evaluate. Every other option shapes the optimisation and must stay as it was.
+    /// </summary>
+    public static IReadOnlySet<string> ResumableChanges { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "model", "data", "images", "eval-data", "eval-images", "out", "resume", "overwrite", "stop-after", "eval-every",
+        "eval-batch-size", "save-every", "save-total-limit", "device", "tokenizer",
+    };
+
+    /// <summary>The options (as <c>--name old (now new)</c>) that differ from <paramref name="previous"/> and may not change on resume.</summary>
+    public IReadOnlyList<string> DifferencesForResume(TrainingOptions previous)
+    {
+        ArgumentNullException.ThrowIfNull(previous);
+        var before = JsonSerializer.SerializeToNode(previous, JsonOptions)!.AsObject();
+        var now = JsonSerializer.SerializeToNode(this, JsonOptions)!.AsObject();
+        var differ = new List<string>();
+        foreach (var (name, value) in now)
+        {
+            if (ResumableChanges.Contains(name))
+            {
+                continue;
+            }
+
+            before.TryGetPropertyValue(name, out var old);
+            if (!System.Text.Json.Nodes.JsonNode.DeepEquals(old, value))
+            {
+                differ.Add($"--{name} {old?.ToJsonString() ?? "null"} (now {value?.ToJsonString() ?? "null"})");
+            }
+        }
+
+        return differ;
+    }
+
+    private static bool SameFolder(string a, string b)
+    {
+        static string Norm(string p)
+        {
+            var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(p));
+            var info = new DirectoryInfo(full);
+            return info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } t ? Path.TrimEndingDirectorySeparator(t.FullName) : full;
+        }
+
+        return string.Equals(Norm(a), Norm(b), StringComparison.Ordinal);
+    }
 
     private static void Require(string? value, string name)
     {

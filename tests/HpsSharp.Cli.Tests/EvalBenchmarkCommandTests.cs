@@ -222,4 +222,69 @@ public sealed class EvalTinyModelTests
             Assert.Equal(2, doc.RootElement.GetProperty("models").GetArrayLength());
         }
     }
+
+    [Fact]
+    public async Task TheScoreCacheKeysOnTheWeightsContentNotTheirHeader()
+    {
+        using var dir = TestPaths.TempDir();
+        string tiny = TestPaths.TinyModelDir(dir);
+        string images = Path.Combine(dir.Path, "images");
+        Directory.CreateDirectory(images);
+        File.Copy(TestPaths.Image("chelsea.png"), Path.Combine(images, "a.png"));
+        File.Copy(TestPaths.Image("coins.png"), Path.Combine(images, "b.png"));
+        File.WriteAllText(dir.File("test.json"), """[{"prompt": "a cat", "path1": "images/a.png", "path2": "images/b.png"}]""");
+        string cache = dir.File("cache.sqlite");
+
+        // Two checkpoints with the same header and size: a copy, and a copy whose last rm_head layer has its two
+        // output rows swapped (μ and log σ trade places), as two steps of one training run look.
+        string Copy(string name)
+        {
+            string m = Path.Combine(dir.Path, name);
+            Directory.CreateDirectory(m);
+            foreach (var f in Directory.GetFiles(tiny))
+            {
+                File.Copy(f, Path.Combine(m, Path.GetFileName(f)));
+            }
+
+            return m;
+        }
+
+        string same = Copy("same");
+        string shuffled = Copy("shuffled");
+        string weights = Path.Combine(shuffled, "model.safetensors");
+        long begin, rowBytes;
+        using (var file = HpsSharp.Core.Safetensors.SafetensorsFile.Open(weights))
+        {
+            var t = file["rm_head.5.weight"];
+            (begin, rowBytes) = (file.DataOffset + t.Begin, t.ByteLength / 2);
+        }
+
+        var bytes = File.ReadAllBytes(weights);
+        var row0 = bytes.AsSpan((int)begin, (int)rowBytes).ToArray();
+        bytes.AsSpan((int)(begin + rowBytes), (int)rowBytes).CopyTo(bytes.AsSpan((int)begin));
+        row0.CopyTo(bytes.AsSpan((int)(begin + rowBytes)));
+        File.WriteAllBytes(weights, bytes);
+
+        async Task<(long Scored, long Hits, double Accuracy)> Eval(string model)
+        {
+            var (code, stdout, stderr) = await CliHarness.RunAsync("eval", "--model", model, "--data", dir.File("test.json"), "--dtype", "fp32", "--json", "--cache", cache, "--bootstrap", "0");
+            Assert.True(code == 0, stderr);
+            using var doc = JsonDocument.Parse(stdout);
+            var root = doc.RootElement;
+            return (root.GetProperty("scored_images").GetInt64(), root.GetProperty("cache_hits").GetInt64(), root.GetProperty("accuracy").GetDouble());
+        }
+
+        var first = await Eval(tiny);
+        Assert.Equal((2L, 0L), (first.Scored, first.Hits));
+
+        // The same bytes under another path hit the cache; the perturbed head is scored afresh.
+        var again = await Eval(same);
+        Assert.Equal((0L, 2L, first.Accuracy), again);
+        var other = await Eval(shuffled);
+        Assert.Equal((2L, 0L), (other.Scored, other.Hits));
+
+        // The cache holds both models' scores.
+        using var db = new HpsSharp.Evaluation.ScoreCache(cache);
+        Assert.Equal(4, db.Count);
+    }
 }

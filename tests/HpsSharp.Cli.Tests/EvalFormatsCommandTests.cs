@@ -95,6 +95,9 @@ public sealed class EvalFormatsCommandTests
             Assert.Equal(metric, doc.RootElement.GetProperty("metric").GetString());
             Assert.Equal(accuracy, doc.RootElement.GetProperty("accuracy").GetDouble(), 12);
             Assert.Equal(format, doc.RootElement.GetProperty("protocol").GetProperty("format").GetString());
+
+            // The paper's protocol per format (HPSV3.md §6.1): HPDv3 counts every listed pair, the others exclude ties.
+            Assert.Equal(format == "hpdv3" ? "listed" : "exclude", doc.RootElement.GetProperty("protocol").GetProperty("ground_truth_ties").GetString());
         }
 
         File.WriteAllLines(dir.File("scores.jsonl"), mu.Select(kv => JsonSerializer.Serialize(new { image = kv.Key, mu = kv.Value })));
@@ -104,5 +107,44 @@ public sealed class EvalFormatsCommandTests
         {
             Assert.Equal(accuracy, doc.RootElement.GetProperty("accuracy").GetDouble(), 12);
         }
+    }
+
+    [Fact]
+    public async Task EqualVotesCountAsListedUnlessExcludedOnRequest()
+    {
+        using var dir = TestPaths.TempDir();
+        var (data, _, _, mu) = await Build(dir, "hpdv3");
+        var records = JsonSerializer.Deserialize<List<JsonElement>>(File.ReadAllText(data))!.Select(e => (object)e).ToList();
+        File.WriteAllText(dir.File("img/t1.png"), "t1");
+        File.WriteAllText(dir.File("img/t2.png"), "t2");
+        (mu["img/t1.png"], mu["img/t2.png"]) = (3, 1);
+        records.Add(new { prompt = "t", path1 = "img/t1.png", path2 = "img/t2.png", choice_dist = new[] { 4, 4 } });
+        File.WriteAllText(data, JsonSerializer.Serialize(records));
+        File.WriteAllLines(dir.File("scores.jsonl"), mu.Select(kv => JsonSerializer.Serialize(new { image = kv.Key, mu = kv.Value })));
+
+        var (code, stdout, stderr) = await CliHarness.RunAsync("eval", "--scores", dir.File("scores.jsonl"), "--data", data, "--json");
+        Assert.True(code == 0, stderr);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            var root = doc.RootElement;
+            Assert.Equal((3L, 2L, 1L), (root.GetProperty("pairs").GetInt64(), root.GetProperty("correct").GetInt64(), root.GetProperty("ground_truth_ties").GetInt64()));
+            Assert.Equal("listed", root.GetProperty("protocol").GetProperty("ground_truth_ties").GetString());
+            Assert.Contains("the default for hpdv3", root.GetProperty("protocol").GetProperty("ground_truth_ties_definition").GetString(), StringComparison.Ordinal);
+        }
+
+        (code, stdout, stderr) = await CliHarness.RunAsync("eval", "--scores", dir.File("scores.jsonl"), "--data", data, "--gt-ties", "exclude", "--json");
+        Assert.True(code == 0, stderr);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.Equal(2, doc.RootElement.GetProperty("pairs").GetInt64());
+            Assert.Equal("exclude", doc.RootElement.GetProperty("protocol").GetProperty("ground_truth_ties").GetString());
+        }
+
+        // 'listed' has no meaning where a tie lists no preferred image.
+        var (rdata, _, _, rmu) = await Build(dir, "imagereward");
+        File.WriteAllLines(dir.File("r.jsonl"), rmu.Select(kv => JsonSerializer.Serialize(new { image = kv.Key, mu = kv.Value })));
+        (code, _, stderr) = await CliHarness.RunAsync("eval", "--scores", dir.File("r.jsonl"), "--data", rdata, "--gt-ties", "listed");
+        Assert.Equal(CliApp.UserError, code);
+        Assert.Contains("only to HPDv3", stderr, StringComparison.Ordinal);
     }
 }

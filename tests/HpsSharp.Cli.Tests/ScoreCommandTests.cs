@@ -129,4 +129,35 @@ public sealed class ScoreCommandTests
             Assert.Equal(2, doc.RootElement.GetProperty("a").GetProperty("mu").GetDouble());
         }
     }
+
+    [Fact]
+    public async Task NonFiniteScoresAreAnErrorForThatItemAsNullAndError()
+    {
+        using var dir = TestPaths.TempDir();
+        var a = TestPaths.Image("chelsea.png");
+        var b = TestPaths.Image("rocket.jpg");
+        var c = TestPaths.Image("coins.png");
+        IScorer Diverged(ScorerOptions _) => new FakeScorer(r => r.Image.Name == a ? new Score(double.NaN, 0) : r.Image.Name == b ? new Score(1, double.PositiveInfinity) : new Score(0.5, 0.1));
+        var (code, stdout, stderr) = await CliHarness.RunAsync(Diverged, "score", "--model", ModelDir(dir), "--prompt", "a cat", "--json", a, b, c);
+        Assert.Equal(CliApp.UserError, code);
+        Assert.Contains("2 of 3 image(s) could not be scored", stderr, StringComparison.Ordinal);
+        using var doc = JsonDocument.Parse(stdout);
+        var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
+        foreach (var r in results.Take(2))
+        {
+            Assert.Equal(JsonValueKind.Null, r.GetProperty("mu").ValueKind);
+            Assert.Equal(JsonValueKind.Null, r.GetProperty("log_sigma").ValueKind);
+            Assert.Contains("non-finite score", r.GetProperty("error").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0.5, results[2].GetProperty("mu").GetDouble());
+        Assert.False(results[2].TryGetProperty("error", out _));
+
+        // The rank command shares the writer: a NaN never reaches the serializer there either.
+        (code, stdout, _) = await CliHarness.RunAsync(Diverged, "rank", "--model", ModelDir(dir), "--prompt", "a cat", "--json", a, c);
+        Assert.Equal(CliApp.UserError, code);
+        using var ranked = JsonDocument.Parse(stdout);
+        Assert.Equal([1], ranked.RootElement.GetProperty("order").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal(JsonValueKind.Null, ranked.RootElement.GetProperty("results")[0].GetProperty("mu").ValueKind);
+    }
 }

@@ -62,6 +62,17 @@ public sealed class TrainCommandTests
             Assert.Equal(1, doc.RootElement.GetProperty("data").GetProperty("below_confidence").GetInt64());
         }
 
+        // The folder holds that run: a new run is refused, and so is a resume with other options.
+        (code, _, stderr) = await CliHarness.RunAsync([.. Common(data, outDir)]);
+        Assert.Equal(1, code);
+        Assert.Contains("holds another run", string.Join(' ', stderr.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+        Assert.Contains("--overwrite", stderr, StringComparison.Ordinal);
+        var changed = Common(data, outDir).Select(a => a switch { "1e-3" => "2e-3", "7" => "8", _ => a }).ToArray();
+        (code, _, stderr) = await CliHarness.RunAsync([.. changed, "--resume"]);
+        Assert.Equal(1, code);
+        // (Whitespace normalised: the console may wrap long lines.)
+        Assert.Contains("--lr 0.001 (now 0.002), --seed 7 (now 8)", string.Join(' ', stderr.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
+
         (code, stdout, stderr) = await CliHarness.RunAsync([.. Common(data, outDir), "--resume"]);
         Assert.True(code == 0, stderr);
         Assert.Contains("trained 4 steps", stdout, StringComparison.Ordinal);
@@ -97,6 +108,10 @@ public sealed class TrainCommandTests
         (code, _, stderr) = await CliHarness.RunAsync("train", "--model", dir.Path, "--data", dir.File("none.json"), "--out", dir.File("o"));
         Assert.Equal(1, code);
         Assert.Contains("none.json", stderr, StringComparison.Ordinal);
+
+        (code, _, stderr) = await CliHarness.RunAsync("train", "--model", dir.Path, "--data", dir.File("none.json"), "--out", dir.Path + "/");
+        Assert.Equal(1, code);
+        Assert.Contains("is the input model folder", string.Join(' ', stderr.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)), StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
     }
 

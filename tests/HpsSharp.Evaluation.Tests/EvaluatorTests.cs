@@ -23,7 +23,7 @@ public sealed class EvaluatorTests
     public async Task Hpdv3PairAccuracyFollowsTheTiePolicy(TiePolicy ties, double expected, long pairs)
     {
         using var fx = new Fixtures();
-        var r = await RunModel(fx, fx.Hpdv3(), new EvalOptions { Ties = ties });
+        var r = await RunModel(fx, fx.Hpdv3(), new EvalOptions { Ties = ties, TruthTies = GroundTruthTiePolicy.Exclude });
         Assert.Equal("pair_accuracy", r.Metric);
         Assert.Equal(expected, r.Accuracy!.Value, 12);
         Assert.Equal(pairs, r.Pairs);
@@ -41,6 +41,54 @@ public sealed class EvaluatorTests
         Assert.Contains("min_pixels=200704", r.Protocol.Preprocessing, StringComparison.Ordinal);
         Assert.NotNull(r.Ci95);
         Assert.InRange(r.Accuracy.Value, r.Ci95![0], r.Ci95[1]);
+    }
+
+    [Fact]
+    public async Task Hpdv3CountsEveryListedPairByDefaultAsEvaluatePyDoes()
+    {
+        // evaluate.py never reads choice_dist: the equal-vote pair (μ 5 vs 1, path1 listed first) is a correct pair.
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        var r = await RunModel(fx, data);
+        Assert.Equal(8.0 / 11, r.Accuracy!.Value, 12);
+        Assert.Equal((11L, 8L, 2L, 1L), (r.Pairs, r.Correct, r.Wrong, r.PredictedTies));
+        Assert.Equal(1, r.TruthTies);
+        Assert.Equal("listed", r.Protocol.GroundTruthTies);
+        Assert.Contains("1 such pair(s) counted as listed", r.Protocol.GroundTruthTiesDefinition, StringComparison.Ordinal);
+        Assert.Contains("the default for hpdv3", r.Protocol.GroundTruthTiesDefinition, StringComparison.Ordinal);
+        Assert.Contains("(counted as listed)", Reports.Headline(r), StringComparison.Ordinal);
+
+        // Dropping equal-vote pairs is the caller's explicit choice, and the protocol says so.
+        var excluded = await RunModel(fx, data, new EvalOptions { TruthTies = GroundTruthTiePolicy.Exclude });
+        Assert.Equal((10L, 0.7), (excluded.Pairs, Math.Round(excluded.Accuracy!.Value, 12)));
+        Assert.Contains("chosen explicitly", excluded.Protocol.GroundTruthTiesDefinition, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EveryFormatHasThePapersGroundTruthTieDefault()
+    {
+        // HPSV3.md §6.1: HPDv3 pairs all count (path1 preferred); ranking formats skip equal ranks; Pick-a-Pic and
+        // JSONL ties name no preferred image and are left out (O4), always with the policy printed.
+        using var fx = new Fixtures();
+        var expected = new (string Data, string Format, string Policy)[]
+        {
+            (fx.Hpdv3(), "hpdv3", "listed"),
+            (fx.ImageReward(), "imagereward", "exclude"),
+            (await fx.PickapicAsync(), "pickapic", "exclude"),
+            (fx.Hpdv2(), "hpdv2", "exclude"),
+            (fx.JsonlPairs(), "jsonl", "exclude"),
+        };
+        foreach (var (data, format, policy) in expected)
+        {
+            Assert.Equal(policy, Accuracy.Name(EvalDataset.DefaultTruthTies(EvalDataset.ParseFormat(format))));
+            var r = await RunModel(fx, data);
+            Assert.Equal((format, policy), (r.Protocol.Format, r.Protocol.GroundTruthTies));
+            Assert.Contains("the default for " + format, r.Protocol.GroundTruthTiesDefinition, StringComparison.Ordinal);
+        }
+
+        // 'listed' means something only where the format lists a preferred image even for a tie.
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => RunModel(fx, fx.ImageReward(), new EvalOptions { TruthTies = GroundTruthTiePolicy.Listed }));
+        Assert.Contains("only to HPDv3", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -63,8 +111,8 @@ public sealed class EvaluatorTests
         Assert.Equal((0.4, 5L, 1L), (food.Accuracy!.Value, food.Pairs, food.PredictedTies));
         var pair = Assert.Single(r.ByModelPair);
         Assert.Equal("flux vs sdxl", pair.Name);
-        Assert.Equal(10, pair.Pairs);
-        Assert.Equal(1, pair.TruthTies);
+        Assert.Equal(11, pair.Pairs);
+        Assert.Equal(8, pair.Correct);
     }
 
     [Fact]
@@ -162,7 +210,7 @@ public sealed class EvaluatorTests
         using var scorer = fx.Scorer();
         var r = await Evaluator.RunAsync(EvalDataset.Open(data), new ModelScoreSource(scorer, reopened, fx.Root), new EvalOptions { ChunkSize = 2 });
         Assert.Equal(10, scorer.Items);
-        Assert.Equal(0.7, r.Accuracy!.Value, 12);
+        Assert.Equal(8.0 / 11, r.Accuracy!.Value, 12);
     }
 
     [Fact]
@@ -179,7 +227,7 @@ public sealed class EvaluatorTests
         Assert.Equal(1, r.Protocol.MissingImages);
         Assert.Equal(1, r.Protocol.FailedImages);
         Assert.Equal(2, r.Protocol.SkippedPairs);
-        Assert.Equal(6.0 / 9, r.Accuracy!.Value, 12);
+        Assert.Equal(7.0 / 10, r.Accuracy!.Value, 12);
         Assert.Contains(r.Problems, p => p.Contains("p0_1.png", StringComparison.Ordinal) && p.Contains("not found", StringComparison.Ordinal));
         Assert.Contains(r.Problems, p => p.Contains("undecodable", StringComparison.Ordinal));
     }
@@ -211,7 +259,7 @@ public sealed class EvaluatorTests
         var partial = ScoresFileSource.Load(fx.ScoresFile("partial.jsonl", k => k != "images/p3_2.png"));
         var r = await Evaluator.RunAsync(EvalDataset.Open(data), partial);
         Assert.Equal(1, r.Protocol.MissingImages);
-        Assert.Equal(9, r.Pairs);
+        Assert.Equal(10, r.Pairs);
     }
 
     [Fact]
@@ -229,7 +277,7 @@ public sealed class EvaluatorTests
         var source = ScoresFileSource.Load(fx.File("score.json"));
         Assert.NotNull(source.Model);
         var r = await Evaluator.RunAsync(EvalDataset.Open(data), source);
-        Assert.Equal(0.7, r.Accuracy!.Value, 12);
+        Assert.Equal(8.0 / 11, r.Accuracy!.Value, 12);
         Assert.True(r.Protocol.ReleasedHpsv3);
         Assert.Equal("bf16", r.Protocol.Dtype);
     }
@@ -252,18 +300,59 @@ public sealed class EvaluatorTests
         using var fx = new Fixtures();
         var data = fx.File("ties.json");
         File.WriteAllText(data, $$"""[{"prompt": "p", "path1": "{{fx.Image("x1.png", 1)}}", "path2": "{{fx.Image("x2.png", 2)}}", "choice_dist": [3, 3]}]""");
-        var ex = await Assert.ThrowsAsync<MetricException>(() => RunModel(fx, data));
+        var ex = await Assert.ThrowsAsync<MetricException>(() => RunModel(fx, data, new EvalOptions { TruthTies = GroundTruthTiePolicy.Exclude }));
         Assert.Contains("no pair could be counted", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task NonFiniteModelScoresAreAClearError()
+    public async Task NonFiniteModelScoresAreAnErrorForThatImageAndNeverCached()
     {
         using var fx = new Fixtures();
         var data = fx.Hpdv3();
-        using var nan = new HpsSharp.Testing.FakeScorer(_ => new Score(double.NaN, 0));
-        var ex = await Assert.ThrowsAsync<InvalidDataException>(() => RunModel(fx, data, scorer: nan));
+        using var cache = new ScoreCache(fx.File("cache.sqlite"));
+        using var nan = new HpsSharp.Testing.FakeScorer(r => r.Image.Name == "images/p3_2.png" ? new Score(double.NaN, 0) : r.Image.Name == "images/p4_1.png" ? new Score(1, double.PositiveInfinity) : new Score(fx.Mu[r.Image.Name], 0.1));
+        var r = await RunModel(fx, data, cache: cache, scorer: nan);
+        Assert.Equal(2, r.Protocol.FailedImages);
+        Assert.Equal(2, r.Protocol.SkippedPairs);
+        Assert.Equal(9, r.ScoredPairs);
+        Assert.Contains(r.Problems, p => p.Contains("p3_2.png", StringComparison.Ordinal) && p.Contains("non-finite score (μ = NaN", StringComparison.Ordinal));
+        Assert.Contains(r.Problems, p => p.Contains("p4_1.png", StringComparison.Ordinal) && p.Contains("log σ = Infinity", StringComparison.Ordinal));
+        Assert.Equal(20, cache.Count);
+
+        // Only NaN: nothing to count, and the message says why.
+        using var allNan = new HpsSharp.Testing.FakeScorer(_ => new Score(double.NaN, 0));
+        var ex = await Assert.ThrowsAsync<MetricException>(() => RunModel(fx, data, scorer: allNan));
         Assert.Contains("non-finite", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EveryFinishedBatchIsCachedBeforeTheNextOneStarts()
+    {
+        // One chunk of 22 images in one scorer call, killed after the 5th item: the 5 finished ones are in the cache
+        // (the fake scorer reports every item as a finished batch, as HpsScorer reports each forward batch).
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        using var cache = new ScoreCache(fx.File("cache.sqlite"));
+        using var cts = new CancellationTokenSource();
+        int n = 0;
+        using var scorer = new HpsSharp.Testing.FakeScorer(r =>
+        {
+            if (++n == 5)
+            {
+                cts.Cancel();
+            }
+
+            return new Score(fx.Mu[r.Image.Name], 0.1);
+        });
+        var source = new ModelScoreSource(scorer, cache, fx.Root);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Evaluator.RunAsync(EvalDataset.Open(data), source, null, null, cts.Token));
+        Assert.Equal(5, cache.Count);
+
+        // A scorer that reports no finished results is still cached when its call returns.
+        using var quiet = new HpsSharp.Testing.FakeScorer(r => new Score(fx.Mu[r.Image.Name], 0.1)) { ReportsFinished = false };
+        await Evaluator.RunAsync(EvalDataset.Open(data), new ModelScoreSource(quiet, cache, fx.Root));
+        Assert.Equal(22, cache.Count);
+        Assert.Equal(17, quiet.Items);
     }
 
     [Fact]
@@ -307,7 +396,7 @@ public sealed class EvaluatorTests
         lines.Add(JsonSerializer.Serialize(new { image = "images/p8_1.png", mu = 9.0, prompt = "another prompt" }));
         File.WriteAllLines(fx.File("s.jsonl"), lines);
         var r = await Evaluator.RunAsync(EvalDataset.Open(data), ScoresFileSource.Load(fx.File("s.jsonl")));
-        Assert.Equal(8, r.Correct);
+        Assert.Equal(9, r.Correct);
         Assert.Equal("P(A≻B) = sigmoid(μA−μB) (some scores have no σ), over all 10 pairs without a human tie; each pair counted in both orientations", r.ReliabilityProbability);
     }
 

@@ -27,7 +27,7 @@ public sealed class ReportTests
         string page = File.ReadAllText(html);
         Assert.Contains("data:image/png;base64,", page, StringComparison.Ordinal);
         Assert.DoesNotContain("src=\"scores.png\"", page, StringComparison.Ordinal);
-        foreach (var text in new[] { "tie policy", "strict: a predicted tie", "dataset sha256", "min_pixels=200704", "NOT the released HPSv3", "animals", "flux vs sdxl", "70.00%" })
+        foreach (var text in new[] { "tie policy", "strict: a predicted tie", "dataset sha256", "min_pixels=200704", "NOT the released HPSv3", "animals", "flux vs sdxl", "72.73%", "listed: pairs humans judged a tie count in their listed order" })
         {
             Assert.Contains(System.Net.WebUtility.HtmlEncode(text), page, StringComparison.Ordinal);
         }
@@ -39,9 +39,10 @@ public sealed class ReportTests
         using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "result.json")));
         var root = json.RootElement;
         Assert.Equal("pair_accuracy", root.GetProperty("metric").GetString());
-        Assert.Equal(0.7, root.GetProperty("accuracy").GetDouble(), 12);
-        Assert.Equal(10, root.GetProperty("pairs").GetInt64());
-        Assert.Equal(7, root.GetProperty("correct").GetInt64());
+        Assert.Equal(8.0 / 11, root.GetProperty("accuracy").GetDouble(), 12);
+        Assert.Equal(11, root.GetProperty("pairs").GetInt64());
+        Assert.Equal(8, root.GetProperty("correct").GetInt64());
+        Assert.Equal("listed", root.GetProperty("protocol").GetProperty("ground_truth_ties").GetString());
         Assert.Equal(1, root.GetProperty("predicted_ties").GetInt64());
         Assert.Equal(2, root.GetProperty("ci95").GetArrayLength());
         Assert.Equal("strict", root.GetProperty("protocol").GetProperty("tie_policy").GetString());

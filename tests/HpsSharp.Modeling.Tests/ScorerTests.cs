@@ -44,7 +44,7 @@ public sealed class ScorerTests
     private static HpsScorer Create(string dtype, int batchSize)
     {
         var model = Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions(dtype));
-        return new HpsScorer(model, new FixturePreprocessor(), batchSize, HpsScorer.Describe(TinyFixture.ModelDir, model, dtype, 200704, 200704), null);
+        return new HpsScorer(model, new FixturePreprocessor(), batchSize, HpsScorer.Describe(TinyFixture.ModelDir, model, "cpu", dtype, 200704, 200704), null);
     }
 
     private static (double Mu, double LogSigma) Golden(string id, string mode)
@@ -80,7 +80,7 @@ public sealed class ScorerTests
             Assert.True(Math.Abs(results[i].Score!.Value.LogSigma - logSigma) < 1e-4, $"{ids[i]}: log σ {results[i].Score!.Value.LogSigma} vs golden {logSigma}");
         }
 
-        Assert.Equal(new ScoreProgress(5, 5), progress[^1]);
+        Assert.Equal((5, 5), (progress[^1].Done, progress[^1].Total));
         Assert.True(progress.Zip(progress.Skip(1)).All(p => p.First.Done < p.Second.Done), "progress must increase");
     }
 
@@ -138,9 +138,12 @@ public sealed class ScorerTests
         Assert.Contains("not the released HPSv3", fp32.Model.Name, StringComparison.Ordinal);
         Assert.Equal("fp32", fp32.Model.Dtype);
         Assert.Equal(32, fp32.Model.Fingerprint.Length);
-        Assert.Equal(fp32.Model.Fingerprint, HpsScorer.Fingerprint(fp32.Network.WeightFiles, "fp32", 200704, 200704));
-        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(fp32.Network.WeightFiles, "bf16", 200704, 200704));
-        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(fp32.Network.WeightFiles, "fp32", 200704, 401408));
+        string config = Path.Combine(TinyFixture.ModelDir, "config.json");
+        Assert.Equal(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cpu", "fp32", 200704, 200704));
+        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cpu", "bf16", 200704, 200704));
+        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cpu", "fp32", 200704, 401408));
+        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cuda:0", "fp32", 200704, 200704));
+        Assert.Equal(("hpsv3", "cpu"), (fp32.Model.Kind, fp32.Model.Device));
 
         fp32.Dispose();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => fp32.ScoreAsync([Req("coins")]));

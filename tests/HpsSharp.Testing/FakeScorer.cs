@@ -26,6 +26,9 @@ public sealed class FakeScorer : IScorer
     /// <summary>Delay added to each ScoreAsync call (to test cancellation, queues and timeouts).</summary>
     public TimeSpan Delay { get; set; }
 
+    /// <summary>Whether progress reports carry each finished result (as HpsScorer does per batch; default true).</summary>
+    public bool ReportsFinished { get; set; } = true;
+
     /// <summary>Number of ScoreAsync calls so far.</summary>
     public int Calls => _calls;
 
@@ -59,7 +62,7 @@ public sealed class FakeScorer : IScorer
             }
 
             Interlocked.Increment(ref _items);
-            progress?.Report(new ScoreProgress(i + 1, requests.Count));
+            progress?.Report(new ScoreProgress(i + 1, requests.Count) { Finished = ReportsFinished ? [results[i]] : null });
         }
 
         return results;

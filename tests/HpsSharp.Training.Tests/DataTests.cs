@@ -76,6 +76,52 @@ public sealed class DataTests
     }
 
     [Fact]
+    public void TrainingAndEvaluationReadHpdv3RowsWithTheOneReader()
+    {
+        // Every row evaluation refuses, training skips with the same reason (and --strict stops there): one reader.
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir.File("train.json"), """
+            [
+              {"prompt": "ok", "path1": "a.png", "path2": "b.png"},
+              {"prompt": "votes", "path1": "a.png", "path2": "b.png", "choice_dist": [-1, 3]},
+              {"prompt": 7, "path1": "a.png", "path2": "b.png"},
+              {"prompt": "empty path", "path1": "", "path2": "b.png"}
+            ]
+            """);
+        var report = new DataReport();
+        var pairs = PairDataset.Load(dir.File("train.json"), PairFormat.Hpdv3, null, new PairDataOptions(), report);
+        Assert.Equal("ok", Assert.Single(pairs).Prompt);
+        Assert.Equal((4L, 3L), (report.Rows, report.BadRows));
+        for (int row = 1; row <= 3; row++)
+        {
+            string single = dir.File($"one{row}.json");
+            var records = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("train.json"))).RootElement.EnumerateArray().ToList();
+            File.WriteAllText(single, "[" + records[0].GetRawText() + "," + records[row].GetRawText() + "]");
+            var evalError = Assert.Throws<HpsSharp.Core.Data.DatasetFormatException>(() => HpsSharp.Core.Data.Hpdv3PairReader.ReadRecords(single).ToList());
+            Assert.Equal(evalError.Reason, report.Skipped.Single(s => s.Row == row).Reason.Replace($"record {row}", "record 1", StringComparison.Ordinal));
+        }
+
+        var strict = Assert.Throws<TrainingDataException>(() => PairDataset.Load(dir.File("train.json"), PairFormat.Hpdv3, null, new PairDataOptions(Strict: true), new DataReport()));
+        Assert.Equal(1, strict.Row);
+        Assert.Contains("choice_dist", strict.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TrainingFilesWithInvalidUtf8NameTheLine()
+    {
+        using var dir = TestPaths.TempDir();
+        byte[] bad = [.. System.Text.Encoding.UTF8.GetBytes("{\"prompt\": \"a\", \"path1\": \"a.png\", \"path2\": \"b.png\"}\n{\"prompt\": \"caf"), 0xE9, .. System.Text.Encoding.UTF8.GetBytes("\", \"path1\": \"a.png\", \"path2\": \"b.png\"}\n")];
+        File.WriteAllBytes(dir.File("p.jsonl"), bad);
+        var ex = Assert.Throws<HpsSharp.Core.Data.DatasetFormatException>(() => PairDataset.Load(dir.File("p.jsonl"), PairFormat.Jsonl, null, new PairDataOptions(), new DataReport()));
+        Assert.Equal(2, ex.Line);
+        Assert.Contains("invalid UTF-8", ex.Reason, StringComparison.Ordinal);
+
+        File.WriteAllBytes(dir.File("t.json"), [(byte)'[', .. bad.Select(b => b == (byte)'\n' ? (byte)',' : b).SkipLast(1), (byte)']']);
+        ex = Assert.Throws<HpsSharp.Core.Data.DatasetFormatException>(() => PairDataset.Load(dir.File("t.json"), PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()));
+        Assert.Contains("invalid UTF-8", ex.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void WrongFormatAndMissingFileHaveClearErrors()
     {
         using var dir = TestPaths.TempDir();
@@ -128,6 +174,9 @@ public sealed class DataTests
         Assert.Contains("--data", Assert.Throws<UserInputException>(() => (o with { Data = null }).Validate()).Message, StringComparison.Ordinal);
         Assert.Contains("--null-confidence", Assert.Throws<UserInputException>(() => (o with { NullConfidence = "maybe" }).Validate()).Message, StringComparison.Ordinal);
         Assert.Contains("--dtype", Assert.Throws<UserInputException>(() => (o with { Dtype = "fp16" }).Validate()).Message, StringComparison.Ordinal);
+        var same = o with { Model = dir.File("m"), Out = dir.File("m") + "/" };
+        Assert.Contains("is the input model folder", Assert.Throws<UserInputException>(() => same.Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("give one of them", Assert.Throws<UserInputException>(() => (o with { Resume = true, Overwrite = true }).Validate()).Message, StringComparison.Ordinal);
     }
 
     private static string Write(TempDir dir, string name, string text)

@@ -200,8 +200,46 @@ public sealed class TrainerTests(Xunit.Abstractions.ITestOutputHelper output)
         new PairwiseTrainer<ToyItem, ToySide>(model, new ToyCollator(), Options(dir.File("out"), o => o with { StopAfter = 1 })).Run(Data(train));
         using var model2 = new ToyRewardModel(8);
         var ex = Assert.Throws<UserInputException>(() =>
-            new PairwiseTrainer<ToyItem, ToySide>(model2, new ToyCollator(), Options(dir.File("out"), o => o with { Resume = true, BatchSize = 2 })).Run(Data(train)));
-        Assert.Contains("--batch-size", ex.Message, StringComparison.Ordinal);
+            new PairwiseTrainer<ToyItem, ToySide>(model2, new ToyCollator(), Options(dir.File("out"), o => o with { Resume = true, BatchSize = 2, LearningRate = 1e-3, WarmupRatio = 0.2, StopAfter = 2 })).Run(Data(train)));
+
+        // Every option that differs is named, with both values; where and how often to save may change.
+        Assert.Contains("--batch-size 4 (now 2)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--lr 0.03 (now 0.001)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--warmup-ratio 0.1 (now 0.2)", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("stop-after", ex.Message, StringComparison.Ordinal);
+
+        using var model3 = new ToyRewardModel(8);
+        var resumed = new PairwiseTrainer<ToyItem, ToySide>(model3, new ToyCollator(), Options(dir.File("out"), o => o with { Resume = true, StopAfter = 2, SaveEvery = 1 })).Run(Data(train));
+        Assert.Equal(2, resumed.Steps);
+    }
+
+    [Fact]
+    public void AFolderHoldingAnotherRunIsRefusedUnlessResumedOrOverwritten()
+    {
+        using var dir = TestPaths.TempDir();
+        var (train, _) = ToyTask.Write(dir.Path, 16, 0, seed: 8);
+        string outDir = dir.File("out");
+        using (var model = new ToyRewardModel(8))
+        {
+            new PairwiseTrainer<ToyItem, ToySide>(model, new ToyCollator(), Options(outDir, o => o with { StopAfter = 1, SaveEvery = 1 })).Run(Data(train));
+        }
+
+        Assert.Equal(["step-00000001"], CheckpointStore.List(outDir).Select(Path.GetFileName));
+        File.WriteAllText(Path.Combine(outDir, "notes.txt"), "mine");
+        using var other = new ToyRewardModel(9);
+        var ex = Assert.Throws<UserInputException>(() =>
+            new PairwiseTrainer<ToyItem, ToySide>(other, new ToyCollator(), Options(outDir, o => o with { Seed = 6, Epochs = 1 })).Run(Data(train)));
+        Assert.Contains("holds another run (checkpoints", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--resume", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--overwrite", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(["step-00000001"], CheckpointStore.List(outDir).Select(Path.GetFileName));
+
+        // --overwrite starts clean: the old run's checkpoints go, files that are not a run's stay.
+        var r = new PairwiseTrainer<ToyItem, ToySide>(other, new ToyCollator(), Options(outDir, o => o with { Seed = 6, Epochs = 1, Overwrite = true })).Run(Data(train));
+        Assert.True(r.Finished);
+        Assert.DoesNotContain("step-00000001", CheckpointStore.List(outDir).Select(Path.GetFileName));
+        Assert.Equal(6, CheckpointStore.ReadState(CheckpointStore.Latest(outDir)!).Seed);
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(outDir, "notes.txt")));
     }
 
     [Fact]

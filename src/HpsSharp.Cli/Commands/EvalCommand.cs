@@ -25,8 +25,8 @@ public sealed class EvalCommand : ICommandFactory
         var split = new Option<string>("--split") { Description = "Split name printed in the protocol (default: the dataset file's name)" };
         var ties = new Option<string>("--tie-policy") { Description = "Predicted ties (equal μ): strict = wrong (the paper's), half, exclude", DefaultValueFactory = _ => "strict" };
         ties.AcceptOnlyFromAmong("strict", "half", "exclude");
-        var gtTies = new Option<string>("--gt-ties") { Description = "Pairs humans judged a tie: exclude (default), half, match", DefaultValueFactory = _ => "exclude" };
-        gtTies.AcceptOnlyFromAmong("exclude", "half", "match");
+        var gtTies = new Option<string>("--gt-ties") { Description = "Pairs humans judged a tie: listed (counted as listed, path1 preferred; the default for hpdv3, as evaluate.py), exclude (the default for every other format), half, match" };
+        gtTies.AcceptOnlyFromAmong("listed", "exclude", "half", "match");
         var resamples = new Option<int>("--bootstrap") { Description = "Bootstrap resamples for the 95% interval (0 = none)", DefaultValueFactory = _ => Bootstrap.DefaultResamples };
         resamples.Validators.Add(r =>
         {
@@ -63,7 +63,7 @@ public sealed class EvalCommand : ICommandFactory
             var options = new EvalOptions
             {
                 Ties = Enum.Parse<TiePolicy>(parse.GetValue(ties)!, ignoreCase: true),
-                TruthTies = Enum.Parse<GroundTruthTiePolicy>(parse.GetValue(gtTies)!, ignoreCase: true),
+                TruthTies = parse.GetValue(gtTies) is { } gt ? Enum.Parse<GroundTruthTiePolicy>(gt, ignoreCase: true) : null,
                 BootstrapResamples = parse.GetValue(resamples),
                 Seed = parse.GetValue(seed),
                 Split = parse.GetValue(split),

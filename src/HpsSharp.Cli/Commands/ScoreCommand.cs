@@ -32,7 +32,8 @@ public sealed class ScoreCommand : ICommandFactory
         {
             var requests = Inputs(parse.GetValue(prompt), parse.GetValue(manifest), parse.GetValue(images) ?? []);
             using var scorer = model.Load(parse, env);
-            var results = await ProgressReporter.RunAsync(env, "scoring", p => scorer.ScoreAsync(requests, p, ct)).ConfigureAwait(false);
+            var scored = await ProgressReporter.RunAsync(env, "scoring", p => scorer.ScoreAsync(requests, p, ct)).ConfigureAwait(false);
+            var results = scored.Select(r => r.Finite()).ToList();
             if (parse.GetValue(json))
             {
                 env.Out.WriteLine(ScoreJson(scorer.Model, results));
@@ -158,6 +159,7 @@ public sealed class ScoreCommand : ICommandFactory
 
     internal static void WriteResult(Utf8JsonWriter w, ScoreResult r)
     {
+        r = r.Finite();
         w.WriteStartObject();
         w.WriteString("image", r.Request.Image.Name);
         w.WriteString("prompt", r.Request.Prompt);
@@ -169,6 +171,10 @@ public sealed class ScoreCommand : ICommandFactory
         }
         else
         {
+            // A failed item keeps the fields, as null, so that readers see the same keys on every item.
+            w.WriteNull("mu");
+            w.WriteNull("log_sigma");
+            w.WriteNull("sigma");
             w.WriteString("error", r.Error);
         }
 

@@ -10,6 +10,7 @@ using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Text;
 using HpsSharp.Modeling;
 using HpsSharp.Training;
+using HpsSharp.Training.Checkpoints;
 using HpsSharp.Training.Data;
 using HpsSharp.Training.Hpsv3;
 using Spectre.Console;
@@ -62,6 +63,9 @@ public sealed class TrainCommand : ICommandFactory
             }
 
             o.Validate();
+
+            // Refuse a folder that holds another run (or a resume with other options) before loading anything.
+            RunFolder.Prepare(o);
             return Task.FromResult(Run(env, o, parse.GetValue(json), ct));
         });
         return cmd;

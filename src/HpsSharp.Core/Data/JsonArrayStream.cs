@@ -140,6 +140,8 @@ public static class JsonArrayStream
         Shift:
             foreach (var (start, end, line) in items)
             {
+                // The JSON reader leaves string bytes unchecked; invalid UTF-8 would surface later as a crash.
+                Utf8Lines.Check(path, line, buffer.AsSpan(start, end - start));
                 JsonDocument doc;
                 try
                 {

@@ -25,6 +25,19 @@ internal readonly struct JsonFields
 
     public DatasetFormatException Error(string reason) => new(_path, _line, $"{_where}: {reason}");
 
+    /// <summary>A string value; a lone surrogate escape (<c>"\ud800"</c>) is an error naming the field, not a crash.</summary>
+    private string Text(JsonElement v, string name)
+    {
+        try
+        {
+            return v.GetString()!;
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new DatasetFormatException(_path, _line, $"{_where}: '{name}' is not valid Unicode text ({ex.Message})", ex);
+        }
+    }
+
     public bool Has(string name) => _e.TryGetProperty(name, out _);
 
     public string RequiredString(string name)
@@ -39,7 +52,7 @@ internal readonly struct JsonFields
             throw Error($"'{name}' must be a string, found {Kind(v)}");
         }
 
-        return v.GetString()!;
+        return Text(v, name);
     }
 
     public string NonEmptyString(string name)
@@ -65,7 +78,7 @@ internal readonly struct JsonFields
             throw Error($"'{name}' must be a string or null, found {Kind(v)}");
         }
 
-        return v.GetString();
+        return Text(v, name);
     }
 
     public double? OptionalNumber(string name)
@@ -127,12 +140,13 @@ internal readonly struct JsonFields
         int i = 0;
         foreach (var x in v.EnumerateArray())
         {
-            if (x.ValueKind != JsonValueKind.String || x.GetString()!.Length == 0)
+            if (x.ValueKind != JsonValueKind.String || Text(x, $"{name}[{i}]").Length == 0)
             {
                 throw Error($"'{name}[{i}]' must be a non-empty string, found {Kind(x)}");
             }
 
-            result[i++] = x.GetString()!;
+            result[i] = Text(x, $"{name}[{i}]");
+            i++;
         }
 
         return result;
@@ -158,7 +172,7 @@ internal readonly struct JsonFields
 
     private static string Kind(JsonElement v) => v.ValueKind switch
     {
-        JsonValueKind.String => $"the string \"{Truncate(v.GetString()!)}\"",
+        JsonValueKind.String => $"the string {Truncate(v.GetRawText())}",
         JsonValueKind.Number => $"the number {v.GetRawText()}",
         JsonValueKind.Array => "an array",
         JsonValueKind.Object => "an object",

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 
 namespace HpsSharp.Core.Data;
@@ -74,15 +73,28 @@ public static class JsonlReader
             return RankingChecks.Build(f, item, id, f.RequiredString("prompt"), f.RequiredStrings("generations"), f.RequiredNumbers("ranking"), "generations", "ranking");
         });
 
-    private static IEnumerable<JsonArrayItem> LinesIterator(string path)
+    /// <summary>
+    /// As <see cref="Lines(string)"/>, but a line that is not valid JSON is passed to <paramref name="onMalformed"/>
+    /// (line, reason) and skipped instead of stopping the read (training's skip-and-count mode). Invalid UTF-8 still
+    /// stops: the file is not text in the expected encoding.
+    /// </summary>
+    public static IEnumerable<JsonArrayItem> Lines(string path, Action<long, string>? onMalformed)
     {
-        using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, new FileStreamOptions { Options = FileOptions.SequentialScan, BufferSize = 1 << 16 });
-        long line = 0;
-        int index = 0;
-        while (reader.ReadLine() is { } text)
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
         {
-            line++;
-            if (string.IsNullOrWhiteSpace(text))
+            throw new FileNotFoundException($"dataset file '{path}' does not exist", path);
+        }
+
+        return LinesIterator(path, onMalformed);
+    }
+
+    private static IEnumerable<JsonArrayItem> LinesIterator(string path, Action<long, string>? onMalformed = null)
+    {
+        int index = 0;
+        foreach (var line in Utf8Lines.Read(path))
+        {
+            if (line.IsBlank)
             {
                 continue;
             }
@@ -90,16 +102,23 @@ public static class JsonlReader
             JsonDocument doc;
             try
             {
-                doc = JsonDocument.Parse(text);
+                doc = JsonDocument.Parse(line.Bytes);
             }
             catch (JsonException ex)
             {
-                throw new DatasetFormatException(path, line, "malformed JSON: " + JsonArrayStream.FirstSentence(ex.Message), ex);
+                string reason = "malformed JSON: " + JsonArrayStream.FirstSentence(ex.Message);
+                if (onMalformed is null)
+                {
+                    throw new DatasetFormatException(path, line.Line, reason, ex);
+                }
+
+                onMalformed(line.Line, reason);
+                continue;
             }
 
             using (doc)
             {
-                yield return new JsonArrayItem(index++, line, doc.RootElement);
+                yield return new JsonArrayItem(index++, line.Line, doc.RootElement);
             }
         }
     }

@@ -16,7 +16,7 @@ public enum TiePolicy
 /// <summary>How a pair that humans judged a tie (Pick-a-Pic 0.5/0.5, HPDv3 equal votes, equal ranks) is counted.</summary>
 public enum GroundTruthTiePolicy
 {
-    /// <summary>Default (and the paper's ranking protocol): left out, and counted separately.</summary>
+    /// <summary>The paper's ranking protocol: left out, and counted separately.</summary>
     Exclude,
 
     /// <summary>Counted with weight 1 and score 0.5 whatever the prediction.</summary>
@@ -24,6 +24,14 @@ public enum GroundTruthTiePolicy
 
     /// <summary>Counted with weight 1; correct only when the prediction is also a tie.</summary>
     Match,
+
+    /// <summary>
+    /// Counted as listed: the pair keeps the orientation the dataset gives it (HPDv3: <c>path1</c> preferred even
+    /// when <c>choice_dist</c> votes are equal), exactly as HPSv3's <c>evaluate.py</c> counts every pair. The
+    /// evaluator classifies such pairs as ordinary pairs, so <see cref="PairOutcome.TruthTie"/> never reaches
+    /// <see cref="Accuracy.Weigh"/> under this policy.
+    /// </summary>
+    Listed,
 }
 
 /// <summary>The outcome of one judged pair.</summary>
@@ -114,6 +122,7 @@ public static class Accuracy
     {
         GroundTruthTiePolicy.Exclude => "exclude: pairs humans judged a tie are left out (counted separately)",
         GroundTruthTiePolicy.Half => "half: pairs humans judged a tie count as half correct",
+        GroundTruthTiePolicy.Listed => "listed: pairs humans judged a tie count in their listed order (path1 preferred), as HPSv3's evaluate.py counts every listed pair",
         _ => "match: pairs humans judged a tie count as correct only when the scores are equal too",
     };
 }

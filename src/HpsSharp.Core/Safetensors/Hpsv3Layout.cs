@@ -26,6 +26,30 @@ public sealed record Hpsv3Dimensions(
 
     /// <summary>Width of one key/value projection (kv heads × head dim).</summary>
     public int KeyValueWidth => NumKeyValueHeads * (HiddenSize / NumHeads);
+
+    /// <summary>Tensors of the table (<see cref="Hpsv3Layout.ExpectedTensors"/>), counted without building it.</summary>
+    public long TensorCount => (12L * NumLayers) + (12L * VisionDepth) + 1 + 6 + 2 + 6;
+
+    /// <summary>
+    /// Parameters of the table, in floating point so that an absurd config.json (2e9 layers) gives a number instead
+    /// of an overflow; computed with the formulas of <see cref="Hpsv3Layout.ExpectedTensors"/> without building it.
+    /// </summary>
+    public double ParameterCount
+    {
+        get
+        {
+            double e = VisionEmbedDim, m = e * VisionMlpRatio, merged = e * SpatialMergeSize * SpatialMergeSize;
+            double h = HiddenSize, kv = (double)NumKeyValueHeads * (HiddenSize / Math.Max(1, NumHeads)), inter = IntermediateSize;
+            double vision = (e * InChannels * TemporalPatchSize * PatchSize * PatchSize)
+                + (VisionDepth * ((4 * e) + (3 * e * e) + (3 * e) + (e * e) + e + (m * e) + m + (e * m) + e))
+                + (2 * e) + (merged * merged) + merged + (h * merged) + h;
+            double decoder = ((double)VocabSize * h)
+                + (NumLayers * ((h * h) + h + (2 * ((kv * h) + kv)) + (h * h) + (3 * inter * h) + (2 * h)))
+                + h;
+            double head = (1024 * h) + 1024 + (16 * 1024) + 16 + (2 * 16) + 2;
+            return vision + decoder + head;
+        }
+    }
 }
 
 /// <summary>What a tensor of the HPSv3 state dict is for.</summary>

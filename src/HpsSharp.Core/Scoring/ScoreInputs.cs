@@ -34,11 +34,11 @@ public static class ScoreInputs
 
         var baseDir = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
         var requests = new List<ScoreRequest>();
-        int lineNo = 0;
-        foreach (var line in File.ReadLines(manifestPath))
+        // Strict UTF-8: a byte that is not UTF-8 is an error naming the line, never a silently altered prompt.
+        foreach (var line in Data.Utf8Lines.Read(manifestPath))
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line))
+            long lineNo = line.Line;
+            if (line.IsBlank)
             {
                 continue;
             }
@@ -46,7 +46,7 @@ public static class ScoreInputs
             string? prompt, image;
             try
             {
-                using var doc = JsonDocument.Parse(line);
+                using var doc = JsonDocument.Parse(line.Bytes);
                 if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 {
                     throw new UserInputException($"{manifestPath}:{lineNo}", "each line must be a JSON object {\"prompt\": ..., \"image\": ...}");
@@ -54,6 +54,11 @@ public static class ScoreInputs
 
                 prompt = doc.RootElement.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
                 image = doc.RootElement.TryGetProperty("image", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString() : null;
+            }
+            catch (InvalidOperationException ex)
+            {
+                // A lone surrogate escape ("\ud800") is valid JSON but not text.
+                throw new UserInputException($"{manifestPath}:{lineNo}", $"a string is not valid Unicode text ({ex.Message})", ex);
             }
             catch (JsonException ex)
             {

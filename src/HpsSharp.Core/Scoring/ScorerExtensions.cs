@@ -8,8 +8,8 @@ public static class ScorerExtensions
     {
         ArgumentNullException.ThrowIfNull(scorer);
         var results = await scorer.ScoreAsync([new ScoreRequest(prompt, a), new ScoreRequest(prompt, b)], null, cancellationToken).ConfigureAwait(false);
-        var ra = Require(results[0]);
-        var rb = Require(results[1]);
+        var ra = Require(results[0].Finite());
+        var rb = Require(results[1].Finite());
         return new Comparison(Preference.ProbabilityAOverB(ra, rb), ra, rb);
     }
 
@@ -18,7 +18,10 @@ public static class ScorerExtensions
     {
         ArgumentNullException.ThrowIfNull(scorer);
         ArgumentNullException.ThrowIfNull(images);
-        var results = await scorer.ScoreAsync(images.Select(i => new ScoreRequest(prompt, i)).ToList(), progress, cancellationToken).ConfigureAwait(false);
+        var scored = await scorer.ScoreAsync(images.Select(i => new ScoreRequest(prompt, i)).ToList(), progress, cancellationToken).ConfigureAwait(false);
+
+        // A NaN μ cannot be ordered: it is an error for that image, like an undecodable file.
+        var results = scored.Select(r => r.Finite()).ToList();
         var order = Enumerable.Range(0, results.Count)
             .Where(i => results[i].Ok)
             .OrderByDescending(i => results[i].Score!.Value.Mu)

@@ -19,20 +19,41 @@ public sealed record ScoreResult(ScoreRequest Request, Score? Score, string? Err
     public static ScoreResult Success(ScoreRequest request, Score score) => new(request, score, null);
 
     public static ScoreResult Failure(ScoreRequest request, string error) => new(request, null, error);
+
+    /// <summary>
+    /// This result, or a failure when its score is NaN or infinite: a diverged checkpoint's output is an error for
+    /// that item, never a number (JSON cannot even hold one).
+    /// </summary>
+    public ScoreResult Finite() => Score is { } s && !(double.IsFinite(s.Mu) && double.IsFinite(s.LogSigma))
+        ? Failure(Request, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"the model returned a non-finite score (μ = {s.Mu}, log σ = {s.LogSigma})"))
+        : this;
 }
 
 /// <summary>Progress of a scoring call: items finished out of the total.</summary>
-public readonly record struct ScoreProgress(int Done, int Total);
+public readonly record struct ScoreProgress(int Done, int Total)
+{
+    /// <summary>
+    /// The results finished since the previous report (one forward batch, or items that failed before it), so that
+    /// a caller can persist them as they come (the score cache writes every batch); null when a scorer does not say.
+    /// </summary>
+    public IReadOnlyList<ScoreResult>? Finished { get; init; }
+}
 
 /// <summary>What a scorer is, for reports, caches and honesty about which model produced a number.</summary>
 /// <param name="Name">Human-readable name, e.g. "HPSv3 (MizzenAI/HPSv3)" or "tiny test model".</param>
-/// <param name="Fingerprint">Stable identity of the weights and settings; changes when they change (cache key).</param>
+/// <param name="Fingerprint">Identity of the weights' content and the settings; changes when any weight byte or setting changes (cache key).</param>
 /// <param name="IsReleasedHpsv3">True only for the released HPSv3 7B checkpoint.</param>
 /// <param name="Dtype">"bf16" or "fp32".</param>
 /// <param name="MinPixels">Image pixel budget lower bound used by preprocessing.</param>
 /// <param name="MaxPixels">Image pixel budget upper bound used by preprocessing.</param>
 public sealed record ModelInfo(string Name, string Fingerprint, bool IsReleasedHpsv3, string Dtype, int MinPixels, int MaxPixels)
 {
+    /// <summary>Which scorer produced the scores ("hpsv3" for <c>HpsScorer</c>); part of the score cache key.</summary>
+    public string Kind { get; init; } = "hpsv3";
+
+    /// <summary>The device the model runs on ("cpu", "cuda:0"); part of the score cache key, as kernels differ.</summary>
+    public string Device { get; init; } = "cpu";
+
     /// <summary>A one-line description that says plainly when the model is not the released HPSv3.</summary>
     public string Describe() => IsReleasedHpsv3
         ? $"{Name} [{Dtype}]"

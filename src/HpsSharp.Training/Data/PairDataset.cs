@@ -1,4 +1,3 @@
-using System.Text.Json;
 using HpsSharp.Core;
 using HpsSharp.Core.Data;
 
@@ -88,46 +87,64 @@ public static class PairDataset
         }
 
         var root = Path.GetFullPath(imageRoot ?? Path.GetDirectoryName(Path.GetFullPath(path))!);
+        if (format == PairFormat.Hpdv3 && FirstNonSpace(path) != '[')
+        {
+            throw new TrainingDataException(path, 0, "an HPDv3 file is one JSON array of pairs (use --format jsonl for JSON Lines)");
+        }
+
+        // The one HPDv3 row reader (shared with evaluation), in its skip-and-count mode unless --strict.
+        var read = new Hpdv3ReadOptions
+        {
+            AcceptAliases = true,
+            OnSkipped = s =>
+            {
+                report.Rows++;
+                Bad(path, s.Index, s.Reason, options, report);
+            },
+        };
+        var records = format == PairFormat.Jsonl ? Hpdv3PairReader.ReadJsonLines(path, read) : Hpdv3PairReader.ReadRecords(path, read);
         var pairs = new List<PreferencePair>();
-        foreach (var (row, element, error) in ReadRows(path, format))
+        foreach (var record in records)
         {
             report.Rows++;
-            if (error is not null)
+            var p = record.Pair;
+            long row = p.Index;
+            if (string.IsNullOrWhiteSpace(p.Prompt))
             {
-                Bad(path, row, error, options, report);
+                Bad(path, row, "missing or empty \"prompt\"", options, report);
                 continue;
             }
 
-            if (!TryParse(element, root, row, out var pair, out var reason, out var conf))
+            if (!TryResolve(root, p.Path1, out var preferred, out var reason) || !TryResolve(root, p.Path2, out var other, out reason))
             {
                 Bad(path, row, reason!, options, report);
                 continue;
             }
 
-            switch (conf)
+            if (!p.HasConfidenceKey)
             {
-                case ConfidenceState.Missing:
-                    report.MissingConfidence++;
-                    break;
-                case ConfidenceState.Null:
-                    report.NullConfidence++;
-                    if (options.NullConfidence == NullConfidencePolicy.Error)
-                    {
-                        throw new TrainingDataException(path, row, "\"confidence\" is null (use --null-confidence keep|drop to accept such rows)");
-                    }
+                report.MissingConfidence++;
+            }
+            else if (p.Confidence is null)
+            {
+                report.NullConfidence++;
+                if (options.NullConfidence == NullConfidencePolicy.Error)
+                {
+                    throw new TrainingDataException(path, row, "\"confidence\" is null (use --null-confidence keep|drop to accept such rows)");
+                }
 
-                    if (options.NullConfidence == NullConfidencePolicy.Drop)
-                    {
-                        continue;
-                    }
-
-                    break;
-                case ConfidenceState.Value when options.ConfidenceThreshold is double t && pair!.Confidence < t:
-                    report.BelowConfidence++;
+                if (options.NullConfidence == NullConfidencePolicy.Drop)
+                {
                     continue;
+                }
+            }
+            else if (options.ConfidenceThreshold is double t && p.Confidence < t)
+            {
+                report.BelowConfidence++;
+                continue;
             }
 
-            pairs.Add(pair!);
+            pairs.Add(new PreferencePair(row, p.Prompt, preferred!, other!, p.ChoiceDist, p.Confidence));
         }
 
         report.Kept = pairs.Count;
@@ -145,173 +162,15 @@ public static class PairDataset
         report.AddSkipped(new SkippedItem(path, row, reason));
     }
 
-    private enum ConfidenceState
+    private static int FirstNonSpace(string path)
     {
-        Missing,
-        Null,
-        Value,
-    }
-
-    private static IEnumerable<(long Row, JsonElement Element, string? Error)> ReadRows(string path, PairFormat format)
-    {
-        if (format == PairFormat.Jsonl)
-        {
-            long row = 0;
-            foreach (var line in File.ReadLines(path))
-            {
-                if (string.IsNullOrWhiteSpace(line))
-                {
-                    row++;
-                    continue;
-                }
-
-                JsonElement e = default;
-                string? error = null;
-                try
-                {
-                    using var doc = JsonDocument.Parse(line);
-                    e = doc.RootElement.Clone();
-                }
-                catch (JsonException ex)
-                {
-                    error = "not valid JSON: " + ex.Message;
-                }
-
-                yield return (row++, e, error);
-            }
-
-            yield break;
-        }
-
-        using var stream = File.OpenRead(path);
-        if (FirstNonSpace(stream) != '[')
-        {
-            throw new TrainingDataException(path, 0, "an HPDv3 file is one JSON array of pairs (use --format jsonl for JSON Lines)");
-        }
-
-        long i = 0;
-        IEnumerable<JsonElement> items;
-        try
-        {
-            items = JsonSerializer.DeserializeAsyncEnumerable<JsonElement>(stream).ToBlockingEnumerable();
-        }
-        catch (JsonException ex)
-        {
-            throw new TrainingDataException(path, 0, "not valid JSON: " + ex.Message, ex);
-        }
-
-        using var it = items.GetEnumerator();
-        while (true)
-        {
-            bool more;
-            try
-            {
-                more = it.MoveNext();
-            }
-            catch (JsonException ex)
-            {
-                // A syntax error ends a JSON array: nothing after it can be trusted.
-                throw new TrainingDataException(path, i, "not valid JSON: " + ex.Message, ex);
-            }
-
-            if (!more)
-            {
-                break;
-            }
-
-            yield return (i++, it.Current, null);
-        }
-    }
-
-    private static int FirstNonSpace(Stream s)
-    {
+        using var s = File.OpenRead(path);
         int b;
         while ((b = s.ReadByte()) is ' ' or '\n' or '\r' or '\t' or 0xEF or 0xBB or 0xBF)
         {
         }
 
-        s.Position = 0;
         return b;
-    }
-
-    private static bool TryParse(JsonElement e, string root, long row, out PreferencePair? pair, out string? reason, out ConfidenceState conf)
-    {
-        pair = null;
-        conf = ConfidenceState.Missing;
-        if (e.ValueKind != JsonValueKind.Object)
-        {
-            reason = $"expected a JSON object, got {e.ValueKind}";
-            return false;
-        }
-
-        if (!TryString(e, "prompt", out var prompt) || string.IsNullOrWhiteSpace(prompt))
-        {
-            reason = "missing or empty \"prompt\"";
-            return false;
-        }
-
-        if (!TryString(e, "path1", out var p1) && !TryString(e, "preferred", out p1))
-        {
-            reason = "missing \"path1\" (the preferred image)";
-            return false;
-        }
-
-        if (!TryString(e, "path2", out var p2) && !TryString(e, "other", out p2))
-        {
-            reason = "missing \"path2\"";
-            return false;
-        }
-
-        double? confidence = null;
-        if (e.TryGetProperty("confidence", out var c))
-        {
-            if (c.ValueKind == JsonValueKind.Null)
-            {
-                conf = ConfidenceState.Null;
-            }
-            else if (c.ValueKind == JsonValueKind.Number)
-            {
-                conf = ConfidenceState.Value;
-                confidence = c.GetDouble();
-            }
-            else
-            {
-                reason = $"\"confidence\" must be a number or null, got {c.ValueKind}";
-                return false;
-            }
-        }
-
-        double[]? dist = null;
-        if (e.TryGetProperty("choice_dist", out var d) && d.ValueKind != JsonValueKind.Null)
-        {
-            if (d.ValueKind != JsonValueKind.Array || d.GetArrayLength() != 2 || d.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
-            {
-                reason = "\"choice_dist\" must be two numbers";
-                return false;
-            }
-
-            dist = d.EnumerateArray().Select(x => x.GetDouble()).ToArray();
-        }
-
-        if (!TryResolve(root, p1!, out var r1, out reason) || !TryResolve(root, p2!, out var r2, out reason))
-        {
-            return false;
-        }
-
-        pair = new PreferencePair(row, prompt!, r1!, r2!, dist, confidence);
-        return true;
-    }
-
-    private static bool TryString(JsonElement e, string name, out string? value)
-    {
-        value = null;
-        if (e.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.String)
-        {
-            value = p.GetString();
-            return !string.IsNullOrEmpty(value);
-        }
-
-        return false;
     }
 
     /// <summary>

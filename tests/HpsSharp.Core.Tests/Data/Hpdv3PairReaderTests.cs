@@ -25,7 +25,8 @@ public sealed class Hpdv3PairReaderTests
         var pairs = Hpdv3PairReader.Read(file).ToList();
         Assert.Equal(new long[] { 2, 4, 6 }, Hpdv3PairReader.ReadRecords(file).Select(x => x.Line));
         Assert.Equal(3, pairs.Count);
-        Assert.Equal(new Hpdv3Pair(0, "a cat", "images/a.jpg", "images/b.jpg", "flux", "infinity", pairs[0].ChoiceDist, 0.9999907), pairs[0]);
+        Assert.Equal(new Hpdv3Pair(0, "a cat", "images/a.jpg", "images/b.jpg", "flux", "infinity", pairs[0].ChoiceDist, 0.9999907) { HasConfidenceKey = true }, pairs[0]);
+        Assert.Equal((true, false), (pairs[1].HasConfidenceKey, pairs[2].HasConfidenceKey));
         Assert.Equal(new[] { 12.0, 7.0 }, pairs[0].ChoiceDist);
         Assert.Null(pairs[1].ChoiceDist);
         Assert.Null(pairs[1].Confidence);
