@@ -127,6 +127,42 @@ public sealed class ModelCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task InspectSaysPlainlyWhetherItIsTheReleasedModel()
+    {
+        var released = Path.Combine(_tmp.Path, "released");
+        Directory.CreateDirectory(released);
+        Checkpoints.WriteSparse(Path.Combine(released, "HPSv3.safetensors"), Checkpoints.ReleasedTable());
+        var renamed = Path.Combine(_tmp.Path, "finetune");
+        Directory.CreateDirectory(renamed);
+        Checkpoints.WriteSparse(Path.Combine(renamed, "model.safetensors"), Checkpoints.ReleasedTable());
+
+        var (code, stdout, stderr) = await CliHarness.RunAsync("model", "inspect", released, "--summary");
+        Assert.True(code == 0, stderr);
+        Assert.Matches("(?m)^released HPSv3: yes — ", stdout);
+        (code, stdout, stderr) = await CliHarness.RunAsync("model", "inspect", renamed, "--summary");
+        Assert.True(code == 0, stderr);
+        Assert.Matches("(?m)^released HPSv3: no — the released tensor table, but in model.safetensors", stdout);
+        (code, stdout, stderr) = await CliHarness.RunAsync("model", "inspect", TestPaths.Fixture("hpsv3-tiny"), "--summary");
+        Assert.True(code == 0, stderr);
+        Assert.Matches("(?m)^released HPSv3: no — not the HPSv3-7B tensor table", stdout);
+        Assert.DoesNotContain("matches the released file", stdout, StringComparison.Ordinal);
+
+        (code, stdout, _) = await CliHarness.RunAsync("model", "inspect", released, "--json", "--summary");
+        Assert.Equal(0, code);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.True(doc.RootElement.GetProperty("released_hpsv3").GetBoolean());
+        }
+
+        (code, stdout, _) = await CliHarness.RunAsync("model", "inspect", renamed, "--json", "--summary");
+        Assert.Equal(0, code);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.False(doc.RootElement.GetProperty("released_hpsv3").GetBoolean());
+        }
+    }
+
+    [Fact]
     public async Task InspectOfAMissingPathIsAUserError()
     {
         var (code, stdout, stderr) = await CliHarness.RunAsync("model", "inspect", Path.Combine(_tmp.Path, "nope"));

@@ -21,6 +21,16 @@ public sealed class ServeCommand : ICommandFactory
         model.BatchSize.Description = "Most items per scorer batch (the micro-batch size)";
         model.BatchSize.DefaultValueFactory = _ => defaults.MaxBatchSize;
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';' (loopback unless told otherwise)", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        urls.Validators.Add(r =>
+        {
+            foreach (var url in (r.GetValueOrDefault<string>() ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!IsListenUrl(url))
+                {
+                    r.AddError($"--urls: '{url}' is not an address to listen on (expected e.g. http://127.0.0.1:8080 or https://0.0.0.0:8443)");
+                }
+            }
+        });
         var maxWait = new Option<int>("--max-wait-ms") { Description = "How long a batch waits for more items after its first", DefaultValueFactory = _ => defaults.MaxWaitMs };
         var queue = new Option<int>("--queue-capacity") { Description = "Items that may wait; more are answered 503 with Retry-After", DefaultValueFactory = _ => defaults.QueueCapacity };
         var maxItems = new Option<int>("--max-items") { Description = "Most items in one request (413 above)", DefaultValueFactory = _ => defaults.MaxItemsPerRequest };
@@ -89,6 +99,12 @@ public sealed class ServeCommand : ICommandFactory
         });
         return cmd;
     }
+
+    /// <summary>An http(s) URL Kestrel can bind ('*' and '+' stand for every address), with no path or query.</summary>
+    private static bool IsListenUrl(string url) =>
+        Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+        && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+        && uri.AbsolutePath == "/" && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.UserInfo);
 
     private static bool IsLoopback(string url)
     {

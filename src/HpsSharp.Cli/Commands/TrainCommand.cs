@@ -50,18 +50,24 @@ public sealed class TrainCommand : ICommandFactory
 
         cmd.SetAction((parse, ct) =>
         {
-            var merged = Merge(parse.GetValue(config), options.Select(x => (x.Property, x.Name, Value: Given(parse, x.Option, x.Property))));
             TrainingOptions o;
             try
             {
+                // Every problem with the options themselves (missing --data, a non-number, a negative rate) is a
+                // usage error, exit 2, like the parser's own errors; files that cannot be read stay user errors.
+                var merged = Merge(parse.GetValue(config), options.Select(x => (x.Property, x.Name, Value: Given(parse, x.Option, x.Property))));
                 o = merged.Deserialize<TrainingOptions>(TrainingOptions.JsonOptions) ?? new TrainingOptions();
+                o.Validate();
             }
             catch (JsonException ex)
             {
-                throw new UserInputException("options", ex.Message, ex);
+                throw new UsageException($"options: {ex.Message}", ex);
+            }
+            catch (UserInputException ex)
+            {
+                throw new UsageException(ex.Message, ex);
             }
 
-            o.Validate();
             return Task.FromResult(Run(env, o, parse.GetValue(json), ct));
         });
         return cmd;
@@ -197,7 +203,7 @@ public sealed class TrainCommand : ICommandFactory
                     ["bad_images"] = report.BadImages,
                 },
             };
-            env.Out.WriteLine(summary.ToJsonString());
+            env.Out.WriteLine(summary.ToJsonString(CliJson.Serializer));
         }
         else
         {

@@ -26,7 +26,17 @@ public sealed class CliEnvironment
             ColorSystem = interactive ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
         });
+        if (!interactive)
+        {
+            // Spectre assumes 80 columns when the output is not a terminal and hard-wraps at that width, which split
+            // long error messages over lines and file names inside table cells. A redirected line has no width.
+            Console.Profile.Width = UnboundedWidth;
+            ErrorConsole.Profile.Width = UnboundedWidth;
+        }
     }
+
+    /// <summary>The width given to Spectre when writing to a file or pipe: wider than any path or message.</summary>
+    private const int UnboundedWidth = 1 << 16;
 
     /// <summary>Standard output (machine-readable output goes here and nowhere else).</summary>
     public TextWriter Out { get; }
