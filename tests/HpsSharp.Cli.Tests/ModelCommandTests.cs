@@ -94,6 +94,14 @@ public sealed class ModelCommandTests : IAsyncLifetime
         Assert.True(code == 0, stderr);
         Assert.Contains("retrying", stderr, StringComparison.Ordinal);
         Assert.Equal(weights, File.ReadAllBytes(Path.Combine(outDir, "HPSv3.safetensors")));
+
+        // Resumed, not restarted: the second transfer asked for the bytes after what had arrived, and got a 206.
+        var gets = _hub.Requests.Where(r => r.Method == "GET" && r.Path == "/cdn/" + f.Sha256).ToList();
+        Assert.Equal(2, gets.Count);
+        Assert.Null(gets[0].Range);
+        Assert.Matches("^bytes=[1-9][0-9]*-$", gets[1].Range);
+        Assert.InRange(long.Parse(gets[1].Range![6..^1], System.Globalization.CultureInfo.InvariantCulture), 1, 50_000);
+        Assert.Contains(_hub.PartialResponses, p => p.Range == gets[1].Range);
     }
 
     [Fact]

@@ -64,6 +64,17 @@ public sealed class ServeCommand : ICommandFactory
                 ApiKey = string.IsNullOrEmpty(key) ? null : key,
                 ImageRoot = parse.GetValue(imageRoot),
             };
+            try
+            {
+                options.Validate();
+            }
+            catch (UserInputException ex) when (ex.Input != "image root")
+            {
+                // Settings out of range or inconsistent with each other are usage errors (exit 2); a missing image
+                // folder is a user error like any missing file.
+                throw new UsageException(ex.Message, ex);
+            }
+
             foreach (var url in options.Urls)
             {
                 if (!IsLoopback(url) && options.ApiKey is null)
