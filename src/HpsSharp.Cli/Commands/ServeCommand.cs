@@ -36,6 +36,8 @@ public sealed class ServeCommand : ICommandFactory
         var maxItems = new Option<int>("--max-items") { Description = "Most items in one request (413 above)", DefaultValueFactory = _ => defaults.MaxItemsPerRequest };
         var maxBody = new Option<int>("--max-body-mb") { Description = "Largest request body in MiB (413 above)", DefaultValueFactory = _ => (int)(defaults.MaxRequestBodyBytes / (1024 * 1024)) };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Largest image in pixels, read from its header before decoding (400 above)", DefaultValueFactory = _ => defaults.MaxDecodedPixels };
+        var maxInflight = new Option<int>("--max-inflight-mb") { Description = "Budget for request bodies in flight, in MiB; requests beyond it get 503 with Retry-After before their body is read", DefaultValueFactory = _ => (int)(defaults.MaxInflightBytes / (1024 * 1024)) };
+        var drain = new Option<int>("--drain-timeout-s") { Description = "On SIGTERM or Ctrl+C: how long accepted requests may take to be answered (new ones get 503)", DefaultValueFactory = _ => defaults.DrainTimeoutSeconds };
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on every endpoint except /healthz and /readyz (default: $HPS_API_KEY)" };
         var imageRoot = new Option<string?>("--image-root") { Description = "Let items name files by \"path\", relative to this folder and never outside it" };
         var cmd = new Command("serve", "Run the HTTP reward service: POST /v1/score, /v1/compare, /v1/rank; GET /healthz, /readyz, /metrics, /openapi.json");
@@ -46,6 +48,8 @@ public sealed class ServeCommand : ICommandFactory
         cmd.Options.Add(maxItems);
         cmd.Options.Add(maxBody);
         cmd.Options.Add(maxPixels);
+        cmd.Options.Add(maxInflight);
+        cmd.Options.Add(drain);
         cmd.Options.Add(apiKey);
         cmd.Options.Add(imageRoot);
         cmd.SetAction(async (parse, ct) =>
@@ -61,6 +65,11 @@ public sealed class ServeCommand : ICommandFactory
                 MaxItemsPerRequest = parse.GetValue(maxItems),
                 MaxRequestBodyBytes = parse.GetValue(maxBody) * 1024L * 1024L,
                 MaxDecodedPixels = parse.GetValue(maxPixels),
+                // Unless given, the budget grows with a larger body limit so that four of the largest bodies fit.
+                MaxInflightBytes = parse.GetResult(maxInflight) is null
+                    ? Math.Max(defaults.MaxInflightBytes, 4L * parse.GetValue(maxBody) * 1024L * 1024L)
+                    : parse.GetValue(maxInflight) * 1024L * 1024L,
+                DrainTimeoutSeconds = parse.GetValue(drain),
                 ApiKey = string.IsNullOrEmpty(key) ? null : key,
                 ImageRoot = parse.GetValue(imageRoot),
             };

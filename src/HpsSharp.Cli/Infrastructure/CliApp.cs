@@ -53,6 +53,13 @@ public static class CliApp
         try
         {
             var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = env.Out, Error = env.Error };
+            if (parse.CommandResult.Command.Name == "serve")
+            {
+                // System.CommandLine ends the process 2 s after SIGTERM/Ctrl+C; the service instead lets its host
+                // handle the signal and drain accepted requests (--drain-timeout-s) before it exits.
+                config.ProcessTerminationTimeout = null;
+            }
+
             return await parse.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
