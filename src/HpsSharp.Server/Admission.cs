@@ -16,14 +16,17 @@ public sealed partial class Admission : IHostedLifecycleService
 {
     private readonly RewardServiceOptions options;
     private readonly ILogger<Admission> logger;
+    private readonly ScoringQueue queue;
     private readonly Lock _gate = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _reservedBytes;
     private int _inFlight;
     private bool _draining;
 
-    public Admission(RewardServiceOptions options, ServiceMetrics metrics, ILogger<Admission> logger)
+    public Admission(RewardServiceOptions options, ServiceMetrics metrics, ScoringQueue queue, ILogger<Admission> logger)
     {
+        ArgumentNullException.ThrowIfNull(queue);
+        this.queue = queue;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(metrics);
         this.options = options;
@@ -175,6 +178,7 @@ public sealed partial class Admission : IHostedLifecycleService
         if (!_drained.Task.IsCompleted)
         {
             LogDrainTimedOut(logger, InFlight, options.DrainTimeoutSeconds);
+            queue.Abort(); // the waiting requests are answered 503 "shutting down"
         }
     }
 
