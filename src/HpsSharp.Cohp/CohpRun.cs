@@ -51,7 +51,14 @@ public sealed class CohpRun
     public string? Error { get; set; }
 
     /// <summary>The document as indented JSON (the <c>run.json</c> text).</summary>
-    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, CohpJsonContext.Default.CohpRun);
+    /// <remarks>Prompts keep '+' and non-ASCII letters as they are (the default encoder would write "\u002B"): the relaxed
+    /// encoder still escapes quotes and control characters, and run.json is never embedded in HTML as is.</remarks>
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, RelaxedJson.CohpRun);
+
+    private static readonly CohpJsonContext RelaxedJson = new(new System.Text.Json.JsonSerializerOptions(CohpJsonContext.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
 
     /// <summary>Reads a <c>run.json</c> text.</summary>
     public static CohpRun FromJson(string json) =>

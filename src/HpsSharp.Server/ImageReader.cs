@@ -14,10 +14,12 @@ public sealed class ImageReader
 {
     private readonly long _maxPixels;
     private readonly string? _root;
+    private readonly RewardServiceOptions _options;
 
     public ImageReader(RewardServiceOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        _options = options;
         _maxPixels = options.MaxDecodedPixels;
         _root = options.ImageRoot is null ? null : Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.ImageRoot));
     }
@@ -159,17 +161,43 @@ public sealed class ImageReader
         }
 
         string full = ResolveUnderRoot(_root, relative, item);
-        using (var codec = SKCodec.Create(full))
-        {
-            if (codec is null)
-            {
-                throw new ItemRejectedException(item, $"'{relative}' is not a decodable image");
-            }
 
-            CheckPixels(codec.Info.Width, codec.Info.Height, item);
+        // Only regular files: opening a FIFO blocks until a writer appears (the request hung), and a device or a
+        // /proc file has no end. stat reports size 0 for all of them, so a file with content is a regular file.
+        var info = new FileInfo(full);
+        if (!info.Exists || info.Length == 0)
+        {
+            throw new ItemRejectedException(item, $"'{relative}' is not a regular file with content (FIFOs, sockets, devices and empty files are refused)");
         }
 
-        return ImageInput.FromPath(full);
+        if (info.Length > _options.MaxRequestBodyBytes)
+        {
+            throw new ItemRejectedException(item, $"'{relative}' is {info.Length} bytes, larger than the limit max_request_body_bytes = {_options.MaxRequestBodyBytes}");
+        }
+
+        // The file is read here, with a timeout (a stalled network file system must not hold the request), and the
+        // bytes are checked like an uploaded image.
+        // On its own thread, not the pool's: the request thread waits for it, and pool threads waiting on pool work
+        // starve a small machine under concurrent requests.
+        var read = Task.Factory.StartNew(() => File.ReadAllBytes(full), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        if (!read.Wait(TimeSpan.FromMilliseconds(_options.FileReadTimeoutMs)))
+        {
+            read.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+            throw new ItemRejectedException(item, $"reading '{relative}' took longer than {_options.FileReadTimeoutMs} ms");
+        }
+
+        byte[] bytes;
+        try
+        {
+            bytes = read.GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ItemRejectedException(item, $"'{relative}' could not be read: {ex.Message}");
+        }
+
+        _ = FromEncoded(bytes, item); // header check: decodable, within the pixel limit
+        return ImageInput.FromBytes(bytes, relative);
     }
 
     /// <summary>

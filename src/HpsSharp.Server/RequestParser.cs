@@ -122,6 +122,11 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
         {
             throw new RequestRejectedException(400, "malformed multipart body", ex.Message);
         }
+        catch (IOException ex) when (!ct.IsCancellationRequested && ex is not BadHttpRequestException)
+        {
+            // A body that ends before the closing boundary ("Unexpected end of Stream").
+            throw new RequestRejectedException(400, "malformed multipart body", $"the body ended before the multipart form did: {ex.Message}");
+        }
 
         bool group = form.TryGetValue("normalize", out var nv) && ReadNormalizeText(nv.ToString());
         var prompts = new Dictionary<int, string>();
@@ -231,7 +236,17 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
     {
         try
         {
-            return await JsonDocument.ParseAsync(request.Body, DocumentOptions, ct).ConfigureAwait(false);
+            var doc = await JsonDocument.ParseAsync(request.Body, DocumentOptions, ct).ConfigureAwait(false);
+
+            // JSON text is UTF-8 (RFC 8259), but the parser only checks a string when it is read, so invalid bytes in
+            // a field nobody reads would pass. One vectorised pass over the raw text refuses them all.
+            if (!System.Text.Unicode.Utf8.IsValid(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(doc.RootElement)))
+            {
+                doc.Dispose();
+                throw new RequestRejectedException(400, "malformed JSON", "the body is not valid UTF-8");
+            }
+
+            return doc;
         }
         catch (JsonException ex)
         {

@@ -89,6 +89,12 @@ public static class RewardService
             sp.GetRequiredService<ILogger<ScoringQueue>>(), sp.GetRequiredService<IHostApplicationLifetime>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ScoringQueue>());
 
+        // Drains admitted requests in the host's "stopping" phase, while the queue still scores and Kestrel still
+        // answers; the host's own timeout must leave room for the drain.
+        builder.Services.AddSingleton<Admission>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Admission>());
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.DrainTimeoutSeconds + 15));
+
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
@@ -97,6 +103,9 @@ public static class RewardService
         {
             app.Use(RequireApiKey(options.ApiKey));
         }
+
+        var admission = app.Services.GetRequiredService<Admission>();
+        app.Use(admission.InvokeAsync);
 
         app.MapScoring();
         app.MapStatus();

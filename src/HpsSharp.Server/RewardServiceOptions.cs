@@ -35,6 +35,23 @@ public sealed record RewardServiceOptions
     /// <summary>Seconds a client is told to wait (Retry-After) when the queue is full or the model is not ready.</summary>
     public int RetryAfterSeconds { get; init; } = 1;
 
+    /// <summary>
+    /// Global budget for request bodies in flight, in bytes: each scoring request reserves its Content-Length (or
+    /// <see cref="MaxRequestBodyBytes"/> when chunked) before its body is read, holds it until it is answered, and is
+    /// answered 503 with Retry-After when the reservation does not fit. Bounds the memory that concurrent large
+    /// bodies can take. At least <see cref="MaxRequestBodyBytes"/>.
+    /// </summary>
+    public long MaxInflightBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// On shutdown (SIGTERM, Ctrl+C, host stop): how long requests already accepted may take to be answered. New
+    /// scoring requests are answered 503 at once; after this time whatever is left is cancelled.
+    /// </summary>
+    public int DrainTimeoutSeconds { get; init; } = 30;
+
+    /// <summary>How long reading one image file under <see cref="ImageRoot"/> may take before the item is refused.</summary>
+    public int FileReadTimeoutMs { get; init; } = 10_000;
+
     /// <summary>Throws <see cref="UserInputException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {
@@ -48,6 +65,9 @@ public sealed record RewardServiceOptions
         Require(MaxDecodedPixels >= 1, "max decoded pixels", $"must be at least 1 (got {MaxDecodedPixels})");
         Require(RetryAfterSeconds >= 1, "retry after seconds", $"must be at least 1 (got {RetryAfterSeconds})");
         Require(ApiKey is null || ApiKey.Length > 0, "api key", "must not be empty when given");
+        Require(MaxInflightBytes >= MaxRequestBodyBytes, "max inflight bytes", $"must be at least the largest body, {MaxRequestBodyBytes} bytes (got {MaxInflightBytes})");
+        Require(DrainTimeoutSeconds >= 0, "drain timeout seconds", $"must not be negative (got {DrainTimeoutSeconds})");
+        Require(FileReadTimeoutMs >= 1, "file read timeout ms", $"must be at least 1 (got {FileReadTimeoutMs})");
         if (ImageRoot is not null && !Directory.Exists(ImageRoot))
         {
             throw new UserInputException("image root", $"folder '{ImageRoot}' does not exist");

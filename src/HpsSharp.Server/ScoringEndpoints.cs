@@ -159,6 +159,12 @@ public static class ScoringEndpoints
         {
             return Problem(new RequestRejectedException(ex.StatusCode, "bad request", ex.Message));
         }
+        catch (InvalidOperationException ex) when (ex.Source?.StartsWith("System.Text.Json", StringComparison.Ordinal) == true)
+        {
+            // System.Text.Json parses such text and only refuses it when a string is read: invalid UTF-8 bytes, or an
+            // escaped lone surrogate ("\ud800"). Either is a malformed request, not a server error.
+            return Problem(new RequestRejectedException(400, "malformed JSON", $"a string is not valid text: {ex.Message}"));
+        }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
             return TypedResults.Empty; // the client is gone; nobody reads this answer

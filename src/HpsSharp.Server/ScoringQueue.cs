@@ -160,6 +160,26 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
         await _worker.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
+    /// <summary>Cancels the batch being scored and fails everything queued (the drain timeout has passed).</summary>
+    internal void Abort()
+    {
+        lock (_gate)
+        {
+            _ready = false;
+            _accepting = false;
+            _channel.Writer.TryComplete();
+        }
+
+        try
+        {
+            _hardStop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // already disposed: nothing left to cancel
+        }
+    }
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {

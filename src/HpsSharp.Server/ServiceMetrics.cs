@@ -39,6 +39,12 @@ public sealed class ServiceMetrics
     /// <summary>1 when the model is loaded and the worker accepts work.</summary>
     public Func<bool> Ready { get; set; } = () => false;
 
+    /// <summary>Scoring requests admitted and not yet answered (set by <see cref="Admission"/>).</summary>
+    public Func<int> InFlightRequests { get; set; } = () => 0;
+
+    /// <summary>Body bytes reserved by those requests (set by <see cref="Admission"/>).</summary>
+    public Func<long> InFlightBytes { get; set; } = () => 0;
+
     /// <summary>Batches the scorer was called with so far.</summary>
     public long Batches => Interlocked.Read(ref _batches);
 
@@ -113,6 +119,10 @@ public sealed class ServiceMetrics
         Line(sb, "hps_queue_capacity", null, QueueCapacity);
         Header(sb, "hps_model_ready", "gauge", "1 when the model is loaded and work is accepted.");
         Line(sb, "hps_model_ready", null, Ready() ? 1 : 0);
+        Header(sb, "hps_inflight_requests", "gauge", "Scoring requests admitted and not yet answered.");
+        Line(sb, "hps_inflight_requests", null, InFlightRequests());
+        Header(sb, "hps_inflight_bytes", "gauge", "Request body bytes reserved against the in-flight budget.");
+        Line(sb, "hps_inflight_bytes", null, InFlightBytes());
         return sb.ToString();
     }
 

@@ -16,10 +16,10 @@ public static class StatusEndpoints
         // Liveness: the process answers. Readiness: the model is loaded and work is accepted.
         app.MapGet("/healthz", (ScoringQueue q, RewardServiceOptions o) =>
             TypedResults.Ok(new StatusDto("ok", q.Model is { } m ? ModelDto.From(m) : null, q.Depth, o.QueueCapacity, null)));
-        app.MapGet("/readyz", IResult (ScoringQueue q, RewardServiceOptions o) =>
+        app.MapGet("/readyz", IResult (ScoringQueue q, RewardServiceOptions o, Admission admission) =>
         {
             var model = q.Model is { } m ? ModelDto.From(m) : null;
-            return q.IsReady
+            return q.IsReady && !admission.Draining
                 ? TypedResults.Ok(new StatusDto("ready", model, q.Depth, o.QueueCapacity, null))
                 : TypedResults.Json(
                     new StatusDto(q.LoadError is null ? "not ready" : "failed", model, q.Depth, o.QueueCapacity, q.LoadError?.Message),

@@ -12,13 +12,4 @@ public sealed class CliBasicsTests
         Assert.Equal(0, code);
         Assert.StartsWith("hps ", stdout, StringComparison.Ordinal);
     }
-
-    [Fact]
-    public async Task UnknownOptionIsAUsageErrorWithExitCode2()
-    {
-        var (code, stdout, stderr) = await CliHarness.RunAsync("version", "--no-such-option");
-        Assert.Equal(2, code);
-        Assert.Equal(string.Empty, stdout);
-        Assert.Contains("--no-such-option", stderr, StringComparison.Ordinal);
-    }
 }

@@ -219,7 +219,24 @@ public sealed class EvalTinyModelTests
         Assert.True(code == 0, stderr);
         using (var doc = JsonDocument.Parse(stdout))
         {
-            Assert.Equal(2, doc.RootElement.GetProperty("models").GetArrayLength());
+            // Each model's mean is the score its image gets offline (one image per model), best model first.
+            var (sc, sout, serr) = await CliHarness.RunAsync("score", "--model", model, "--dtype", "fp32", "--json", "--batch-size", "1", "--prompt", "a photo",
+                Path.Combine(bench, "Kolors", "0.png"), Path.Combine(bench, "SD2", "0.png"));
+            Assert.True(sc == 0, serr);
+            using var offline = JsonDocument.Parse(sout);
+            var mu = offline.RootElement.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("mu").GetDouble()).ToArray();
+            var expected = new Dictionary<string, double> { ["Kolors"] = mu[0], ["SD2"] = mu[1] };
+            var models = doc.RootElement.GetProperty("models").EnumerateArray().ToList();
+            Assert.Equal(2, models.Count);
+            Assert.Equal(expected.OrderByDescending(kv => kv.Value).Select(kv => kv.Key), models.Select(m => m.GetProperty("model").GetString()));
+            foreach (var m in models)
+            {
+                Assert.Equal(expected[m.GetProperty("model").GetString()!], m.GetProperty("overall").GetDouble(), 5);
+                Assert.Equal(1, m.GetProperty("images").GetInt32());
+            }
+
+            Assert.Equal(2, doc.RootElement.GetProperty("protocol").GetProperty("images").GetInt32());
+            Assert.NotEqual(mu[0], mu[1]); // two different images, so the order above is a real check
         }
     }
 

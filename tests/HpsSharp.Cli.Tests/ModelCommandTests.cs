@@ -94,6 +94,14 @@ public sealed class ModelCommandTests : IAsyncLifetime
         Assert.True(code == 0, stderr);
         Assert.Contains("retrying", stderr, StringComparison.Ordinal);
         Assert.Equal(weights, File.ReadAllBytes(Path.Combine(outDir, "HPSv3.safetensors")));
+
+        // Resumed, not restarted: the second transfer asked for the bytes after what had arrived, and got a 206.
+        var gets = _hub.Requests.Where(r => r.Method == "GET" && r.Path == "/cdn/" + f.Sha256).ToList();
+        Assert.Equal(2, gets.Count);
+        Assert.Null(gets[0].Range);
+        Assert.Matches("^bytes=[1-9][0-9]*-$", gets[1].Range);
+        Assert.InRange(long.Parse(gets[1].Range![6..^1], System.Globalization.CultureInfo.InvariantCulture), 1, 50_000);
+        Assert.Contains(_hub.PartialResponses, p => p.Range == gets[1].Range);
     }
 
     [Fact]
@@ -124,6 +132,42 @@ public sealed class ModelCommandTests : IAsyncLifetime
         Assert.Contains("check vs HPSv3-7B (released): OK", stdout, StringComparison.Ordinal);
         Assert.Contains("matches the released file", stdout, StringComparison.Ordinal);
         Assert.Contains("8,292,152,882 parameters", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task InspectSaysPlainlyWhetherItIsTheReleasedModel()
+    {
+        var released = Path.Combine(_tmp.Path, "released");
+        Directory.CreateDirectory(released);
+        Checkpoints.WriteSparse(Path.Combine(released, "HPSv3.safetensors"), Checkpoints.ReleasedTable());
+        var renamed = Path.Combine(_tmp.Path, "finetune");
+        Directory.CreateDirectory(renamed);
+        Checkpoints.WriteSparse(Path.Combine(renamed, "model.safetensors"), Checkpoints.ReleasedTable());
+
+        var (code, stdout, stderr) = await CliHarness.RunAsync("model", "inspect", released, "--summary");
+        Assert.True(code == 0, stderr);
+        Assert.Matches("(?m)^released HPSv3: yes — ", stdout);
+        (code, stdout, stderr) = await CliHarness.RunAsync("model", "inspect", renamed, "--summary");
+        Assert.True(code == 0, stderr);
+        Assert.Matches("(?m)^released HPSv3: no — the released tensor table, but in model.safetensors", stdout);
+        (code, stdout, stderr) = await CliHarness.RunAsync("model", "inspect", TestPaths.Fixture("hpsv3-tiny"), "--summary");
+        Assert.True(code == 0, stderr);
+        Assert.Matches("(?m)^released HPSv3: no — not the HPSv3-7B tensor table", stdout);
+        Assert.DoesNotContain("matches the released file", stdout, StringComparison.Ordinal);
+
+        (code, stdout, _) = await CliHarness.RunAsync("model", "inspect", released, "--json", "--summary");
+        Assert.Equal(0, code);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.True(doc.RootElement.GetProperty("released_hpsv3").GetBoolean());
+        }
+
+        (code, stdout, _) = await CliHarness.RunAsync("model", "inspect", renamed, "--json", "--summary");
+        Assert.Equal(0, code);
+        using (var doc = JsonDocument.Parse(stdout))
+        {
+            Assert.False(doc.RootElement.GetProperty("released_hpsv3").GetBoolean());
+        }
     }
 
     [Fact]

@@ -36,10 +36,10 @@ public sealed class TokenizePreprocessTests
     public async Task TokenizeNeedsExactlyOneInputForm()
     {
         var (code, _, stderr) = await CliHarness.RunAsync("tokenize", "--model", TestPaths.TokenizerDir, "--prompt", "x");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code); // a usage error
         Assert.Contains("--image", stderr, StringComparison.Ordinal);
         (code, _, _) = await CliHarness.RunAsync("tokenize", "--model", TestPaths.TokenizerDir);
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
     }
 
     [Fact]

@@ -93,16 +93,16 @@ public sealed class TrainCommandTests
         using var dir = TestPaths.TempDir();
         File.WriteAllText(dir.File("bad.json"), """{"epochs": 1, "learning_rate": 0.1}""");
         var (code, _, stderr) = await CliHarness.RunAsync("train", "--config", dir.File("bad.json"));
-        Assert.Equal(1, code);
+        Assert.Equal(2, code); // option problems are usage errors
         Assert.Contains("learning_rate", stderr, StringComparison.Ordinal);
 
         (code, _, stderr) = await CliHarness.RunAsync("train", "--model", dir.Path, "--data", dir.File("none.json"), "--out", dir.File("o"), "--loss", "mse");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code); // option problems are usage errors
         Assert.Contains("--loss", stderr, StringComparison.Ordinal);
 
         File.WriteAllText(dir.File("cfg.json"), """{"model": "m", "out": "o", "epochs": 0}""");
         (code, _, stderr) = await CliHarness.RunAsync("train", "--config", dir.File("cfg.json"), "--data", "d.json");
-        Assert.Equal(1, code);
+        Assert.Equal(2, code); // option problems are usage errors
         Assert.Contains("--epochs", stderr, StringComparison.Ordinal);
 
         (code, _, stderr) = await CliHarness.RunAsync("train", "--model", dir.Path, "--data", dir.File("none.json"), "--out", dir.File("o"));

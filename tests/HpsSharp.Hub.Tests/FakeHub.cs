@@ -60,6 +60,9 @@ public sealed class FakeHub : IAsyncDisposable
 
     public sealed record Logged(string Method, string Path, string? Range, string? Authorization);
 
+    /// <summary>Every 206 Partial Content answer: the request path and the Range it answered.</summary>
+    public ConcurrentQueue<(string Path, string Range)> PartialResponses { get; } = new();
+
     /// <summary>A file and its fault plan (counters are consumed as requests arrive).</summary>
     public sealed class HubFile
     {
@@ -303,6 +306,7 @@ public sealed class FakeHub : IAsyncDisposable
             }
 
             ctx.Response.StatusCode = 206;
+            PartialResponses.Enqueue((ctx.Request.Path.Value!, range));
             ctx.Response.Headers.ContentRange = $"bytes {start}-{content.Length - 1}/{content.Length}";
         }
 
@@ -321,6 +325,10 @@ public sealed class FakeHub : IAsyncDisposable
             // Abort discards whatever Kestrel has not sent yet: the client gets at most DropAfter bytes.
             await ctx.Response.Body.WriteAsync(body[..(int)f.DropAfter]);
             await ctx.Response.Body.FlushAsync();
+
+            // Give the flushed bytes time to reach the client before the reset; without this pause a small DropAfter
+            // raced the abort, the client often received nothing, and a "resume" test passed with no Range at all.
+            await Task.Delay(150);
             if (f.ExpireLinksOnDrop)
             {
                 Interlocked.Increment(ref f.LinkGeneration);

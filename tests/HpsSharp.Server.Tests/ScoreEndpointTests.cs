@@ -205,6 +205,28 @@ public sealed class ScoreEndpointTests
         var sizes = scorer.BatchSizes.ToArray();
         Assert.Equal(56, sizes.Sum());
         Assert.All(sizes, s => Assert.InRange(s, 1, 3));
+        Assert.Contains(3, sizes); // a 7-item request is queued at once, so full batches must occur
+    }
+
+    [Fact]
+    public async Task ItemsWaitingInTheQueueAreScoredInFullBatchesAcrossRequests()
+    {
+        // While the first item is being scored, 2 + 4 items from two requests queue up; the worker must then take
+        // them as full batches of 3 (items of both requests together), not one request or one item at a time.
+        var scorer = new FakeScorer { Delay = TimeSpan.FromMilliseconds(300) };
+        await using var host = await ServiceHost.StartAsync(scorer, new RewardServiceOptions { MaxBatchSize = 3, MaxWaitMs = 0 });
+        object Body(int n, int seed) => new { items = Enumerable.Range(0, n).Select(i => new { prompt = "p", image = TestImages.Base64(TestImages.Png(4, 4, (byte)(seed + i))) }).ToArray() };
+        var first = host.PostJsonAsync("/v1/score", Body(1, 0));
+        await ServiceHost.WaitUntilAsync(() => scorer.Calls == 1, "the worker took the first item");
+        var second = host.PostJsonAsync("/v1/score", Body(2, 10));
+        await ServiceHost.WaitUntilAsync(() => host.App.Queue().Depth == 2, "the second request is queued");
+        var third = host.PostJsonAsync("/v1/score", Body(4, 20));
+        await ServiceHost.WaitUntilAsync(() => host.App.Queue().Depth == 6, "the third request is queued");
+
+        Assert.Equal(200, (await first).Status);
+        Assert.Equal(200, (await second).Status);
+        Assert.Equal(200, (await third).Status);
+        Assert.Equal([1, 3, 3], scorer.BatchSizes.ToArray());
     }
 
     [Fact]

@@ -40,7 +40,7 @@ public sealed class CompareCommand : ICommandFactory
             if (parse.GetValue(json))
             {
                 using var ms = new MemoryStream();
-                using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+                using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
                 {
                     w.WriteStartObject();
                     ScoreCommand.WriteModel(w, scorer.Model);

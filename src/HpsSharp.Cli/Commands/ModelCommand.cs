@@ -52,6 +52,8 @@ public sealed class ModelCommand : ICommandFactory
             Say(env, "dtypes", string.Join(", ", report.Dtypes.Select(d => $"{d.Dtype} × {d.Count} ({Bytes(d.Bytes)})")));
             Say(env, "layout", LayoutText(report.Layout));
             Say(env, "architecture", report.Architecture.Describe());
+            var (released, why) = ReleasedVerdict(report);
+            Say(env, "released HPSv3", why, released ? "green" : "yellow", released ? "yes" : "no");
             WriteCheck(env, report.Released);
             if (report.Config is not null)
             {
@@ -65,6 +67,24 @@ public sealed class ModelCommand : ICommandFactory
             return CliApp.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>The plain answer to "is this the released HPSv3?" and why (see <see cref="CheckpointReport.IsReleasedHpsv3"/>).</summary>
+    internal static (bool Released, string Why) ReleasedVerdict(CheckpointReport report)
+    {
+        if (report.IsReleasedHpsv3)
+        {
+            return (true, $"— {Hpsv3Layout.ReleasedFileName} with the released tensors, shapes, dtypes and layout (headers checked; the values are not hashed)");
+        }
+
+        if (report.Released.MatchesRelease)
+        {
+            return (false, $"— the released tensor table, but in {string.Join(", ", report.Files.Select(Path.GetFileName))}, not one {Hpsv3Layout.ReleasedFileName} (a fine-tune or a copy; scores are labelled as not the released model)");
+        }
+
+        return report.Released.Ok
+            ? (false, "— HPSv3-7B tensors with a different layout or dtypes than the release (convert it, or treat it as another model)")
+            : (false, "— not the HPSv3-7B tensor table (see the check below); its scores are not HPSv3 preference scores");
     }
 
     private static string LayoutText(Hpsv3KeyLayout layout) => layout switch
@@ -100,6 +120,7 @@ public sealed class ModelCommand : ICommandFactory
         {
             var table = new Table().AddColumns(header);
             table.Columns[3].RightAligned();
+            table.Columns[0].NoWrap();
             foreach (var row in rows)
             {
                 table.AddRow(row.Select(Markup.Escape).ToArray());
@@ -128,7 +149,8 @@ public sealed class ModelCommand : ICommandFactory
         var label = $"check vs {r.Against}";
         if (r.Ok)
         {
-            var note = r.MatchesRelease ? "matches the released file (keys, shapes, dtypes, layout)"
+            var note = r.MatchesRelease && r.Dimensions == Hpsv3Dimensions.Released7B ? "matches the released file (keys, shapes, dtypes, layout)"
+                : r.MatchesRelease ? "keys, dtypes and layout as released, at this config's dimensions"
                 : r.DtypeDifferences.Count > 0 ? $"loadable; {r.DtypeDifferences.Count} dtype(s) differ from the release (BF16 backbone, F32 head)"
                 : "loadable; keys in another layout than the release";
             Say(env, label, $"— all {expected} tensors present with their shapes; {note}", "green", "OK");
@@ -230,7 +252,7 @@ public sealed class ModelCommand : ICommandFactory
     internal static string ConvertJson(ConvertPlan plan, bool dryRun)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
         {
             w.WriteStartObject();
             w.WriteBoolean("dry_run", dryRun);
@@ -375,7 +397,7 @@ public sealed class ModelCommand : ICommandFactory
     internal static string DownloadJson(ModelDownloadResult result)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
         {
             w.WriteStartObject();
             w.WriteString("model_dir", result.ModelDir);

@@ -38,7 +38,7 @@ public sealed class RankCommand : ICommandFactory
             if (parse.GetValue(json))
             {
                 using var ms = new MemoryStream();
-                using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+                using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
                 {
                     w.WriteStartObject();
                     ScoreCommand.WriteModel(w, scorer.Model);
@@ -64,6 +64,7 @@ public sealed class RankCommand : ICommandFactory
             else
             {
                 var table = new Table().AddColumns("rank", "image", "μ", "σ");
+                table.Columns[1].NoWrap(); // a file name split over lines cannot be copied back
                 int rank = 1;
                 foreach (var i in ranking.Order)
                 {

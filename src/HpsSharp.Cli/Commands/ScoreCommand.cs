@@ -45,6 +45,7 @@ public sealed class ScoreCommand : ICommandFactory
             else
             {
                 var table = new Table().AddColumns("image", "prompt", "μ", "log σ", "σ");
+                table.Columns[0].NoWrap(); // a file name split over lines cannot be copied back
                 foreach (var r in results)
                 {
                     var prompt = r.Request.Prompt.Length > 40 ? r.Request.Prompt[..37] + "..." : r.Request.Prompt;
@@ -128,7 +129,7 @@ public sealed class ScoreCommand : ICommandFactory
     internal static string ScoreJson(ModelInfo model, IReadOnlyList<ScoreResult> results)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
         {
             w.WriteStartObject();
             WriteModel(w, model);

@@ -21,11 +21,23 @@ public sealed class ServeCommand : ICommandFactory
         model.BatchSize.Description = "Most items per scorer batch (the micro-batch size)";
         model.BatchSize.DefaultValueFactory = _ => defaults.MaxBatchSize;
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';' (loopback unless told otherwise)", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        urls.Validators.Add(r =>
+        {
+            foreach (var url in (r.GetValueOrDefault<string>() ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!IsListenUrl(url))
+                {
+                    r.AddError($"--urls: '{url}' is not an address to listen on (expected e.g. http://127.0.0.1:8080 or https://0.0.0.0:8443)");
+                }
+            }
+        });
         var maxWait = new Option<int>("--max-wait-ms") { Description = "How long a batch waits for more items after its first", DefaultValueFactory = _ => defaults.MaxWaitMs };
         var queue = new Option<int>("--queue-capacity") { Description = "Items that may wait; more are answered 503 with Retry-After", DefaultValueFactory = _ => defaults.QueueCapacity };
         var maxItems = new Option<int>("--max-items") { Description = "Most items in one request (413 above)", DefaultValueFactory = _ => defaults.MaxItemsPerRequest };
         var maxBody = new Option<int>("--max-body-mb") { Description = "Largest request body in MiB (413 above)", DefaultValueFactory = _ => (int)(defaults.MaxRequestBodyBytes / (1024 * 1024)) };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Largest image in pixels, read from its header before decoding (400 above)", DefaultValueFactory = _ => defaults.MaxDecodedPixels };
+        var maxInflight = new Option<int>("--max-inflight-mb") { Description = "Budget for request bodies in flight, in MiB; requests beyond it get 503 with Retry-After before their body is read", DefaultValueFactory = _ => (int)(defaults.MaxInflightBytes / (1024 * 1024)) };
+        var drain = new Option<int>("--drain-timeout-s") { Description = "On SIGTERM or Ctrl+C: how long accepted requests may take to be answered (new ones get 503)", DefaultValueFactory = _ => defaults.DrainTimeoutSeconds };
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on every endpoint except /healthz and /readyz (default: $HPS_API_KEY)" };
         var imageRoot = new Option<string?>("--image-root") { Description = "Let items name files by \"path\", relative to this folder and never outside it" };
         var cmd = new Command("serve", "Run the HTTP reward service: POST /v1/score, /v1/compare, /v1/rank; GET /healthz, /readyz, /metrics, /openapi.json");
@@ -36,6 +48,8 @@ public sealed class ServeCommand : ICommandFactory
         cmd.Options.Add(maxItems);
         cmd.Options.Add(maxBody);
         cmd.Options.Add(maxPixels);
+        cmd.Options.Add(maxInflight);
+        cmd.Options.Add(drain);
         cmd.Options.Add(apiKey);
         cmd.Options.Add(imageRoot);
         cmd.SetAction(async (parse, ct) =>
@@ -51,9 +65,25 @@ public sealed class ServeCommand : ICommandFactory
                 MaxItemsPerRequest = parse.GetValue(maxItems),
                 MaxRequestBodyBytes = parse.GetValue(maxBody) * 1024L * 1024L,
                 MaxDecodedPixels = parse.GetValue(maxPixels),
+                // Unless given, the budget grows with a larger body limit so that four of the largest bodies fit.
+                MaxInflightBytes = parse.GetResult(maxInflight) is null
+                    ? Math.Max(defaults.MaxInflightBytes, 4L * parse.GetValue(maxBody) * 1024L * 1024L)
+                    : parse.GetValue(maxInflight) * 1024L * 1024L,
+                DrainTimeoutSeconds = parse.GetValue(drain),
                 ApiKey = string.IsNullOrEmpty(key) ? null : key,
                 ImageRoot = parse.GetValue(imageRoot),
             };
+            try
+            {
+                options.Validate();
+            }
+            catch (UserInputException ex) when (ex.Input != "image root")
+            {
+                // Settings out of range or inconsistent with each other are usage errors (exit 2); a missing image
+                // folder is a user error like any missing file.
+                throw new UsageException(ex.Message, ex);
+            }
+
             foreach (var url in options.Urls)
             {
                 if (!IsLoopback(url) && options.ApiKey is null)
@@ -89,6 +119,12 @@ public sealed class ServeCommand : ICommandFactory
         });
         return cmd;
     }
+
+    /// <summary>An http(s) URL Kestrel can bind ('*' and '+' stand for every address), with no path or query.</summary>
+    private static bool IsListenUrl(string url) =>
+        Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+        && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
+        && uri.AbsolutePath == "/" && string.IsNullOrEmpty(uri.Query) && string.IsNullOrEmpty(uri.UserInfo);
 
     private static bool IsLoopback(string url)
     {

@@ -27,6 +27,18 @@ public sealed class TokenizeCommand : ICommandFactory
         cmd.Options.Add(image);
         pixels.AddTo(cmd);
         cmd.Options.Add(json);
+        cmd.Validators.Add(r =>
+        {
+            // Contradictory or missing inputs are usage errors (exit 2), found before anything is read.
+            if ((r.GetResult(text) is null) == (r.GetResult(prompt) is null))
+            {
+                r.AddError("give exactly one of --text or --prompt");
+            }
+            else if (r.GetResult(prompt) is not null && r.GetResult(image) is null)
+            {
+                r.AddError("--image is required with --prompt (the image size sets the number of image tokens)");
+            }
+        });
         cmd.SetAction(parse =>
         {
             var dir = parse.GetValue(model)!;
@@ -71,7 +83,7 @@ public sealed class TokenizeCommand : ICommandFactory
             if (parse.GetValue(json))
             {
                 using var ms = new MemoryStream();
-                using (var w = new Utf8JsonWriter(ms))
+                using (var w = new Utf8JsonWriter(ms, CliJson.Compact))
                 {
                     w.WriteStartObject();
                     w.WriteStartArray("ids");

@@ -51,18 +51,23 @@ public sealed class TrainCommand : ICommandFactory
 
         cmd.SetAction((parse, ct) =>
         {
-            var merged = Merge(parse.GetValue(config), options.Select(x => (x.Property, x.Name, Value: Given(parse, x.Option, x.Property))));
             TrainingOptions o;
             try
             {
+                // Every problem with the options themselves (missing --data, a non-number, a negative rate) is a
+                // usage error, exit 2, like the parser's own errors; files that cannot be read stay user errors.
+                var merged = Merge(parse.GetValue(config), options.Select(x => (x.Property, x.Name, Value: Given(parse, x.Option, x.Property))));
                 o = merged.Deserialize<TrainingOptions>(TrainingOptions.JsonOptions) ?? new TrainingOptions();
+                o.Validate();
             }
             catch (JsonException ex)
             {
-                throw new UserInputException("options", ex.Message, ex);
+                throw new UsageException($"options: {ex.Message}", ex);
             }
-
-            o.Validate();
+            catch (UserInputException ex)
+            {
+                throw new UsageException(ex.Message, ex);
+            }
 
             // Refuse a folder that holds another run (or a resume with other options) before loading anything.
             RunFolder.Prepare(o);
@@ -201,7 +206,7 @@ public sealed class TrainCommand : ICommandFactory
                     ["bad_images"] = report.BadImages,
                 },
             };
-            env.Out.WriteLine(summary.ToJsonString());
+            env.Out.WriteLine(summary.ToJsonString(CliJson.Serializer));
         }
         else
         {

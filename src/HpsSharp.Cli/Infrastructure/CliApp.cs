@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Reflection;
 using HpsSharp.Core;
 using Spectre.Console;
@@ -42,27 +43,33 @@ public static class CliApp
         ArgumentNullException.ThrowIfNull(env);
         var root = BuildRoot(env);
         var parse = root.Parse(args);
-        if (parse.Errors.Count > 0)
+        var errors = parse.Errors.Select(e => e.Message).Concat(UnknownOptions(parse)).Distinct(StringComparer.Ordinal).ToList();
+        if (errors.Count > 0)
         {
-            foreach (var e in parse.Errors)
-            {
-                env.ErrorConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
-            }
-
-            env.Error.WriteLine("Run 'hps --help' (or 'hps COMMAND --help') for usage.");
-            return UsageError;
+            return Usage(env, errors);
         }
 
         var verbose = parse.GetValue(Verbose);
         try
         {
             var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = env.Out, Error = env.Error };
+            if (parse.CommandResult.Command.Name == "serve")
+            {
+                // System.CommandLine ends the process 2 s after SIGTERM/Ctrl+C; the service instead lets its host
+                // handle the signal and drain accepted requests (--drain-timeout-s) before it exits.
+                config.ProcessTerminationTimeout = null;
+            }
+
             return await parse.InvokeAsync(config, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
             env.ErrorConsole.MarkupLine("[yellow]cancelled[/]");
             return 130;
+        }
+        catch (UsageException ex)
+        {
+            return Usage(env, [ex.Message]);
         }
         catch (Exception ex) when (IsUserError(ex))
         {
@@ -80,6 +87,68 @@ public static class CliApp
             env.Error.WriteLine(verbose ? ex.ToString() : "(run with --verbose for the stack trace)");
             return UserError;
         }
+    }
+
+    private static int Usage(CliEnvironment env, IEnumerable<string> messages)
+    {
+        foreach (var m in messages)
+        {
+            env.ErrorConsole.MarkupLine($"[red]error:[/] {Markup.Escape(m.ReplaceLineEndings(" "))}");
+        }
+
+        env.Error.WriteLine("Run 'hps --help' (or 'hps COMMAND --help') for usage.");
+        return UsageError;
+    }
+
+    /// <summary>
+    /// Tokens that look like options but reached a command's positional argument. System.CommandLine hands an
+    /// unknown "--flag" to an argument of arity zero-or-more (so <c>hps score --model M --bogus x.png</c> read
+    /// "--bogus" as an image path); every command refuses them here instead. Values after "--" are positional by
+    /// definition, and negative numbers are values, not options.
+    /// </summary>
+    internal static IEnumerable<string> UnknownOptions(ParseResult parse)
+    {
+        var dashDash = parse.Tokens.Select((t, i) => (t, i)).FirstOrDefault(x => x.t.Type == TokenType.DoubleDash);
+        int limit = dashDash.t is null ? int.MaxValue : dashDash.i;
+        var positions = new Dictionary<Token, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < parse.Tokens.Count; i++)
+        {
+            positions.TryAdd(parse.Tokens[i], i);
+        }
+
+        for (SymbolResult? r = parse.CommandResult; r is not null; r = r.Parent)
+        {
+            if (r is not CommandResult command)
+            {
+                continue;
+            }
+
+            foreach (var argument in command.Children.OfType<ArgumentResult>())
+            {
+                foreach (var token in argument.Tokens)
+                {
+                    bool afterDashDash = positions.TryGetValue(token, out var at) && at > limit;
+                    if (!afterDashDash && LooksLikeOption(token.Value))
+                    {
+                        yield return $"unknown option '{token.Value}' for 'hps {CommandPath(command)}'";
+                    }
+                }
+            }
+        }
+    }
+
+    private static bool LooksLikeOption(string value) =>
+        value.Length > 1 && value[0] == '-' && !double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _);
+
+    private static string CommandPath(CommandResult command)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = command; r is CommandResult c && c.Command is not RootCommand; r = r.Parent)
+        {
+            names.Insert(0, c.Command.Name);
+        }
+
+        return string.Join(' ', names);
     }
 
     /// <summary>Errors caused by the user's input or environment rather than by a bug.</summary>

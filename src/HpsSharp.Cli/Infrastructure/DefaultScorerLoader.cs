@@ -9,6 +9,7 @@ internal static class DefaultScorerLoader
     public static IScorer Load(ScorerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return HpsScorer.Load(options.ModelDir, new HpsScorerOptions(options.Dtype, options.Device, options.BatchSize));
+        // Deterministic: every forward holds one item, so no padding and no matrix shape depends on other items.
+        return HpsScorer.Load(options.ModelDir, new HpsScorerOptions(options.Dtype, options.Device, options.Deterministic ? 1 : options.BatchSize));
     }
 }

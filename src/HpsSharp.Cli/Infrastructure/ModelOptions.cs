@@ -17,6 +17,11 @@ public sealed class ModelOptions
 
     public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
 
+    public Option<bool> Deterministic { get; } = new("--deterministic")
+    {
+        Description = "One image per forward pass, so a score never depends on which other images share its batch (bit-identical alone or batched; slower)",
+    };
+
     /// <param name="required">False for commands that can take precomputed scores instead of a model.</param>
     public ModelOptions(bool required = true)
     {
@@ -44,6 +49,7 @@ public sealed class ModelOptions
         command.Options.Add(Dtype);
         command.Options.Add(Device);
         command.Options.Add(BatchSize);
+        command.Options.Add(Deterministic);
     }
 
     /// <summary>Reads the parsed values.</summary>
@@ -56,7 +62,7 @@ public sealed class ModelOptions
             throw new DirectoryNotFoundException($"--model: folder not found: {dir}");
         }
 
-        return new ScorerOptions(dir, parse.GetValue(Dtype)!, parse.GetValue(Device)!, parse.GetValue(BatchSize));
+        return new ScorerOptions(dir, parse.GetValue(Dtype)!, parse.GetValue(Device)!, parse.GetValue(BatchSize), parse.GetValue(Deterministic));
     }
 
     /// <summary>Loads the scorer and says on stderr what model it is (plainly, when it is not the released HPSv3).</summary>

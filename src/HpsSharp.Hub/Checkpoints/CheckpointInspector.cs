@@ -101,6 +101,12 @@ public sealed record CheckpointReport(
 {
     public long TotalBytes => Tensors.Sum(t => t.Bytes);
 
+    /// <summary>
+    /// The released HPSv3, by the rule the scorer applies for <c>released_hpsv3</c>: a single file named
+    /// HPSv3.safetensors with the released tensor table, dtypes and flat layout (headers only; values are not hashed).
+    /// </summary>
+    public bool IsReleasedHpsv3 => Released.MatchesRelease && Files.Count == 1 && System.IO.Path.GetFileName(Files[0]) == Hpsv3Layout.ReleasedFileName;
+
     public long Parameters => Tensors.Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
 
     /// <summary>Tensor count and bytes per dtype.</summary>
@@ -112,7 +118,7 @@ public sealed record CheckpointReport(
     public string ToJson(bool includeTensors = true)
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteString("path", Path);
@@ -138,6 +144,7 @@ public sealed record CheckpointReport(
 
             w.WriteEndObject();
             w.WriteString("layout", LayoutName(Layout));
+            w.WriteBoolean("released_hpsv3", IsReleasedHpsv3);
             w.WriteStartObject("metadata");
             foreach (var (k, v) in Metadata)
             {
