@@ -68,13 +68,51 @@ public sealed partial class HpsScorer : IScorer
         try
         {
             var info = Describe(modelDir, model, options.Device, dtype, options.MinPixels, options.MaxPixels, options.WeightDigestMemo);
-            return new HpsScorer(model, new Hpsv3Preprocessor(tokenizer, images), options.BatchSize, info, loggerFactory?.CreateLogger<HpsScorer>());
+            int batchSize = options.BatchSize;
+            if (batchSize == 0)
+            {
+                var device = model.Device;
+                long? free = device.type == DeviceType.CUDA ? CudaMemory.TryGetInfo((int)Math.Max(0, device.index))?.Free : null;
+                batchSize = AutoBatchSize(model.Config, dtype, options.MaxPixels, free);
+            }
+
+            return new HpsScorer(model, new Hpsv3Preprocessor(tokenizer, images), batchSize, info, loggerFactory?.CreateLogger<HpsScorer>());
         }
         catch
         {
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Items per forward pass (resolved when <see cref="HpsScorerOptions.BatchSize"/> was 0).</summary>
+    public int BatchSize => _batchSize;
+
+    /// <summary>Headroom left free on the device for libtorch's workspace and fragmentation.</summary>
+    internal const long DeviceHeadroomBytes = 1L << 30;
+
+    /// <summary>
+    /// The batch size for <paramref name="freeDeviceBytes"/> left on the device after loading: the free memory minus
+    /// 1 GiB over twice the activations of one item at the largest image (<paramref name="maxPixels"/>; decoder:
+    /// tokens × (4·hidden + 3·ffn), vision: patches × (8·width + 2·mlp), in the model dtype), between 1 and 64.
+    /// Without a device figure (the CPU, or no CUDA runtime to ask) it is 4, the default batch size.
+    /// </summary>
+    public static int AutoBatchSize(Qwen2VLConfig config, string dtype, int maxPixels, long? freeDeviceBytes)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (freeDeviceBytes is not { } free)
+        {
+            return 4;
+        }
+
+        int element = new ModelLoadOptions(dtype).CanonicalDtype == "bf16" ? 2 : 4;
+        var v = config.VisionConfig;
+        long patches = Math.Max(4, maxPixels / (v.PatchSize * v.PatchSize));
+        long tokens = (patches / (v.SpatialMergeSize * v.SpatialMergeSize)) + 80;   // image tokens + template and prompt
+        long perItem = 2L * element * ((tokens * ((4L * config.HiddenSize) + (3L * config.IntermediateSize)))
+            + (patches * ((8L * v.EmbedDim) + (2L * v.EmbedDim * v.MlpRatio))));
+        long usable = free - DeviceHeadroomBytes;
+        return (int)Math.Clamp(usable / perItem, 1, 64);
     }
 
     /// <summary>The underlying TorchSharp module (for training or inspection; do not dispose it separately).</summary>
@@ -96,52 +134,70 @@ public sealed partial class HpsScorer : IScorer
         var results = new ScoreResult[requests.Count];
         int done = 0;
         int window = _batchSize * WindowBatches;
-        for (int start = 0; start < requests.Count; start += window)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            int count = Math.Min(window, requests.Count - start);
-            var prepared = await Task.Run(() => Prepare(requests, start, count, results, cancellationToken), cancellationToken).ConfigureAwait(false);
-            int failed = count - prepared.Count;
-            if (failed > 0)
-            {
-                done += failed;
-                var failures = results.Skip(start).Take(count).Where(r => r is not null).ToArray();
-                progress?.Report(new ScoreProgress(done, requests.Count) { Finished = failures });
-            }
+        Task<List<(int Index, PreparedItem Item)>> StartPrepare(int start) =>
+            Task.Run(() => Prepare(requests, start, Math.Min(window, requests.Count - start), results, cancellationToken), cancellationToken);
 
-            // Sorted by length, so a batch pads to about its own length (results go back by index).
-            prepared.Sort((a, b) => a.Item.UsedLength != b.Item.UsedLength ? a.Item.UsedLength.CompareTo(b.Item.UsedLength) : a.Index.CompareTo(b.Index));
-            for (int b = 0; b < prepared.Count; b += _batchSize)
+        // The next window is decoded and resized on the CPU while this window's batches run the model (on a GPU the
+        // forward no longer waits for preprocessing; on the CPU the two share the cores).
+        var next = requests.Count > 0 ? StartPrepare(0) : null;
+        try
+        {
+            for (int start = 0; start < requests.Count; start += window)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var chunk = prepared.GetRange(b, Math.Min(_batchSize, prepared.Count - b));
-                await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-                Score[] scores;
-                try
+                int count = Math.Min(window, requests.Count - start);
+                var prepared = await next!.ConfigureAwait(false);
+                next = start + window < requests.Count ? StartPrepare(start + window) : null;
+                int failed = count - prepared.Count;
+                if (failed > 0)
                 {
-                    ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-                    scores = await Task.Run(() => RunBatch(chunk.Select(c => c.Item).ToList()), CancellationToken.None).ConfigureAwait(false);
-                }
-                finally
-                {
-                    _gate.Release();
+                    done += failed;
+                    var failures = results.Skip(start).Take(count).Where(r => r is not null).ToArray();
+                    progress?.Report(new ScoreProgress(done, requests.Count) { Finished = failures });
                 }
 
-                var finished = new ScoreResult[chunk.Count];
-                for (int k = 0; k < chunk.Count; k++)
+                // Sorted by length, so a batch pads to about its own length (results go back by index).
+                prepared.Sort((a, b) => a.Item.UsedLength != b.Item.UsedLength ? a.Item.UsedLength.CompareTo(b.Item.UsedLength) : a.Index.CompareTo(b.Index));
+                for (int b = 0; b < prepared.Count; b += _batchSize)
                 {
-                    var request = requests[chunk[k].Index];
-                    var score = scores[k];
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var chunk = prepared.GetRange(b, Math.Min(_batchSize, prepared.Count - b));
+                    await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    Score[] scores;
+                    try
+                    {
+                        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+                        scores = await Task.Run(() => RunBatch(chunk.Select(c => c.Item).ToList()), CancellationToken.None).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _gate.Release();
+                    }
 
-                    // A diverged or corrupt checkpoint can give NaN or ±∞: an error for that item, never a number.
-                    finished[k] = double.IsFinite(score.Mu) && double.IsFinite(score.LogSigma)
-                        ? ScoreResult.Success(request, score)
-                        : ScoreResult.Failure(request, string.Create(CultureInfo.InvariantCulture, $"the model returned a non-finite score (μ = {score.Mu}, log σ = {score.LogSigma})"));
-                    results[chunk[k].Index] = finished[k];
+                    var finished = new ScoreResult[chunk.Count];
+                    for (int k = 0; k < chunk.Count; k++)
+                    {
+                        var request = requests[chunk[k].Index];
+                        var score = scores[k];
+
+                        // A diverged or corrupt checkpoint can give NaN or ±∞: an error for that item, never a number.
+                        finished[k] = double.IsFinite(score.Mu) && double.IsFinite(score.LogSigma)
+                            ? ScoreResult.Success(request, score)
+                            : ScoreResult.Failure(request, string.Create(CultureInfo.InvariantCulture, $"the model returned a non-finite score (μ = {score.Mu}, log σ = {score.LogSigma})"));
+                        results[chunk[k].Index] = finished[k];
+                    }
+
+                    done += chunk.Count;
+                    progress?.Report(new ScoreProgress(done, requests.Count) { Finished = finished });
                 }
-
-                done += chunk.Count;
-                progress?.Report(new ScoreProgress(done, requests.Count) { Finished = finished });
+            }
+        }
+        finally
+        {
+            if (next is not null)
+            {
+                // A batch failed or was cancelled: let the look-ahead finish so nothing runs after the call returns.
+                await next.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
             }
         }
 

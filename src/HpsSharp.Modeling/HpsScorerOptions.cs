@@ -6,7 +6,10 @@ namespace HpsSharp.Modeling;
 /// <summary>How <see cref="HpsScorer"/> loads and runs the model.</summary>
 /// <param name="Dtype">"bf16" (as released; default) or "fp32" (exact mode).</param>
 /// <param name="Device">"cpu", or "cuda[:N]" with a CUDA libtorch package.</param>
-/// <param name="BatchSize">Items per forward pass (sequences are sorted by length to cut padding).</param>
+/// <param name="BatchSize">
+/// Items per forward pass (sequences are sorted by length to cut padding); 0 = automatic: on CUDA the largest batch
+/// whose activations fit in the device memory left after loading (<see cref="HpsScorer.AutoBatchSize"/>), on the CPU 4.
+/// </param>
 /// <param name="MinPixels">Image pixel budget lower bound (HPSv3: 200704 = 256·28²).</param>
 /// <param name="MaxPixels">Image pixel budget upper bound (HPSv3: 200704).</param>
 /// <param name="TokenizerDir">Where the tokenizer files are when the model folder has none.</param>
@@ -22,9 +25,9 @@ public sealed record HpsScorerOptions(
 {
     internal void Validate()
     {
-        if (BatchSize < 1)
+        if (BatchSize < 0)
         {
-            throw new UserInputException("batch size", $"must be at least 1 (got {BatchSize})");
+            throw new UserInputException("batch size", $"must be at least 1, or 0 for automatic (got {BatchSize})");
         }
 
         if (MinPixels < 1 || MaxPixels < MinPixels)

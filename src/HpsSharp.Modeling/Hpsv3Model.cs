@@ -203,25 +203,32 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
             throw new ArgumentException($"reward_index values must lie in [0, {l}); got [{string.Join(", ", rewardCpu)}]", nameof(batch));
         }
 
-        var ids = batch.InputIds.narrow(1, 0, length).to(ScalarType.Int64, device);          // [B, L] -> [B, L']
+        // The checks read the ids on the host before they move, so a GPU forward has no device->host sync before its result.
+        var idsHost = batch.InputIds.narrow(1, 0, length).to(ScalarType.Int64).cpu();       // [B, L] -> [B, L']
         var attention = batch.AttentionMask.narrow(1, 0, length).to(ScalarType.Int64).cpu();
-        var rewardIndex = tensor(rewardCpu, device: device);
-        var rows = arange(b, dtype: ScalarType.Int64, device: device);
-        var atReward = ids.index(rows, rewardIndex).cpu().data<long>().ToArray();
-        for (int i = 0; i < atReward.Length; i++)
+        var idsArray = idsHost.contiguous().data<long>().ToArray();
+        long imageTokens = 0;
+        for (int i = 0; i < b; i++)
         {
-            if (atReward[i] != Hpsv3Layout.RewardTokenId)
+            long atReward = idsArray[(i * length) + rewardCpu[i]];
+            if (atReward != Hpsv3Layout.RewardTokenId)
             {
-                throw new ArgumentException($"row {i}: token {atReward[i]} at reward_index {rewardCpu[i]} is not <|Reward|> ({Hpsv3Layout.RewardTokenId})", nameof(batch));
+                throw new ArgumentException($"row {i}: token {atReward} at reward_index {rewardCpu[i]} is not <|Reward|> ({Hpsv3Layout.RewardTokenId})", nameof(batch));
             }
         }
 
+        foreach (var id in idsArray)
+        {
+            imageTokens += id == Config.ImageTokenId ? 1 : 0;
+        }
+
+        var ids = ToDevice(idsHost, device);
+        var rewardIndex = ToDevice(tensor(rewardCpu), device);
         var embeds = model.embed_tokens.forward(ids);                                         // [B, L'] -> [B, L', H]
-        long imageTokens = ids.eq(Config.ImageTokenId).sum().item<long>();
         long patches = batch.PixelValues.numel() == 0 ? 0 : batch.PixelValues.shape[0];
         if (patches > 0 || imageTokens > 0)
         {
-            var pixels = batch.PixelValues.to(ScalarType.Float32, device);
+            var pixels = ToDevice(batch.PixelValues.to(ScalarType.Float32), device);
             var imageEmbeds = visual.Forward(pixels, batch.GridThw, trace);                   // [N, 1176] -> [N/4, H]
             if (imageEmbeds.shape[0] != imageTokens)
             {
@@ -239,6 +246,27 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
         var output = rm_head.forward(hidden);                                                 // [B, H] -> [B, 2] fp32
         trace?.Add("head_out", output);
         return output.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A host tensor on <paramref name="device"/>: itself on the CPU; on a GPU copied from pinned memory without
+    /// blocking, so the copy overlaps the host's work of queueing the forward (libtorch's pinned allocator keeps the
+    /// staging buffer alive until the copy has finished, even after the tensor is disposed).
+    /// </summary>
+    internal static Tensor ToDevice(Tensor host, Device device)
+    {
+        if (host.device.type == device.type && host.device.index == device.index)
+        {
+            return host;
+        }
+
+        if (device.type != DeviceType.CUDA || host.device.type != DeviceType.CPU)
+        {
+            return host.to(device);
+        }
+
+        using var pinned = host.pin_memory();
+        return pinned.to(device, non_blocking: true);
     }
 
     /// <summary>

@@ -15,7 +15,7 @@ public sealed class ModelOptions
 
     public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
 
-    public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Images per forward pass", DefaultValueFactory = _ => 4 };
+    public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Images per forward pass (0 = as many as fit in the GPU's free memory; 4 on the CPU)", DefaultValueFactory = _ => 4 };
 
     public Option<bool> Deterministic { get; } = new("--deterministic")
     {
@@ -34,9 +34,9 @@ public sealed class ModelOptions
         Device.AcceptOnlyFromAmong("cpu", "cuda");
         BatchSize.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() < 1)
+            if (r.GetValueOrDefault<int>() < 0)
             {
-                r.AddError("--batch-size must be at least 1");
+                r.AddError("--batch-size must be at least 1, or 0 for automatic");
             }
         });
     }

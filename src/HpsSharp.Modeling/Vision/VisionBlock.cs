@@ -67,16 +67,18 @@ internal sealed class VisionAttention : nn.Module<Tensor, VisionContext, Tensor>
         var k = VisionRotary.Apply(parts[1], context.Cos, context.Sin).transpose(0, 1);
         var v = parts[2].transpose(0, 1);
         Tensor output;
+        // SDPA gets 4-D [1, heads, N, d]: with 3-D inputs CUDA falls back from the flash / memory-efficient kernels to
+        // the math kernel, which materialises [heads, N, N].
         if (context.Images.Count == 1)
         {
-            output = nn.functional.scaled_dot_product_attention(q, k, v);              // [heads, N, d]
+            output = Attend(q, k, v);                                                   // [heads, N, d]
         }
         else
         {
             var chunks = new List<Tensor>(context.Images.Count);
             foreach (var (start, length) in context.Images)
             {
-                chunks.Add(nn.functional.scaled_dot_product_attention(q.narrow(1, start, length), k.narrow(1, start, length), v.narrow(1, start, length)));
+                chunks.Add(Attend(q.narrow(1, start, length), k.narrow(1, start, length), v.narrow(1, start, length)));
             }
 
             output = cat(chunks, 1);
@@ -85,6 +87,9 @@ internal sealed class VisionAttention : nn.Module<Tensor, VisionContext, Tensor>
         output = output.transpose(0, 1).reshape(n, -1);                                 // [heads, N, d] -> [N, heads·d]
         return proj.forward(output).MoveToOuterDisposeScope();
     }
+
+    private static Tensor Attend(Tensor q, Tensor k, Tensor v) =>                        // [heads, n, d] -> [1, heads, n, d] -> [heads, n, d]
+        nn.functional.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)).squeeze(0);
 }
 
 /// <summary>fc2(quick_gelu(fc1(x))), quick_gelu(x) = x·sigmoid(1.702·x) (the class default; absent from config.json).</summary>
