@@ -48,6 +48,24 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     /// <summary>"bf16" or "fp32".</summary>
     public string DtypeName => BackboneDtype == ScalarType.BFloat16 ? "bf16" : "fp32";
 
+    /// <summary>
+    /// Dropout probability of <c>rm_head</c> in training mode (released: 0.05). 0 makes a training step deterministic,
+    /// which gradient-parity checks need.
+    /// </summary>
+    public double HeadDropout
+    {
+        get => rm_head.Dropout;
+        set
+        {
+            if (!(value >= 0 && value < 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "head dropout must lie in [0, 1)");
+            }
+
+            rm_head.Dropout = value;
+        }
+    }
+
     /// <summary>The device of the parameters.</summary>
     public Device Device => rm_head.parameters().First().device;
 

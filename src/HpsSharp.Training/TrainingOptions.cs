@@ -139,6 +139,9 @@ public sealed record TrainingOptions
 
     [JsonPropertyName("max-pixels")] public int MaxPixels { get; init; } = 200704;
 
+    /// <summary>Dropout of rm_head in training (released: 0.05); 0 makes a step deterministic (gradient parity).</summary>
+    [JsonPropertyName("head-dropout")] public double HeadDropout { get; init; } = 0.05;
+
     /// <summary>Where tokenizer files are found when the model folder has none.</summary>
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
 
@@ -281,6 +284,11 @@ public sealed record TrainingOptions
             throw new UserInputException("--min-pixels/--max-pixels", $"need 784 ≤ min ≤ max (got {MinPixels}, {MaxPixels})");
         }
 
+        if (!(HeadDropout >= 0 && HeadDropout < 1))
+        {
+            throw new UserInputException("--head-dropout", $"must lie in [0, 1) (got {HeadDropout})");
+        }
+
         if (HeadOnly && !Trains(ParameterGroup.Head))
         {
             throw new UserInputException("--head-only", "nothing would be trained");
@@ -358,6 +366,7 @@ public sealed record TrainingOptions
         ["min-pixels"] = "Image processor min_pixels (HPSv3: 200704)",
         ["max-pixels"] = "Image processor max_pixels (HPSv3: 200704)",
         ["tokenizer"] = "Folder with the tokenizer files when the model folder has none",
+        ["head-dropout"] = "Dropout of rm_head while training (released: 0.05; 0 = deterministic steps)",
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);

@@ -71,6 +71,26 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
         return new Hpsv3Trainable(model, Path.GetFullPath(modelDir), tokenizerDir);
     }
 
+    /// <summary>
+    /// Opens the model an <c>hps train</c> run describes: <see cref="TrainingOptions.Model"/> (or random weights), the
+    /// dtype and device, and the head dropout.
+    /// </summary>
+    public static Hpsv3Trainable Open(TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var t = Open(options.Model!, options.Dtype, options.Device, options.RandomInit, options.Seed, options.Tokenizer);
+        try
+        {
+            t.Model.HeadDropout = options.HeadDropout;
+            return t;
+        }
+        catch
+        {
+            t.Dispose();
+            throw;
+        }
+    }
+
     public Tensor Forward(Hpsv3Batch batch) => Model.forward(batch);
 
     public void Save(string folder)
