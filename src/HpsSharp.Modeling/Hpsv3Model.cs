@@ -82,6 +82,17 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
         }
     }
 
+    /// <summary>
+    /// Rows of the embedding that are trained, for a sparse embedding gradient (only those rows) instead of a dense
+    /// [vocab, hidden] one. Null (default): the dense gradient, as HPSv3's full fine-tune computes it (its gradient
+    /// clipping sees every row). LoRA training sets it: the other rows' gradients are never used there.
+    /// </summary>
+    public long[]? SparseEmbeddingGradientRows
+    {
+        get => model.embed_tokens.GradientRows;
+        set => model.embed_tokens.GradientRows = value;
+    }
+
     /// <summary>The device of the parameters.</summary>
     public Device Device => rm_head.parameters().First().device;
 

@@ -93,6 +93,9 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
 
                 var targets = t.Model.ResolveLoraTargets(options.LoraTargets);
                 t.Model.AttachLora(new LoraSettings(options.LoraR, options.LoraAlpha, options.LoraDropout, targets), options.Seed);
+
+                // Only the <|Reward|> row is trained: a sparse gradient of that row instead of the whole vocabulary's.
+                t.Model.SparseEmbeddingGradientRows = [.. t.RewardRows];
             }
 
             return t;
