@@ -1,6 +1,8 @@
 using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Modeling.Language;
+using HpsSharp.Modeling.Layers;
+using HpsSharp.Modeling.Lora;
 using HpsSharp.Modeling.Vision;
 using HpsSharp.Modeling.Weights;
 using TorchSharp;
@@ -48,6 +50,49 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     /// <summary>"bf16" or "fp32".</summary>
     public string DtypeName => BackboneDtype == ScalarType.BFloat16 ? "bf16" : "fp32";
 
+    /// <summary>
+    /// Dropout probability of <c>rm_head</c> in training mode (released: 0.05). 0 makes a training step deterministic,
+    /// which gradient-parity checks need.
+    /// </summary>
+    public double HeadDropout
+    {
+        get => rm_head.Dropout;
+        set
+        {
+            if (!(value >= 0 && value < 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "head dropout must lie in [0, 1)");
+            }
+
+            rm_head.Dropout = value;
+        }
+    }
+
+    /// <summary>
+    /// Gradient checkpointing of every decoder layer and vision block while training: activations inside a block are
+    /// recomputed in the backward pass instead of kept (same gradients, less memory, one more forward per block).
+    /// </summary>
+    public bool GradientCheckpointing
+    {
+        get => model.GradientCheckpointing;
+        set
+        {
+            model.GradientCheckpointing = value;
+            visual.GradientCheckpointing = value;
+        }
+    }
+
+    /// <summary>
+    /// Rows of the embedding that are trained, for a sparse embedding gradient (only those rows) instead of a dense
+    /// [vocab, hidden] one. Null (default): the dense gradient, as HPSv3's full fine-tune computes it (its gradient
+    /// clipping sees every row). LoRA training sets it: the other rows' gradients are never used there.
+    /// </summary>
+    public long[]? SparseEmbeddingGradientRows
+    {
+        get => model.embed_tokens.GradientRows;
+        set => model.embed_tokens.GradientRows = value;
+    }
+
     /// <summary>The device of the parameters.</summary>
     public Device Device => rm_head.parameters().First().device;
 
@@ -74,6 +119,11 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
         if (!Directory.Exists(modelDir) && !File.Exists(modelDir))
         {
             throw new UserInputException(modelDir, "model folder not found");
+        }
+
+        if (PeftAdapter.IsAdapterFolder(modelDir))
+        {
+            return LoadWithAdapter(modelDir, options);
         }
 
         var config = Qwen2VLConfig.Load(Path.Combine(folder, "config.json"));
@@ -108,6 +158,130 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
         return result;
     }
 
+    /// <summary>
+    /// A LoRA run folder (<c>adapter_config.json</c> + <c>adapter_model.safetensors</c>): the base model named by
+    /// <c>base_model_name_or_path</c>, loaded as usual (memory-mapped), with the adapter's layers attached unmerged
+    /// and its <c>rm_head</c> and embedding rows copied in.
+    /// </summary>
+    private static Hpsv3Model LoadWithAdapter(string adapterDir, ModelLoadOptions options)
+    {
+        var adapter = PeftAdapter.Read(adapterDir);
+        if (!Directory.Exists(adapter.BaseModel) && !File.Exists(adapter.BaseModel))
+        {
+            throw new UserInputException(Path.Combine(adapterDir, PeftAdapter.ConfigFile), $"base model '{adapter.BaseModel}' (base_model_name_or_path) not found");
+        }
+
+        if (PeftAdapter.IsAdapterFolder(adapter.BaseModel))
+        {
+            throw new UserInputException(Path.Combine(adapterDir, PeftAdapter.ConfigFile), $"base model '{adapter.BaseModel}' is itself an adapter; merge it first (hps model merge-lora)");
+        }
+
+        var model = Load(adapter.BaseModel, options);
+        try
+        {
+            model.AttachLora(adapter.Settings, seed: 0);
+            adapter.Apply(model);
+            model.WeightFiles = [.. model.WeightFiles, Path.Combine(adapter.Folder, PeftAdapter.WeightsFile)];
+            model.AdapterFolder = adapter.Folder;
+            model.BaseModelFolder = adapter.BaseModel;
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The LoRA configuration attached to the model, if any.</summary>
+    public LoraSettings? Lora { get; private set; }
+
+    /// <summary>The adapter folder the model was loaded from (null for a plain checkpoint).</summary>
+    public string? AdapterFolder { get; private set; }
+
+    /// <summary>The base model folder of an adapter (null for a plain checkpoint).</summary>
+    public string? BaseModelFolder { get; private set; }
+
+    /// <summary>Whether the LoRA layers were folded into the weights by <see cref="MergeLora"/>.</summary>
+    public bool LoraMerged { get; private set; }
+
+    /// <summary>
+    /// Module names of the Linear layers a LoRA target list selects. <paramref name="spec"/> is a comma-separated list
+    /// of <c>decoder</c> (q/k/v/o/gate/up/down of every decoder layer), <c>vision</c> (qkv/proj/fc1/fc2 of every vision
+    /// block), <c>merger</c> (the merger's two Linears), or module names matched as PEFT does (the full name, or its
+    /// last components, e.g. <c>q_proj</c>). <c>rm_head</c> is never a target: it is trained whole.
+    /// </summary>
+    /// <exception cref="UserInputException">an entry that selects nothing.</exception>
+    public IReadOnlyList<string> ResolveLoraTargets(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var linears = named_modules().Where(m => m.module is Linear && !m.name.StartsWith("rm_head.", StringComparison.Ordinal)).Select(m => m.name).ToList();
+        var chosen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var raw in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            IEnumerable<string> hit = raw switch
+            {
+                "decoder" => linears.Where(n => n.StartsWith("model.layers.", StringComparison.Ordinal)),
+                "vision" => linears.Where(n => n.StartsWith("visual.blocks.", StringComparison.Ordinal)),
+                "merger" => linears.Where(n => n.StartsWith("visual.merger.", StringComparison.Ordinal)),
+                _ => linears.Where(n => n == raw || n.EndsWith("." + raw, StringComparison.Ordinal)),
+            };
+            int before = chosen.Count;
+            chosen.UnionWith(hit);
+            if (chosen.Count == before)
+            {
+                throw new UserInputException("--lora-targets", $"'{raw}' selects no Linear layer (use decoder, vision, merger or module names such as q_proj)");
+            }
+        }
+
+        // In module order, as HPSv3's find_target_linear_names lists them.
+        return linears.Where(chosen.Contains).ToList();
+    }
+
+    /// <summary>
+    /// Attaches LoRA adapters to the Linear layers of <paramref name="settings"/> (names as PEFT matches them: full
+    /// name or trailing components). A is drawn from a generator seeded with <paramref name="seed"/>, B is zero.
+    /// </summary>
+    public void AttachLora(LoraSettings settings, long seed)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        if (Lora is not null)
+        {
+            throw new InvalidOperationException("the model already carries LoRA adapters");
+        }
+
+        var linears = named_modules().Where(m => m.module is Linear && !m.name.StartsWith("rm_head.", StringComparison.Ordinal)).ToList();
+        var targets = linears.Where(m => settings.TargetModules.Any(t => m.name == t || m.name.EndsWith("." + t, StringComparison.Ordinal))).ToList();
+        var unmatched = settings.TargetModules.Where(t => !linears.Any(m => m.name == t || m.name.EndsWith("." + t, StringComparison.Ordinal))).ToList();
+        if (unmatched.Count > 0 || targets.Count == 0)
+        {
+            throw new UserInputException("target_modules", $"{unmatched.Count} target modules match no Linear layer of this model, e.g. '{unmatched.FirstOrDefault()}'");
+        }
+
+        using var generator = new Generator((ulong)seed, new Device(DeviceType.CPU));
+        foreach (var (_, module) in targets)
+        {
+            ((Linear)module).AttachLora(settings.R, settings.Scaling, settings.Dropout, generator);
+        }
+
+        Lora = settings;
+    }
+
+    /// <summary>Folds every LoRA adapter into its weight (W ← W + s·B·A); the model then computes without them.</summary>
+    public void MergeLora()
+    {
+        foreach (var (_, module) in named_modules())
+        {
+            if (module is Linear l)
+            {
+                l.MergeLora();
+            }
+        }
+
+        LoraMerged = Lora is not null;
+    }
+
     /// <summary>A model with freshly initialised weights (N(0, 0.02²), biases 0, norms 1) from a seed.</summary>
     public static Hpsv3Model Create(Qwen2VLConfig config, ModelLoadOptions? options = null, long seed = 0)
     {
@@ -136,7 +310,12 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var backbone = new ModelLoadOptions(backboneDtype).BackboneDtype;
-        var parameters = named_parameters().ToList();
+        if (Lora is not null && !LoraMerged)
+        {
+            throw new InvalidOperationException("the model carries unmerged LoRA adapters: merge them (MergeLora) or save the adapter (PeftAdapter.Write)");
+        }
+
+        var parameters = named_parameters().Where(p => !PeftAdapter.IsLoraParameter(p.name)).ToList();
         var headers = parameters.Select(p =>
         {
             var dtype = p.name.StartsWith("rm_head.", StringComparison.Ordinal) ? ScalarType.Float32 : backbone;

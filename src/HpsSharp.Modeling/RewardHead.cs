@@ -11,7 +11,7 @@ namespace HpsSharp.Modeling;
 /// <summary>
 /// <c>rm_head</c> = Sequential(Linear(H,1024) [0], ReLU [1], Dropout(0.05) [2], Linear(1024,16) [3], ReLU [4],
 /// Linear(16,2) [5]), always fp32: the hidden state is upcast explicitly (HPSV3.md §1.2, quirk Q14).
-/// Dropout is the identity at inference; in training mode it is applied with p = 0.05.
+/// Dropout is the identity at inference; in training mode it is applied with p = <see cref="Dropout"/> (0.05 as released).
 /// </summary>
 internal sealed class RewardHead : nn.Module<Tensor, Tensor>
 {
@@ -30,13 +30,16 @@ internal sealed class RewardHead : nn.Module<Tensor, Tensor>
         register_module("5", _l5);
     }
 
+    /// <summary>Dropout probability after the first ReLU in training mode (released: 0.05; 0 makes a step deterministic).</summary>
+    public double Dropout { get; set; } = 0.05;
+
     /// <summary>[B, H] (any dtype) → [B, 2] fp32 = (μ, log σ).</summary>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
         var x = hidden.to(_l0.weight.dtype);
         x = nn.functional.relu(_l0.forward(x));
-        x = nn.functional.dropout(x, 0.05, training);
+        x = nn.functional.dropout(x, Dropout, training && Dropout > 0);
         x = nn.functional.relu(_l3.forward(x));
         return _l5.forward(x).MoveToOuterDisposeScope();
     }

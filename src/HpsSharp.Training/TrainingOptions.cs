@@ -143,6 +143,30 @@ public sealed record TrainingOptions
 
     [JsonPropertyName("max-pixels")] public int MaxPixels { get; init; } = SmartResize.Hpsv3Pixels;
 
+    /// <summary>
+    /// Train LoRA adapters instead of the backbone: the base weights stay frozen (and memory-mapped); trained are the
+    /// LoRA matrices, rm_head and the &lt;|Reward|&gt; row. The output is a PEFT adapter folder.
+    /// </summary>
+    [JsonPropertyName("lora")] public bool Lora { get; init; }
+
+    /// <summary>LoRA rank (HPSv3 PEFTLoraConfig: 16).</summary>
+    [JsonPropertyName("lora-r")] public int LoraR { get; init; } = HpsSharp.Modeling.Lora.LoraSettings.DefaultR;
+
+    /// <summary>LoRA alpha (HPSv3: 32); the update is scaled by alpha / r.</summary>
+    [JsonPropertyName("lora-alpha")] public double LoraAlpha { get; init; } = HpsSharp.Modeling.Lora.LoraSettings.DefaultAlpha;
+
+    /// <summary>Dropout on the LoRA input (HPSv3: 0.05).</summary>
+    [JsonPropertyName("lora-dropout")] public double LoraDropout { get; init; } = HpsSharp.Modeling.Lora.LoraSettings.DefaultDropout;
+
+    /// <summary>Adapted layers: comma list of decoder, vision, merger or module names (q_proj, ...).</summary>
+    [JsonPropertyName("lora-targets")] public string LoraTargets { get; init; } = "decoder";
+
+    /// <summary>Recompute each decoder layer and vision block in the backward pass instead of keeping its activations.</summary>
+    [JsonPropertyName("gradient-checkpointing")] public bool GradientCheckpointing { get; init; }
+
+    /// <summary>Dropout of rm_head in training (released: 0.05); 0 makes a step deterministic (gradient parity).</summary>
+    [JsonPropertyName("head-dropout")] public double HeadDropout { get; init; } = 0.05;
+
     /// <summary>Where tokenizer files are found when the model folder has none.</summary>
     [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
 
@@ -188,7 +212,8 @@ public sealed record TrainingOptions
         ParameterGroup.Unused => false,
         ParameterGroup.Head => true,
         ParameterGroup.RewardEmbedding => TrainRewardToken,
-        _ when HeadOnly => false,
+        ParameterGroup.Lora => Lora && !HeadOnly,
+        _ when HeadOnly || Lora => false,
         ParameterGroup.Vision => !FreezeVision,
         ParameterGroup.Merger => true,
         _ => !FreezeDecoder,
@@ -295,6 +320,25 @@ public sealed record TrainingOptions
             throw new UserInputException("--min-pixels/--max-pixels", $"need 784 ≤ min ≤ max (got {MinPixels}, {MaxPixels})");
         }
 
+        if (Lora)
+        {
+            new HpsSharp.Modeling.Lora.LoraSettings(LoraR, LoraAlpha, LoraDropout, [LoraTargets]).Validate();
+            if (RandomInit)
+            {
+                throw new UserInputException("--lora", "adapts a pretrained model: it cannot be combined with --random-init (the adapter's base would not exist)");
+            }
+
+            if (FreezeDecoder || FreezeVision)
+            {
+                throw new UserInputException("--lora", "already freezes the backbone: leave out --freeze-decoder/--freeze-vision and choose layers with --lora-targets");
+            }
+        }
+
+        if (!(HeadDropout >= 0 && HeadDropout < 1))
+        {
+            throw new UserInputException("--head-dropout", $"must lie in [0, 1) (got {HeadDropout})");
+        }
+
         if (HeadOnly && !Trains(ParameterGroup.Head))
         {
             throw new UserInputException("--head-only", "nothing would be trained");
@@ -373,6 +417,13 @@ public sealed record TrainingOptions
         ["min-pixels"] = "Image processor min_pixels (HPSv3: 200704)",
         ["max-pixels"] = "Image processor max_pixels (HPSv3: 200704)",
         ["tokenizer"] = "Folder with the tokenizer files when the model folder has none",
+        ["lora"] = "Train LoRA adapters (base weights frozen and memory-mapped) plus rm_head and the <|Reward|> row; writes a PEFT adapter folder (use a larger --lr, e.g. 1e-4)",
+        ["lora-r"] = "LoRA rank (HPSv3 default: 16)",
+        ["lora-alpha"] = "LoRA alpha; updates are scaled by alpha/r (HPSv3 default: 32)",
+        ["lora-dropout"] = "Dropout on each adapter's input (HPSv3 default: 0.05)",
+        ["lora-targets"] = "Adapted layers: comma list of decoder (default: every Linear of the decoder layers), vision, merger, or module names such as q_proj,v_proj",
+        ["gradient-checkpointing"] = "Recompute each decoder layer and vision block during backward instead of storing activations (same gradients, less memory, ~1/3 more compute)",
+        ["head-dropout"] = "Dropout of rm_head while training (released: 0.05; 0 = deterministic steps)",
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);

@@ -49,6 +49,78 @@ internal static class SyntheticTask
         return new Written(file, pairs, ambiguous);
     }
 
+    /// <summary>Phrasings of the bright/dark task seen in training.</summary>
+    public static readonly string[] TrainPhrasings =
+    [
+        "a {0} scene", "a photo of a {0} room", "the picture is {0}", "show me a {0} forest", "an image that is {0}",
+        "a {0} picture of a house", "{0} light everywhere", "a street that looks {0}",
+    ];
+
+    /// <summary>Phrasings never seen in training (held out).</summary>
+    public static readonly string[] HeldOutPhrasings =
+    [
+        "please make it {0}", "the whole view should be {0}", "a {0} view of the sea", "i would like something {0}",
+    ];
+
+    /// <summary>
+    /// A task whose answer is in the words: every image pair is one bright and one dark image (random tint and noise),
+    /// used twice — with a prompt asking for a bright scene (the bright image preferred) and with one asking for a dark
+    /// scene (the dark image preferred). Any scorer that ignores the prompt ranks both copies the same way, so it is
+    /// right on exactly half of them. With <paramref name="withWord"/> false the prompts carry no brightness word
+    /// (the image-only control: the labels are then unlearnable).
+    /// </summary>
+    public static Written WriteBrightDark(string dir, string name, int imagePairs, int seed, IReadOnlyList<string> phrasings, bool withWord = true, int size = 56)
+    {
+        var rng = new Random(seed);
+        var items = new List<object>();
+        Directory.CreateDirectory(Path.Combine(dir, "images"));
+        for (int i = 0; i < imagePairs; i++)
+        {
+            var bright = $"images/{name}-{i}-bright.png";
+            var dark = $"images/{name}-{i}-dark.png";
+            Shade(Path.Combine(dir, bright), rng, size, 150, 255);
+            Shade(Path.Combine(dir, dark), rng, size, 0, 105);
+            foreach (var (word, preferred, other) in new[] { ("bright", bright, dark), ("dark", dark, bright) })
+            {
+                var template = phrasings[rng.Next(phrasings.Count)];
+                items.Add(new Dictionary<string, object>
+                {
+                    ["prompt"] = string.Format(System.Globalization.CultureInfo.InvariantCulture, template, withWord ? word : "plain"),
+                    ["path1"] = preferred,
+                    ["path2"] = other,
+                    ["confidence"] = 0.99,
+                    ["choice_dist"] = new[] { 9, 1 },
+                });
+            }
+        }
+
+        // Shuffle so that a batch is not always a mirrored couple.
+        var shuffled = items.OrderBy(_ => rng.Next()).ToList();
+        var file = Path.Combine(dir, name + ".json");
+        File.WriteAllText(file, JsonSerializer.Serialize(shuffled));
+        return new Written(file, shuffled.Count, 0);
+    }
+
+    /// <summary>A noisy image with a random tint whose channel values lie in [lo, hi].</summary>
+    private static void Shade(string path, Random rng, int size, int lo, int hi)
+    {
+        using var bmp = new SKBitmap(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        int span = hi - lo;
+        int tr = rng.Next(span / 3), tg = rng.Next(span / 3), tb = rng.Next(span / 3);
+        for (int y = 0; y < size; y++)
+        {
+            for (int x = 0; x < size; x++)
+            {
+                byte C(int tint) => (byte)Math.Clamp(lo + tint + rng.Next(span - span / 3), lo, hi);
+                bmp.SetPixel(x, y, new SKColor(C(tr), C(tg), C(tb)));
+            }
+        }
+
+        using var img = SKImage.FromBitmap(bmp);
+        using var data = img.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(path, data.ToArray());
+    }
+
     private static void Png(string path, (string Word, byte R, byte G, byte B) c, Random rng, int size)
     {
         using var bmp = new SKBitmap(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque);

@@ -177,7 +177,7 @@ public sealed class TrainCommand : ICommandFactory
         var tokenizerDir = o.Tokenizer ?? o.Model!;
         var tokenizer = Qwen2Tokenizer.FromDirectory(tokenizerDir);
         var processor = new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels));
-        using var model = Hpsv3Trainable.Open(o.Model!, o.Dtype, o.Device, o.RandomInit, o.Seed, o.Tokenizer);
+        using var model = Hpsv3Trainable.Open(o);
         var trainer = new PairwiseTrainer<Hpsv3Item, Hpsv3Batch>(model, new Hpsv3PairCollator(tokenizer, processor), o);
         var data = new TrainingData(o.Data!, train, report, o.EvalData, eval);
         env.Error.WriteLine($"train: {train.Count} pairs ({report.Rows} rows; {report.BelowConfidence} below confidence {o.ConfidenceThreshold?.ToString(CultureInfo.InvariantCulture) ?? "-"}, {report.NullConfidence} null confidence ({o.NullConfidence}), {report.BadRows} bad rows)"

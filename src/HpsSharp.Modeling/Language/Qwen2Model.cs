@@ -35,6 +35,9 @@ internal sealed class Qwen2Model : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Recompute each layer in the backward pass instead of keeping its activations (training only).</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>Hidden states after the final norm for every position: inputs_embeds [B, L, H] → [B, L, H], causal.</summary>
     public override Tensor forward(Tensor inputsEmbeds) => Forward(inputsEmbeds, null, null, null);
 
@@ -64,9 +67,20 @@ internal sealed class Qwen2Model : nn.Module<Tensor, Tensor>
             atReward.Add(x.index(rows, rewardIndex!));
         }
 
+        bool checkpoint = GradientCheckpointing && training && is_grad_enabled();
         foreach (var layer in layers)
         {
-            x = layer.forward(x, context);
+            if (checkpoint)
+            {
+                var trainable = layer.parameters().Where(p => p.requires_grad).Cast<Tensor>().ToList();
+                var current = layer;
+                x = ActivationCheckpoint.Run((xi, e) => current.forward(xi, new DecoderContext(e[0]!, e[1]!, e[2])), x, [cos, sin, mask], trainable);
+            }
+            else
+            {
+                x = layer.forward(x, context);
+            }
+
             if (trace is not null && rows is not null)
             {
                 atReward.Add(x.index(rows, rewardIndex!));

@@ -1,3 +1,4 @@
+using HpsSharp.Modeling.Layers;
 using HpsSharp.Modeling.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -33,6 +34,9 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Recompute each block in the backward pass instead of keeping its activations (training only).</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>pixel_values [N, 1176] fp32 and grid_thw [n, 3] int64 → merged embeddings [N/4, hidden].</summary>
     public override Tensor forward(Tensor pixelValues, Tensor gridThw) => Forward(pixelValues, gridThw, null);
 
@@ -63,9 +67,19 @@ internal sealed class VisionTransformer : nn.Module<Tensor, Tensor, Tensor>
         }
 
         var context = new VisionContext(rope.Cos, rope.Sin, images);
+        bool checkpoint = GradientCheckpointing && training && is_grad_enabled();
         foreach (var block in blocks)
         {
-            x = block.forward(x, context);
+            if (checkpoint)
+            {
+                var trainable = block.parameters().Where(p => p.requires_grad).Cast<Tensor>().ToList();
+                var b = block;
+                x = ActivationCheckpoint.Run((xi, e) => b.forward(xi, new VisionContext(e[0]!, e[1]!, images)), x, [rope.Cos, rope.Sin], trainable);
+            }
+            else
+            {
+                x = block.forward(x, context);
+            }
         }
 
         trace?.Add("vision_pre_merger", x);

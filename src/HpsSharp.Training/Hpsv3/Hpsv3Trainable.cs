@@ -1,6 +1,7 @@
 using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Modeling;
+using HpsSharp.Modeling.Lora;
 using HpsSharp.Training.Checkpoints;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -71,12 +72,56 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
         return new Hpsv3Trainable(model, Path.GetFullPath(modelDir), tokenizerDir);
     }
 
+    /// <summary>
+    /// Opens the model an <c>hps train</c> run describes: <see cref="TrainingOptions.Model"/> (or random weights), the
+    /// dtype and device, and the head dropout.
+    /// </summary>
+    public static Hpsv3Trainable Open(TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var t = Open(options.Model!, options.Dtype, options.Device, options.RandomInit, options.Seed, options.Tokenizer);
+        try
+        {
+            t.Model.HeadDropout = options.HeadDropout;
+            t.Model.GradientCheckpointing = options.GradientCheckpointing;
+            if (options.Lora)
+            {
+                if (t.Model.Lora is not null)
+                {
+                    throw new UserInputException("--model", $"'{options.Model}' is a LoRA adapter folder: merge it first (hps model merge-lora) to train a new adapter on it");
+                }
+
+                var targets = t.Model.ResolveLoraTargets(options.LoraTargets);
+                t.Model.AttachLora(new LoraSettings(options.LoraR, options.LoraAlpha, options.LoraDropout, targets), options.Seed);
+
+                // Only the <|Reward|> row is trained: a sparse gradient of that row instead of the whole vocabulary's.
+                t.Model.SparseEmbeddingGradientRows = [.. t.RewardRows];
+            }
+
+            return t;
+        }
+        catch
+        {
+            t.Dispose();
+            throw;
+        }
+    }
+
     public Tensor Forward(Hpsv3Batch batch) => Model.forward(batch);
 
     public void Save(string folder)
     {
         Directory.CreateDirectory(folder);
-        WriteWeights(Path.Combine(folder, "model.safetensors"));
+        if (Model.Lora is not null)
+        {
+            // A LoRA run saves only what it trained, as a PEFT adapter over the input folder.
+            PeftAdapter.Write(folder, Model, _sourceDir, RewardRows);
+        }
+        else
+        {
+            WriteWeights(Path.Combine(folder, "model.safetensors"));
+        }
+
         foreach (var f in FolderFiles)
         {
             var src = Path.Combine(_sourceDir, f);
@@ -93,10 +138,23 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
     }
 
     /// <summary>Writes the state dict in the official flat layout (atomically).</summary>
-    public void WriteWeights(string path)
+    public void WriteWeights(string path) => WriteCheckpoint(Model, _sourceDir, path);
+
+    /// <summary>
+    /// Writes <paramref name="model"/>'s weights in the official flat layout (atomically), each tensor in its
+    /// parameter's dtype, with <c>lm_head.weight</c> copied from the checkpoint in <paramref name="sourceDir"/> (zeros
+    /// when it has none). LoRA parameters are never written: merge them first.
+    /// </summary>
+    public static void WriteCheckpoint(Hpsv3Model model, string sourceDir, string path)
     {
-        var dims = Model.Config.ToDimensions();
-        var parameters = Model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
+        ArgumentNullException.ThrowIfNull(model);
+        if (model.Lora is not null && !model.LoraMerged)
+        {
+            throw new InvalidOperationException("unmerged LoRA adapters cannot be written as a full checkpoint");
+        }
+
+        var dims = model.Config.ToDimensions();
+        var parameters = model.named_parameters().Where(p => !PeftAdapter.IsLoraParameter(p.name)).ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
         var order = Hpsv3Layout.ExpectedTensors(dims).Select(t => t.Name).Where(parameters.ContainsKey).ToList();
         order.AddRange(parameters.Keys.Where(k => !order.Contains(k)).Order(StringComparer.Ordinal));
 
@@ -108,9 +166,9 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
         TensorInfo? lm = null;
         try
         {
-            if (SafetensorsModel.FindWeights(_sourceDir) is not null)
+            if (SafetensorsModel.FindWeights(sourceDir) is not null)
             {
-                source = SafetensorsModel.Open(_sourceDir);
+                source = SafetensorsModel.Open(sourceDir);
                 lm = source.Tensors.FirstOrDefault(t => Hpsv3Layout.Normalize(t.Name) == "lm_head.weight" && t.Shape.SequenceEqual(lmShape));
             }
 
@@ -150,6 +208,18 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
 
     public void LoadWeights(string folder)
     {
+        if (Model.Lora is not null)
+        {
+            var adapter = PeftAdapter.Read(folder);
+            if (adapter.Settings.R != Model.Lora.R || !adapter.Settings.TargetModules.SequenceEqual(Model.Lora.TargetModules))
+            {
+                throw new UserInputException(folder, "the checkpoint's adapter has another rank or other target modules than this run (resume with the same --lora-* options)");
+            }
+
+            adapter.Apply(Model);
+            return;
+        }
+
         var path = Path.Combine(folder, "model.safetensors");
         using var f = SafetensorsFile.Open(path);
         using var noGrad = no_grad();

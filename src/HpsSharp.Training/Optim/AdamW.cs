@@ -58,8 +58,11 @@ public sealed class AdamW : IDisposable
                 continue;
             }
 
+            // A sparse gradient (LoRA's embedding) holds only the trained rows: densify just those.
+            using var rowsOnly = g.is_sparse ? g.index_select(0, s.RowIndex ?? throw new InvalidOperationException($"'{s.P.Name}' has a sparse gradient but no row restriction")).to_dense() : null;
+
             // Squares in the gradient's dtype, summed in float32: no float64 copy of a 151,658-row embedding gradient.
-            using var sqr = g.square();
+            using var sqr = (rowsOnly ?? g).square();
             using var n = sqr.sum(type: float32);
             sq += n.item<float>();
         }
@@ -85,6 +88,11 @@ public sealed class AdamW : IDisposable
             s.EnsureState();
             using var scope = NewDisposeScope();
             var g = s.RowIndex is null ? grad.to(float32) : grad.index_select(0, s.RowIndex).to(float32);
+            if (g.is_sparse)
+            {
+                g = g.to_dense();
+            }
+
             if (gradScale != 1.0)
             {
                 g = g * gradScale;

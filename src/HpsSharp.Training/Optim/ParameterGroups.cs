@@ -20,6 +20,9 @@ public enum ParameterGroup
 
     /// <summary><c>lm_head.*</c>: not used by the reward model, never trained.</summary>
     Unused,
+
+    /// <summary>LoRA matrices (<c>*.lora_A.weight</c>, <c>*.lora_B.weight</c>), present only with <c>--lora</c>.</summary>
+    Lora,
 }
 
 /// <summary>Classification of official HPSv3 parameter names into groups.</summary>
@@ -34,6 +37,11 @@ public static class ParameterGroups
         if (name == EmbeddingName)
         {
             return ParameterGroup.RewardEmbedding;
+        }
+
+        if (name.Contains(".lora_A.", StringComparison.Ordinal) || name.Contains(".lora_B.", StringComparison.Ordinal))
+        {
+            return ParameterGroup.Lora;
         }
 
         if (name.StartsWith("visual.merger.", StringComparison.Ordinal))
