@@ -180,7 +180,8 @@ public static partial class AnnotationApp
                 // one asked for would be a silent wrong answer. (A single unreadable image only leaves its pair unscored.)
                 Error = ex;
                 LogFailed(logger, ex.Message, ex);
-                lifetime.StopApplication();
+                // Stop once started: stopping while Kestrel binds would turn the reason into a cancellation.
+                lifetime.ApplicationStarted.Register(lifetime.StopApplication);
             }
         }
 

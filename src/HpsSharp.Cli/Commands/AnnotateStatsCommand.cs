@@ -103,15 +103,18 @@ internal static class AnnotateStatsCommand
             return;
         }
 
-        var table = new Table().AddColumns("annotator", "answers", "votes", "ties", "skips", "gold acc.", "reliability", "vs majority", "median s", "per hour");
+        var table = new Table().AddColumns("annotator", "answers", "votes/ties/skips", "gold acc.", "r", "vs majority", "median s", "per h");
+        foreach (var i in new[] { 1, 6, 7 })
+        {
+            table.Columns[i].RightAligned();
+        }
+
         foreach (var p in s.PerAnnotator)
         {
             table.AddRow(
                 Markup.Escape(p.Annotator),
                 Num(p.Judgements),
-                Num(p.Votes),
-                Num(p.Ties),
-                Num(p.Skips),
+                $"{Num(p.Votes)}/{Num(p.Ties)}/{Num(p.Skips)}",
                 p.GoldAccuracy is null ? "n/a" : $"{Percent(p.GoldAccuracy)} of {p.Gold.Answered - p.Gold.Ties}",
                 p.Gold.Value.ToString("0.00", CultureInfo.InvariantCulture),
                 p.MajorityAgreement is null ? "n/a" : $"{Percent(p.MajorityAgreement)} of {p.MajorityCompared}",
@@ -119,6 +122,7 @@ internal static class AnnotateStatsCommand
                 p.PerHour.ToString("0", CultureInfo.InvariantCulture));
         }
 
+        env.Out.WriteLine("per annotator: gold acc. = right answers on gold pairs (ties left out); r = reliability (right + ties/2 + 1) / (answered + 2); vs majority = agreement with the other annotators' majority");
         env.Console.Write(table);
     }
 
