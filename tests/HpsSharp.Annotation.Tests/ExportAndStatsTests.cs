@@ -182,7 +182,44 @@ public sealed class ExportAndStatsTests
         Assert.Equal(0, code);
         Assert.Contains("Krippendorff's α (nominal: path1 / path2 / tie) = -0.313", stdout, StringComparison.Ordinal);
         Assert.Contains("5 of 5 pairs judged", stdout, StringComparison.Ordinal);
-        Assert.Matches(@"│ b\s+│\s+6 │ 3/0/1\s+│ 50% of 2\s+│ 0\.50 │ 0% of 2\s+│\s+1\.0 │\s+3600 │", stdout);
+        Assert.Matches(@"\n\s+b\s+6\s+3/0/1\s+50% \(2\)\s+0\.50\s+0% \(2\)\s+1\.0\s+3600\s", stdout);
+    }
+
+    [Fact]
+    [Trait("Category", "Model")]
+    public async Task HpsTrainTrainsOnTheExportAndHpsEvalEvaluatesTheResult()
+    {
+        using var ws = new Workspace(pairs: 5, gold: 2);
+        using (var store = ws.OpenStore())
+        {
+            foreach (var (pair, annotator, vote) in Votes)
+            {
+                store.ShowOrder(pair, annotator, () => false);
+                store.Record(pair, annotator, vote switch { Vote.Path1 => "right", Vote.Path2 => "left", Vote.Tie => "tie", _ => "skip" }, 900);
+            }
+        }
+
+        string export = ws.File("train.json");
+        var (code, _, stderr) = await RunCliAsync("annotate", "export", "--db", ws.Db, "--out", export);
+        Assert.True(code == 0, stderr);
+
+        // The tiny test model, randomly initialised, one epoch; the confidence threshold keeps 6/7 and 3/4.
+        string run = ws.File("run");
+        (code, var stdout, stderr) = await RunCliAsync(
+            "train", "--model", HpsSharp.Testing.TestPaths.Fixture("hpsv3-tiny"), "--random-init", "--tokenizer", HpsSharp.Testing.TestPaths.TokenizerDir,
+            "--data", export, "--images", ws.Images, "--out", run, "--dtype", "fp32", "--batch-size", "2", "--grad-accum", "1", "--epochs", "1",
+            "--min-pixels", "3136", "--max-pixels", "3136", "--seed", "1", "--confidence-threshold", "0.7", "--json");
+        Assert.True(code == 0, stderr);
+        var summary = JsonNode.Parse(stdout)!;
+        Assert.True((bool)summary["finished"]!);
+        Assert.Equal((4, 2, 2), ((int)summary["data"]!["rows"]!, (int)summary["data"]!["kept"]!, (int)summary["data"]!["below_confidence"]!));
+        Assert.True(File.Exists(Path.Combine(run, "model.safetensors")));
+
+        (code, stdout, stderr) = await RunCliAsync("eval", "--model", run, "--data", export, "--images", ws.Images, "--dtype", "fp32", "--no-cache", "--json");
+        Assert.True(code == 0, stderr);
+        var result = JsonNode.Parse(stdout)!;
+        Assert.Equal(3, (int)result["pairs"]!); // the even split is a human tie, left out by default
+        Assert.InRange((double)result["accuracy"]!, 0, 1);
     }
 
     [Fact]

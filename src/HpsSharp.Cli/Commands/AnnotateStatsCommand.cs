@@ -103,7 +103,7 @@ internal static class AnnotateStatsCommand
             return;
         }
 
-        var table = new Table().AddColumns("annotator", "answers", "votes/ties/skips", "gold acc.", "r", "vs majority", "median s", "per h");
+        var table = new Table().Border(TableBorder.Simple).AddColumns("annotator", "answers", "v/t/s", "gold acc.", "r", "vs maj.", "median s", "per h");
         foreach (var i in new[] { 1, 6, 7 })
         {
             table.Columns[i].RightAligned();
@@ -115,14 +115,15 @@ internal static class AnnotateStatsCommand
                 Markup.Escape(p.Annotator),
                 Num(p.Judgements),
                 $"{Num(p.Votes)}/{Num(p.Ties)}/{Num(p.Skips)}",
-                p.GoldAccuracy is null ? "n/a" : $"{Percent(p.GoldAccuracy)} of {p.Gold.Answered - p.Gold.Ties}",
+                p.GoldAccuracy is null ? "n/a" : $"{Percent(p.GoldAccuracy)} ({p.Gold.Answered - p.Gold.Ties})",
                 p.Gold.Value.ToString("0.00", CultureInfo.InvariantCulture),
-                p.MajorityAgreement is null ? "n/a" : $"{Percent(p.MajorityAgreement)} of {p.MajorityCompared}",
+                p.MajorityAgreement is null ? "n/a" : $"{Percent(p.MajorityAgreement)} ({p.MajorityCompared})",
                 (p.MedianMs / 1000).ToString("0.0", CultureInfo.InvariantCulture),
                 p.PerHour.ToString("0", CultureInfo.InvariantCulture));
         }
 
-        env.Out.WriteLine("per annotator: gold acc. = right answers on gold pairs (ties left out); r = reliability (right + ties/2 + 1) / (answered + 2); vs majority = agreement with the other annotators' majority");
+        env.Out.WriteLine("per annotator: v/t/s = votes/ties/skips on ordinary pairs; gold acc. = right answers on gold pairs, ties left out (pairs);");
+        env.Out.WriteLine("  r = reliability (right + ties/2 + 1) / (answered + 2); vs maj. = agreement with the other annotators' majority (pairs)");
         env.Console.Write(table);
     }
 
