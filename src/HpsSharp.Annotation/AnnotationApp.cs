@@ -168,7 +168,7 @@ public static partial class AnnotationApp
                 using var cache = settings.CachePath is null ? null : new ScoreCache(settings.CachePath);
                 LogScoring(logger, queue.Pairs.Count, scorer.Model.Describe());
                 var done = await ModelUncertainty.ScoreAsync(queue, scorer, cache, settings.ImagesRoot,
-                    new Progress<UncertaintyProgress>(p => LogProgress(logger, p.Scored, p.Total)), stoppingToken).ConfigureAwait(false);
+                    new InlineProgress(p => LogProgress(logger, p.Scored, p.Total)), stoppingToken).ConfigureAwait(false);
                 LogScored(logger, done.Scored, done.Total, done.Failed);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -185,7 +185,13 @@ public static partial class AnnotationApp
             }
         }
 
-        [LoggerMessage(Level = LogLevel.Information, Message = "scoring {Pairs} pairs with {Model} to order them by uncertainty")]
+        /// <summary>Reports on the scoring thread, so progress lines come before the final line (Progress&lt;T&gt; posts to the pool).</summary>
+        private sealed class InlineProgress(Action<UncertaintyProgress> report) : IProgress<UncertaintyProgress>
+        {
+            public void Report(UncertaintyProgress value) => report(value);
+        }
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "ordering {Pairs} pairs by uncertainty, scoring them with {Model}")]
         private static partial void LogScoring(ILogger logger, int pairs, string model);
 
         [LoggerMessage(Level = LogLevel.Information, Message = "scored {Scored}/{Total} pairs")]

@@ -40,13 +40,14 @@ public static class PairFile
         IEnumerable<(int Index, long Line, string Prompt, string P1, string P2, string? M1, string? M2)> records = ext is ".jsonl" or ".ndjson"
             ? JsonlReader.ReadPairs(path).Select(p =>
             {
-                // A JSONL label of 0 means path2 was preferred; orient gold pairs so that path1 is the answer.
+                // A JSONL label of 0 means path2 was preferred: a gold pair is oriented so that path1 is the answer.
                 if (p.Label1 == 0.5 && gold)
                 {
                     throw new DatasetFormatException(path, p.Line, "a gold pair needs a known answer, not a tie (label 0.5)");
                 }
 
-                return p.Label1 == 0
+                // Pairs to annotate keep the file's order (export keeps it on an even split); only gold is oriented.
+                return gold && p.Label1 == 0
                     ? (p.Index, p.Line, p.Prompt, p.Image2, p.Image1, p.Model2, p.Model1)
                     : (p.Index, p.Line, p.Prompt, p.Image1, p.Image2, p.Model1, p.Model2);
             })
