@@ -40,22 +40,22 @@ public sealed class AnnotationAppOptions
     /// <summary>Seed for the left/right draws (null: random).</summary>
     public int? Seed { get; init; }
 
-    /// <summary>Checks the values, naming the option that is wrong.</summary>
+    /// <summary>Checks the values, naming the one that is wrong.</summary>
     public void Validate()
     {
         if (!(GoldRate is >= 0 and < 1))
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--gold-rate must be at least 0 and below 1 (got {GoldRate})"));
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"the gold rate must be at least 0 and below 1 (got {GoldRate})"));
         }
 
         if (!Directory.Exists(ImagesRoot))
         {
-            throw new DirectoryNotFoundException($"--images: folder not found: {ImagesRoot}");
+            throw new DirectoryNotFoundException($"image root folder not found: {ImagesRoot}");
         }
 
         if (Urls.Count == 0)
         {
-            throw new ArgumentException("--urls: give at least one address");
+            throw new ArgumentException("give at least one address to listen on");
         }
     }
 }

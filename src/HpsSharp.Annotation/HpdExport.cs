@@ -53,7 +53,7 @@ public static class HpdExport
         ArgumentNullException.ThrowIfNull(options);
         if (options.MinVotes < 1)
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--min-votes must be at least 1 (got {options.MinVotes})"));
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"the minimum number of votes must be at least 1 (got {options.MinVotes})"));
         }
 
         bool withConfidence = judgements.Any(j => j.PairId < 0 && j.Vote != Vote.Skip);
@@ -108,10 +108,10 @@ public static class HpdExport
         var (records, summary) = Build(store.Pairs(), store.Judgements(), options);
         string full = Path.GetFullPath(outPath);
         string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
         string tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
         try
         {
+            Directory.CreateDirectory(dir);
             using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.WriteThrough))
             {
                 WriteJson(stream, records);
@@ -119,6 +119,10 @@ public static class HpdExport
             }
 
             File.Move(tmp, full, overwrite: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot write the export '{outPath}': {ex.Message}", ex);
         }
         finally
         {

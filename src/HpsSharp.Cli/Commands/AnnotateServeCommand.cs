@@ -47,6 +47,11 @@ internal static class AnnotateServeCommand
 
         cmd.SetAction(async (parse, ct) =>
         {
+            if (!Directory.Exists(parse.GetValue(images)))
+            {
+                throw new DirectoryNotFoundException($"--images: folder not found: {parse.GetValue(images)}");
+            }
+
             var scorerOptions = parse.GetValue(model.Model) is null ? null : model.Read(parse);
             var options = new AnnotationAppOptions
             {
