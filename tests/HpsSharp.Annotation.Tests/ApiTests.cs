@@ -76,6 +76,37 @@ public sealed class ApiTests
     }
 
     [Fact]
+    public async Task ConcurrentAnnotatorsOverHttpGetEveryPairOnceAndEveryAnswerIsStored()
+    {
+        using var ws = new Workspace(pairs: 10, gold: 2);
+        await using var host = await AppHost.StartAsync(ws.Options(goldRate: 0.2));
+        var names = Enumerable.Range(0, 5).Select(i => $"annotator {i}").ToList();
+        var answered = await Task.WhenAll(names.Select(async name =>
+        {
+            var ids = new List<long>();
+            while (await host.NextAsync(name) is { } next)
+            {
+                long id = (long)next["pair_id"]!;
+                using var r = await host.JudgeAsync(id, name, ids.Count % 2 == 0 ? "left" : "right");
+                Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+                ids.Add(id);
+            }
+
+            return (name, ids);
+        }));
+
+        using var reader = AnnotationStore.Open(ws.Db, create: false);
+        var stored = reader.Judgements();
+        foreach (var (name, ids) in answered)
+        {
+            Assert.Equal(ids.Count, ids.Distinct().Count());
+            Assert.Equal(10, ids.Count(id => id >= 0));
+            Assert.Equal(2, ids.Count(id => id < 0)); // 12 answers at rate 0.2: gold at the 5th and 10th
+            Assert.Equal(ids.Order(), stored.Where(j => j.Annotator == name).Select(j => j.PairId).Order());
+        }
+    }
+
+    [Fact]
     public async Task BadRequestsAreClear4xxAndNeverStored()
     {
         using var ws = new Workspace(pairs: 2, gold: 0);
