@@ -21,7 +21,7 @@ public sealed record AnnotationPair(long Id, string Prompt, string Path1, string
 public static class PairFile
 {
     /// <summary>
-    /// Reads <paramref name="path"/> (<c>.jsonl</c>/<c>.ndjson</c> as JSON Lines, anything else as an HPDv3 array) and
+    /// Reads <paramref name="path"/> (a JSON array as HPDv3, otherwise JSON Lines with the same keys) and
     /// checks that every image exists under <paramref name="imagesRoot"/> without leaving it. Gold files give ids
     /// −1, −2, …; a pairs file gives 0, 1, ….
     /// </summary>
@@ -36,8 +36,7 @@ public static class PairFile
             throw new FileNotFoundException($"{(gold ? "gold" : "pairs")} file not found: {path}", path);
         }
 
-        string ext = Path.GetExtension(path).ToLowerInvariant();
-        IEnumerable<(int Index, long Line, string Prompt, string P1, string P2, string? M1, string? M2)> records = ext is ".jsonl" or ".ndjson"
+        IEnumerable<(int Index, long Line, string Prompt, string P1, string P2, string? M1, string? M2)> records = IsJsonLines(path)
             ? JsonlReader.ReadPairs(path).Select(p =>
             {
                 // A JSONL label of 0 means path2 was preferred: a gold pair is oriented so that path1 is the answer.
@@ -96,5 +95,17 @@ public static class PairFile
         }
 
         return pairs;
+    }
+
+    /// <summary>True unless the file's first non-blank character opens a JSON array (a byte-order mark is skipped).</summary>
+    private static bool IsJsonLines(string path)
+    {
+        using var reader = new StreamReader(path, detectEncodingFromByteOrderMarks: true);
+        int c;
+        while ((c = reader.Read()) >= 0 && char.IsWhiteSpace((char)c))
+        {
+        }
+
+        return c != '[';
     }
 }

@@ -13,7 +13,6 @@ namespace HpsSharp.Annotation.Tests;
 /// Pair 0: a,b → path1, c → path2. Pair 1: a,c → path2, b → path1. Pair 2: a → path1, b → path2 (even split).
 /// Pair 3: a tie, b skip (no votes). Pair 4: c → path1.
 /// </summary>
-[Trait("Category", "Unit")]
 public sealed class ExportAndStatsTests
 {
     private static readonly (long Pair, string Annotator, Vote Vote)[] Votes =
@@ -27,6 +26,7 @@ public sealed class ExportAndStatsTests
     ];
 
     [Fact]
+    [Trait("Category", "Unit")]
     public void ExportAggregatesKnownVotes()
     {
         var (pairs, judgements) = Known();
@@ -64,6 +64,7 @@ public sealed class ExportAndStatsTests
     }
 
     [Fact]
+    [Trait("Category", "Unit")]
     public void ReliabilityFollowsTheDocumentedFormula()
     {
         var (_, judgements) = Known();
@@ -77,6 +78,7 @@ public sealed class ExportAndStatsTests
     }
 
     [Fact]
+    [Trait("Category", "Unit")]
     public void KrippendorffAlphaMatchesTheTextbookExample()
     {
         // Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the nominal example with missing
@@ -97,6 +99,7 @@ public sealed class ExportAndStatsTests
     }
 
     [Fact]
+    [Trait("Category", "Unit")]
     public void StatsOnKnownVotes()
     {
         var (pairs, judgements) = Known();

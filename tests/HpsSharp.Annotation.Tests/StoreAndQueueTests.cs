@@ -117,6 +117,10 @@ public sealed class StoreAndQueueTests
         Assert.Equal(("coins.png", "text.png", -1L), (gold[0].Path1, gold[0].Path2, gold[0].Id));
         Assert.Equal(("text.png", "coins.png", -2L), (gold[1].Path1, gold[1].Path2, gold[1].Id));
 
+        // The content decides the format, not the extension.
+        File.Copy(ws.File("gold.jsonl"), ws.File("gold-lines.json"));
+        Assert.Equal(gold, PairFile.Load(ws.File("gold-lines.json"), ws.Images, gold: true));
+
         // Pairs to annotate keep the file's order whatever their label says.
         var pairs = PairFile.Load(ws.File("gold.jsonl"), ws.Images, gold: false);
         Assert.Equal(("text.png", "coins.png", 0L), (pairs[0].Path1, pairs[0].Path2, pairs[0].Id));
