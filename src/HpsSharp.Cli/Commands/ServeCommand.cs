@@ -137,7 +137,7 @@ public sealed class ServeCommand : ICommandFactory
     }
 
     /// <summary>Log lines on the command's writers: information on stdout, warnings and errors on stderr.</summary>
-    private sealed class WriterLoggerProvider(CliEnvironment env) : ILoggerProvider
+    internal sealed class WriterLoggerProvider(CliEnvironment env) : ILoggerProvider
     {
         private readonly Lock _lock = new();
 
