@@ -93,7 +93,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     [Fact]
     public async Task Killed_client_rerun_with_the_same_job_continues_without_rescoring()
     {
-        var manifest = cluster.Manifest("resume.jsonl", 14);
+        var manifest = cluster.Manifest("resume.jsonl", 10);
         var outPath = cluster.Dir.File("resume.out.jsonl");
         long before = (await cluster.WorkersAsync()).Sum(w => w.ItemsDone);
         var args = new[] { "score", "--cluster", cluster.Cluster, "--manifest", manifest, "--out", outPath, "--job", "resume" };
@@ -108,13 +108,13 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         Assert.True(code == 0, output);
         Assert.Contains("job 'resume' continues", output, StringComparison.Ordinal);
         var lines = ClusterFixture.ReadOutput(outPath);
-        Assert.Equal(Enumerable.Range(0, 14), lines.Keys);
+        Assert.Equal(Enumerable.Range(0, 10), lines.Keys);
         var all = File.ReadAllLines(outPath).ToHashSet();
         Assert.All(kept, k => Assert.Contains(k, all));
 
         // Every item was scored once in the whole cluster: the rerun only collected.
         long after = (await cluster.WorkersAsync()).Sum(w => w.ItemsDone);
-        Assert.Equal(14, after - before);
+        Assert.Equal(10, after - before);
 
         var expected = await cluster.SingleMachineAsync(manifest);
         Assert.All(lines, kv => Assert.Equal(expected[kv.Key].Score!.Value.Mu, kv.Value.GetProperty("mu").GetDouble()));
@@ -125,7 +125,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     {
         using var victim = cluster.StartWorker("victim");
         await cluster.WaitForWorkersAsync(["victim"], TimeSpan.FromSeconds(90));
-        var manifest = cluster.Manifest("kill.jsonl", 16);
+        var manifest = cluster.Manifest("kill.jsonl", 12);
         var outPath = cluster.Dir.File("kill.out.jsonl");
         var client = cluster.StartHps("score", "--cluster", cluster.Cluster, "--manifest", manifest, "--out", outPath, "--job", "kill", "--lease-seconds", "3");
         await WaitUntilAsync(async () => (await cluster.WorkersAsync()).Any(w => w.Worker.Name == "victim" && (w.Busy || w.ItemsDone > 0)), TimeSpan.FromSeconds(90), () => victim.Output);
@@ -134,7 +134,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         int code = await client.WaitAsync(ClientTimeout);
         Assert.True(code == 0, client.Output);
         var lines = ClusterFixture.ReadOutput(outPath);
-        Assert.Equal(Enumerable.Range(0, 10), lines.Keys);
+        Assert.Equal(Enumerable.Range(0, 12), lines.Keys);
         var expected = await cluster.SingleMachineAsync(manifest);
         Assert.All(lines, kv =>
         {
@@ -148,7 +148,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     {
         using var other = cluster.StartWorker("fp32", "--dtype", "fp32");
         await cluster.WaitForWorkersAsync(["fp32"], TimeSpan.FromSeconds(90));
-        var manifest = cluster.Manifest("mismatch.jsonl", 8);
+        var manifest = cluster.Manifest("mismatch.jsonl", 6);
         var outPath = cluster.Dir.File("mismatch.out.jsonl");
 
         // With two models live the client cannot guess which one is meant.
@@ -160,7 +160,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         var (code, output) = await cluster.HpsAsync(ClientTimeout, "score", "--cluster", cluster.Cluster, "--manifest", manifest, "--out", outPath, "--job", "mismatch", "--model-fingerprint", bf16);
         Assert.True(code == 0, output);
         var lines = ClusterFixture.ReadOutput(outPath);
-        Assert.Equal(Enumerable.Range(0, 8), lines.Keys);
+        Assert.Equal(Enumerable.Range(0, 6), lines.Keys);
         Assert.DoesNotContain(lines.Values, l => l.GetProperty("worker").GetString() == "fp32");
         await WaitUntilAsync(() => other.Output.Contains("refused", StringComparison.Ordinal), TimeSpan.FromSeconds(30), () => other.Output);
         Assert.Contains("worker 'fp32' refused for job 'mismatch'", other.Output, StringComparison.Ordinal);
@@ -172,7 +172,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     {
         using var leaving = cluster.StartWorker("leaving");
         await cluster.WaitForWorkersAsync(["leaving"], TimeSpan.FromSeconds(90));
-        var manifest = cluster.Manifest("drain.jsonl", 10);
+        var manifest = cluster.Manifest("drain.jsonl", 8);
         var outPath = cluster.Dir.File("drain.out.jsonl");
         var client = cluster.StartHps("score", "--cluster", cluster.Cluster, "--manifest", manifest, "--out", outPath, "--job", "drain");
         await WaitUntilAsync(async () => (await cluster.WorkersAsync()).Any(w => w.Worker.Name == "leaving" && w.Busy), TimeSpan.FromSeconds(90), () => leaving.Output);
@@ -183,7 +183,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         int code = await client.WaitAsync(ClientTimeout);
         Assert.True(code == 0, client.Output);
         var lines = ClusterFixture.ReadOutput(outPath);
-        Assert.Equal(Enumerable.Range(0, 10), lines.Keys);
+        Assert.Equal(Enumerable.Range(0, 8), lines.Keys);
         Assert.DoesNotContain(lines.Values, l => l.TryGetProperty("error", out _));
     }
 
