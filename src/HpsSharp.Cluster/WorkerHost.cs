@@ -31,6 +31,12 @@ public static class WorkerHost
         int gatewayPort = options.GatewayPort == 0 ? FreePort() : options.GatewayPort;
         builder.UseOrleans(silo =>
         {
+            if (options.Kubernetes)
+            {
+                // First, so that --cluster-id (configured below) wins over the ORLEANS_CLUSTER_ID/SERVICE_ID variables.
+                silo.UseKubernetesHosting();
+            }
+
             silo.UseRedisClustering(o => o.ConfigurationOptions = address.RedisOptions());
             silo.AddRedisGrainStorage(ClusterNames.Storage, o => o.ConfigurationOptions = address.RedisOptions());
             silo.Configure<ClusterOptions>(o =>

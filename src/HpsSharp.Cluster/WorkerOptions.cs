@@ -12,6 +12,7 @@ namespace HpsSharp.Cluster;
 /// <param name="FastFailureDetection">Declare a silent worker dead after a few seconds instead of Orleans's default (about half a minute); for tests and single-host clusters.</param>
 /// <param name="PollInterval">How long an idle worker waits before asking for work again.</param>
 /// <param name="DrainTimeout">On SIGTERM, how long the current batch may still run before its items are handed back.</param>
+/// <param name="Kubernetes">Run under Kubernetes (Microsoft.Orleans.Hosting.Kubernetes): reads POD_NAME, POD_NAMESPACE and POD_IP, and lets the silos remove the membership entries of deleted pods and delete the pods of dead silos.</param>
 public sealed record WorkerOptions(
     ClusterAddress Address,
     string Name,
@@ -21,7 +22,8 @@ public sealed record WorkerOptions(
     int LeaseSize = 4,
     bool FastFailureDetection = false,
     TimeSpan? PollInterval = null,
-    TimeSpan? DrainTimeout = null)
+    TimeSpan? DrainTimeout = null,
+    bool Kubernetes = false)
 {
     /// <summary>How often a worker tells the registry it is alive.</summary>
     public static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(1);

@@ -23,10 +23,11 @@ internal static class ClusterWorkerCommand
         var leaseSize = new Option<int>("--lease-size") { Description = "Items taken from a job at a time (default: the batch size)" };
         var threads = new Option<int>("--threads") { Description = "CPU threads for the model (default: all cores)" };
         var fast = new Option<bool>("--fast-failure-detection") { Description = "Declare a silent worker dead after seconds instead of about half a minute (tests, one-host clusters)" };
+        var kubernetes = new Option<bool>("--kubernetes") { Description = "Running in a Kubernetes pod: reads POD_NAME, POD_NAMESPACE, POD_IP and cleans up after dead pods (see docs/cluster.md)" };
         var drain = new Option<int>("--drain-seconds") { Description = "On SIGTERM, how long the current batch may still run before its items are handed back", DefaultValueFactory = _ => 120 };
         var cmd = new Command("worker", "Run a worker: an Orleans silo hosting one scorer that pulls items from the cluster's jobs (SIGTERM drains)");
         model.AddTo(cmd);
-        foreach (var o in new Option[] { cluster, clusterId, name, siloPort, gatewayPort, advertise, leaseSize, threads, fast, drain })
+        foreach (var o in new Option[] { cluster, clusterId, name, siloPort, gatewayPort, advertise, leaseSize, threads, fast, drain, kubernetes })
         {
             cmd.Options.Add(o);
         }
@@ -54,7 +55,8 @@ internal static class ClusterWorkerCommand
                 advertised,
                 parse.GetValue(leaseSize) is > 0 and var ls ? ls : scorerOptions.BatchSize,
                 parse.GetValue(fast),
-                DrainTimeout: TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(drain))));
+                DrainTimeout: TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(drain))),
+                Kubernetes: parse.GetValue(kubernetes));
             using var scorer = model.Load(parse, env);
             using var host = WorkerHost.Build(options, scorer, logging => logging
                 .AddSimpleConsole(o =>
