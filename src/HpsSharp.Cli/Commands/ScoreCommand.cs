@@ -15,7 +15,7 @@ public sealed class ScoreCommand : ICommandFactory
     public Command Create(CliEnvironment env)
     {
         ArgumentNullException.ThrowIfNull(env);
-        var model = new ModelOptions();
+        var model = new ModelOptions(required: false);
         var prompt = new Option<string?>("--prompt") { Description = "The prompt the images were generated for" };
         var manifest = new Option<string?>("--manifest") { Description = "JSONL file with {\"prompt\": ..., \"image\": ...} per line (paths relative to the file)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
@@ -28,8 +28,15 @@ public sealed class ScoreCommand : ICommandFactory
         cmd.Options.Add(json);
         cmd.Options.Add(csv);
         cmd.Arguments.Add(images);
+        var cluster = new ScoreClusterOptions();
+        cluster.AddTo(cmd, model.Model, manifest, json);
         cmd.SetAction(async (parse, ct) =>
         {
+            if (cluster.Requested(parse))
+            {
+                return await cluster.RunAsync(parse, env, parse.GetValue(manifest)!, ct).ConfigureAwait(false);
+            }
+
             var requests = Inputs(parse.GetValue(prompt), parse.GetValue(manifest), parse.GetValue(images) ?? []);
             using var scorer = model.Load(parse, env);
             var scored = await ProgressReporter.RunAsync(env, "scoring", p => scorer.ScoreAsync(requests, p, ct)).ConfigureAwait(false);
