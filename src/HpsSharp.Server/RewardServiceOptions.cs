@@ -35,6 +35,15 @@ public sealed record RewardServiceOptions
     /// <summary>Seconds a client is told to wait (Retry-After) when the queue is full or the model is not ready.</summary>
     public int RetryAfterSeconds { get; init; } = 1;
 
+    /// <summary>
+    /// A reference-set calibration (<c>hps calibrate</c>): results then carry <c>percentile</c>, requests may ask
+    /// for <c>"reward": "percentile"</c>, and the monitor reports drift against it.
+    /// </summary>
+    public HpsSharp.Core.Scoring.Calibration? Calibration { get; init; }
+
+    /// <summary>Thresholds and window of the reward-hacking monitors (<c>GET /v1/monitor</c>, <c>/metrics</c>).</summary>
+    public Monitoring.MonitorOptions Monitor { get; init; } = new();
+
     /// <summary>Throws <see cref="UserInputException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace HpsSharp.Server;
 
@@ -62,7 +63,7 @@ public static class ScoringEndpoints
         });
 
     /// <summary>Queues the valid items, waits for all of them and returns one result per item in input order.</summary>
-    private static async Task<(IReadOnlyList<ItemResultDto> Results, ModelDto Model)> RunAsync(
+    internal static async Task<(IReadOnlyList<ItemResultDto> Results, ModelDto Model)> RunAsync(
         HttpContext ctx, ScoringQueue queue, RewardServiceOptions options, IReadOnlyList<ParsedItem> items)
     {
         var valid = items.Where(i => i.Request is not null).Select(i => i.Request!).ToList();
@@ -89,6 +90,8 @@ public static class ScoringEndpoints
             {
                 throw new RequestRejectedException(503, "shutting down", "the service stopped before these items were scored");
             }
+
+            ctx.RequestServices.GetService<Monitoring.RewardMonitor>()?.Record([.. tasks.Select(t => t.Result)]);
         }
 
         var results = new ItemResultDto[items.Count];
@@ -139,7 +142,7 @@ public static class ScoringEndpoints
         return output;
     }
 
-    private static async Task<IResult> Guard(HttpContext ctx, Func<Task<IResult>> handler)
+    internal static async Task<IResult> Guard(HttpContext ctx, Func<Task<IResult>> handler)
     {
         try
         {
