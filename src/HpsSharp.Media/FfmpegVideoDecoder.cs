@@ -129,8 +129,10 @@ public sealed class FfmpegVideoDecoder : IVideoDecoder
 
     private static string FirstLine(string message)
     {
-        var lines = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return lines.LastOrDefault(l => l.Contains("Invalid", StringComparison.OrdinalIgnoreCase) || l.Contains("error", StringComparison.OrdinalIgnoreCase))
-            ?? lines.FirstOrDefault() ?? "unknown error";
+        // ffprobe/ffmpeg errors arrive as "… exited with non-zero exit-code (1 - [mov,mp4,… @ 0x…] error reading header)";
+        // the part after the last "] " is what the user needs.
+        var line = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "unknown error";
+        int bracket = line.LastIndexOf("] ", StringComparison.Ordinal);
+        return (bracket >= 0 ? line[(bracket + 2)..] : line).TrimEnd(')').Trim();
     }
 }

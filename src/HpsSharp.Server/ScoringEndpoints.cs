@@ -23,12 +23,14 @@ public static class ScoringEndpoints
         Guard(ctx, async () =>
         {
             var body = await parser.ReadScoreAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
-            var (results, model) = await RunAsync(ctx, queue, options, body.Items).ConfigureAwait(false);
+            var selection = Protocols.ProtocolSupport.Selection(body.Reward.Name, body.Reward.K, options);
+            var (results, model) = await Protocols.VideoItem.RunWithVideosAsync(ctx, queue, options, body.Items).ConfigureAwait(false);
             if (body.GroupNormalize)
             {
                 results = GroupNormalize(body.Items, results);
             }
 
+            results = Protocols.ProtocolSupport.Annotate(selection, results, [.. body.Items.Select(i => i.Request?.Prompt ?? i.Video?.Prompt ?? string.Empty)], options, body.Reward.Name is not null);
             return TypedResults.Ok(new ScoreResponseDto(model, results));
         });
 
@@ -126,7 +128,7 @@ public static class ScoringEndpoints
         var output = results.ToArray();
         var groups = Enumerable.Range(0, items.Count)
             .Where(i => results[i].Mu is not null)
-            .GroupBy(i => items[i].Request!.Prompt, StringComparer.Ordinal);
+            .GroupBy(i => items[i].Request?.Prompt ?? items[i].Video?.Prompt ?? string.Empty, StringComparer.Ordinal);
         foreach (var g in groups)
         {
             var idx = g.ToArray();

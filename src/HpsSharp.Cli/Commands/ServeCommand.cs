@@ -38,6 +38,8 @@ public sealed class ServeCommand : ICommandFactory
         cmd.Options.Add(maxPixels);
         cmd.Options.Add(apiKey);
         cmd.Options.Add(imageRoot);
+        var calibration = new Option<string?>("--calibration") { Description = "calib.json from 'hps calibrate': results carry \"percentile\", \"reward\": \"percentile\" works, /v1/monitor reports drift" };
+        cmd.Options.Add(calibration);
         cmd.SetAction(async (parse, ct) =>
         {
             var scorerOptions = model.Read(parse);
@@ -53,6 +55,7 @@ public sealed class ServeCommand : ICommandFactory
                 MaxDecodedPixels = parse.GetValue(maxPixels),
                 ApiKey = string.IsNullOrEmpty(key) ? null : key,
                 ImageRoot = parse.GetValue(imageRoot),
+                Calibration = parse.GetValue(calibration) is { } cp ? HpsSharp.Core.Scoring.Calibration.Load(cp) : null,
             };
             foreach (var url in options.Urls)
             {

@@ -94,4 +94,31 @@ internal static class ProtocolSupport
     /// <summary>The selected reward per item, null where the item failed.</summary>
     public static IReadOnlyList<double?> Rewards(RewardSelection selection, IReadOnlyList<ItemResultDto> results, IReadOnlyList<string> prompts, RewardServiceOptions options) =>
         selection.Apply(Scores(results), prompts, options.Calibration);
+
+    /// <summary>
+    /// Adds <c>percentile</c> (when a calibration is loaded) and, when the request asked for one, <c>reward</c>
+    /// to every scored result.
+    /// </summary>
+    public static IReadOnlyList<ItemResultDto> Annotate(RewardSelection selection, IReadOnlyList<ItemResultDto> results, IReadOnlyList<string> prompts, RewardServiceOptions options, bool addReward)
+    {
+        var rewards = addReward ? Rewards(selection, results, prompts, options) : null;
+        var output = new ItemResultDto[results.Count];
+        for (int i = 0; i < results.Count; i++)
+        {
+            var r = results[i];
+            if (r.Mu is { } mu && options.Calibration is { } c)
+            {
+                r = r with { Percentile = c.Percentile(mu) };
+            }
+
+            if (rewards?[i] is { } reward)
+            {
+                r = r with { Reward = reward };
+            }
+
+            output[i] = r;
+        }
+
+        return output;
+    }
 }
