@@ -294,7 +294,14 @@ public sealed class RewardMonitor : IDisposable
                 sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(" gauge\n");
             }
 
-            double v = value is null ? double.NaN : value.GetValueKind() == System.Text.Json.JsonValueKind.True ? 1 : value.GetValueKind() == System.Text.Json.JsonValueKind.False ? 0 : value.GetValue<double>();
+            // Values are ints, doubles or booleans; the JSON text reads back as a double for all numbers.
+            double v = value?.GetValueKind() switch
+            {
+                System.Text.Json.JsonValueKind.True => 1,
+                System.Text.Json.JsonValueKind.False => 0,
+                System.Text.Json.JsonValueKind.Number => double.Parse(value.ToJsonString(), CultureInfo.InvariantCulture),
+                _ => double.NaN,
+            };
             sb.Append(name).Append(labels ?? string.Empty).Append(' ').Append(double.IsNaN(v) ? "NaN" : v.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
         }
 
