@@ -49,4 +49,15 @@ public sealed class RestrictedPickleTests
         Assert.Contains("STOP", Assert.Throws<PickleRefusedException>(() => RestrictedPickle.Loads([0x80, 0x02, (byte)'N'])).Message, StringComparison.Ordinal);
         Assert.Contains("truncated", Assert.Throws<PickleRefusedException>(() => RestrictedPickle.Loads([0x80, 0x04, (byte)'X', 0xff, 0, 0, 0, (byte)'a'])).Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void TooManyOpcodesAreRefusedBeforeBuilding()
+    {
+        var body = new byte[RestrictedPickle.MaxOpcodes + 10];
+        body[0] = 0x80;
+        body[1] = 0x02;
+        Array.Fill(body, (byte)']', 2, body.Length - 3); // a million empty lists
+        body[^1] = (byte)'.';
+        Assert.Contains("opcodes", Assert.Throws<PickleRefusedException>(() => RestrictedPickle.Loads(body)).Message, StringComparison.Ordinal);
+    }
 }

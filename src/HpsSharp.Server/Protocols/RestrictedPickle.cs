@@ -19,6 +19,12 @@ public static class RestrictedPickle
 {
     private const string Allowed = "only dict, list, tuple, str, bytes, int, float, bool and None are accepted";
 
+    /// <summary>
+    /// Most opcodes in one pickle. The body limit bounds bytes, but a body of tiny opcodes (millions of empty
+    /// lists) would build objects tens of times its size; a reward request needs a few per image.
+    /// </summary>
+    public const int MaxOpcodes = 1_000_000;
+
     /// <summary>Scans, then unpickles. Throws <see cref="PickleRefusedException"/> for anything outside the allowed set.</summary>
     public static object? Loads(byte[] data)
     {
@@ -41,11 +47,16 @@ public static class RestrictedPickle
     /// </summary>
     public static void Scan(ReadOnlySpan<byte> data)
     {
-        int pos = 0;
+        int pos = 0, count = 0;
         string? lastString = null, previousString = null;
         while (pos < data.Length)
         {
             int at = pos;
+            if (++count > MaxOpcodes)
+            {
+                throw new PickleRefusedException($"the pickle has more than {MaxOpcodes} opcodes");
+            }
+
             byte op = data[pos++];
             switch (op)
             {
