@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-__all__ = ["HpsClient", "HpsError", "encode_image", "make_reward_fn", "group_z"]
+__all__ = ["HpsClient", "HpsError", "encode_image", "make_reward_fn", "make_async_reward_fn", "group_z"]
 __version__ = "1.0.0"
 
 
@@ -89,11 +89,17 @@ def encode_image(img):
     return {k: (v.decode("ascii") if isinstance(v, bytes) else v) for k, v in _encode(img).items()}
 
 
+class _Encoded(dict):
+    """An image already in its JSON form (a snapshot taken when an asynchronous call was submitted)."""
+
+
 def _encode(img):
     """The JSON form of one image: ``{"image": base64}`` for files and encoded bytes, ``{"rgb", "width", "height"}``
     (raw pixels, no re-encoding) for PIL images and arrays. Arrays: HW, HWC or CHW; floats are taken as [0, 1]
     (rounded like ``(x * 255).round().clamp(0, 255)``); an axis of size 1, 3 or 4 is the channel axis, and when
     both ends qualify floats are read as CHW and integers as HWC."""
+    if isinstance(img, _Encoded):
+        return dict(img)
     if isinstance(img, (str, os.PathLike)):
         with open(img, "rb") as f:
             return {"image": base64.b64encode(f.read())}
@@ -234,9 +240,11 @@ class HpsClient:
         return doc
 
     # -- API ---------------------------------------------------------------------------------------------------------
-    def score(self, images, prompts, normalize=None):
+    def score(self, images, prompts, normalize=None, reward=None, k=None):
         """Scores each image for its prompt (one prompt string for all, or one per image). Returns one dict per image,
-        in order: ``{"mu", "log_sigma", "sigma"}`` (+ ``"group_z"`` with ``normalize="group"``) or ``{"error", "status"}``."""
+        in order: ``{"mu", "log_sigma", "sigma"}`` (+ ``"group_z"`` with ``normalize="group"``) or ``{"error", "status"}``.
+        ``reward`` ("mu", "mu_minus_k_sigma", "percentile", "group_z") adds ``"reward"`` to each result (``k`` for
+        mu_minus_k_sigma, default 1); "percentile" needs a service started with ``--calibration``."""
         images = _as_list(images)
         if isinstance(prompts, str):
             prompts = [prompts] * len(images)
@@ -259,6 +267,10 @@ class HpsClient:
             payload = {"items": items}
             if server_norm:
                 payload["normalize"] = server_norm
+            if reward is not None:
+                payload["reward"] = reward
+            if k is not None:
+                payload["k"] = k
             return self._post("/v1/score", payload)["results"]
 
         if len(chunks) == 1:
@@ -349,3 +361,28 @@ def make_reward_fn(url="http://127.0.0.1:8080", api_key=None, normalize=None, on
         return scores, info
 
     return _fn
+
+
+def make_async_reward_fn(url="http://127.0.0.1:8080", api_key=None, normalize=None, on_error="raise", client=None, max_in_flight=2):
+    """The asynchronous form of :func:`make_reward_fn`: submit a batch now, collect its rewards later, so a trainer
+    generates the next batch while this one is scored.
+
+        submit = make_async_reward_fn(url, normalize="group")
+        pending = submit(images, prompts, metadata)     # returns at once
+        ...                                             # sample the next batch on the GPU meanwhile
+        scores, info = pending.result()                 # same (scores, info) as make_reward_fn
+
+    The images are encoded when ``submit`` is called (a snapshot: the trainer may reuse its buffers afterwards).
+    At most ``max_in_flight`` batches are sent at once; more wait in order. ``submit.shutdown()`` waits for the
+    pending batches and frees the worker threads.
+    """
+    fn = make_reward_fn(url, api_key=api_key, normalize=normalize, on_error=on_error, client=client)
+    pool = ThreadPoolExecutor(max_workers=max(1, max_in_flight), thread_name_prefix="hps-reward")
+
+    def submit(images, prompts, metadata=None):
+        snapshot = [_Encoded(_encode(i)) for i in _as_list(images)]
+        prompts = [prompts] * len(snapshot) if isinstance(prompts, str) else list(prompts)
+        return pool.submit(fn, snapshot, prompts, metadata)
+
+    submit.shutdown = lambda wait=True: pool.shutdown(wait=wait)
+    return submit

@@ -12,6 +12,18 @@ namespace HpsSharp.Server;
 /// <param name="Status">400 for an item the service rejected (bad base64, undecodable image, ...), 422 when the scorer failed on it.</param>
 public sealed record ItemResultDto(double? Mu, double? LogSigma, double? Sigma, double? GroupZ, string? Error, int? Status)
 {
+    /// <summary>Percentile (0–100) of μ against the service's calibration, when one is loaded.</summary>
+    public double? Percentile { get; init; }
+
+    /// <summary>The reward the request selected with <c>"reward"</c> (μ, μ − kσ, percentile or group z).</summary>
+    public double? Reward { get; init; }
+
+    /// <summary>For a video item: how the frames were aggregated into μ (e.g. <c>mean</c>).</summary>
+    public string? Aggregate { get; init; }
+
+    /// <summary>For a video item: every sampled frame's score.</summary>
+    public IReadOnlyList<Protocols.FrameScoreDto>? Frames { get; init; }
+
     public static ItemResultDto From(Score s) => new(s.Mu, s.LogSigma, s.Sigma, null, null, null);
 
     public static ItemResultDto Failed(string error, int status) => new(null, null, null, null, error, status);

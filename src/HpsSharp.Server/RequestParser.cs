@@ -6,10 +6,18 @@ using Microsoft.AspNetCore.Http;
 namespace HpsSharp.Server;
 
 /// <summary>One parsed item: a request to score, or why it cannot be scored.</summary>
-public readonly record struct ParsedItem(ScoreRequest? Request, string? Error);
+public readonly record struct ParsedItem(ScoreRequest? Request, string? Error)
+{
+    /// <summary>A <c>"video"</c> item (base64 clip, its prompt and sampling), scored frame by frame instead of <see cref="Request"/>.</summary>
+    public Protocols.VideoItem? Video { get; init; }
+}
 
 /// <summary>A parsed <c>POST /v1/score</c> body.</summary>
-public sealed record ParsedScoreBody(IReadOnlyList<ParsedItem> Items, bool GroupNormalize);
+public sealed record ParsedScoreBody(IReadOnlyList<ParsedItem> Items, bool GroupNormalize)
+{
+    /// <summary>The request's <c>"reward"</c> and <c>"k"</c>, as given (checked when the reward is applied).</summary>
+    public (string? Name, double K) Reward { get; init; } = (null, 1.0);
+}
 
 /// <summary>
 /// Reads request bodies (JSON, or multipart for <c>/v1/score</c>) into items. Request-level problems (malformed JSON,
@@ -46,7 +54,7 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
             i++;
         }
 
-        return new ParsedScoreBody(items, group);
+        return new ParsedScoreBody(items, group) { Reward = Protocols.VideoItem.ReadReward(root) };
     }
 
     /// <summary>Reads <c>{"prompt", "a", "b"}</c>.</summary>
@@ -98,6 +106,11 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
         }
 
         string prompt = p.GetString()!;
+        if (el.TryGetProperty("video", out var video))
+        {
+            return Protocols.VideoItem.Parse(el, video, prompt, name);
+        }
+
         return Guard(() => new ScoreRequest(prompt, images.Read(el, name)));
     }
 

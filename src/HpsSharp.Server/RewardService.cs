@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using HpsSharp.Server.Protocols;
 
 namespace HpsSharp.Server;
 
@@ -21,6 +22,7 @@ public static class RewardService
     private static readonly HashSet<string> KnownPaths = new(StringComparer.Ordinal)
     {
         "/v1/score", "/v1/compare", "/v1/rank", "/healthz", "/readyz", "/metrics", "/openapi.json", "/openapi/v1.json",
+        "/", "/score", "/api/reward/enqueue", "/api/reward/pull", "/v1/monitor",
     };
 
     /// <summary>
@@ -88,6 +90,7 @@ public static class RewardService
             loadScorer, ownsScorer, options, sp.GetRequiredService<ServiceMetrics>(),
             sp.GetRequiredService<ILogger<ScoringQueue>>(), sp.GetRequiredService<IHostApplicationLifetime>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ScoringQueue>());
+        builder.Services.AddTrainerProtocols(options);
 
         // Drains admitted requests in the host's "stopping" phase, while the queue still scores and Kestrel still
         // answers; the host's own timeout must leave room for the drain.
@@ -109,6 +112,7 @@ public static class RewardService
 
         app.MapScoring();
         app.MapStatus();
+        app.MapTrainerProtocols();
         return app;
     }
 

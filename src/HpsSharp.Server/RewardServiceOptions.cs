@@ -52,6 +52,15 @@ public sealed record RewardServiceOptions
     /// <summary>How long reading one image file under <see cref="ImageRoot"/> may take before the item is refused.</summary>
     public int FileReadTimeoutMs { get; init; } = 10_000;
 
+    /// <summary>
+    /// A reference-set calibration (<c>hps calibrate</c>): results then carry <c>percentile</c>, requests may ask
+    /// for <c>"reward": "percentile"</c>, and the monitor reports drift against it.
+    /// </summary>
+    public HpsSharp.Core.Scoring.Calibration? Calibration { get; init; }
+
+    /// <summary>Thresholds and window of the reward-hacking monitors (<c>GET /v1/monitor</c>, <c>/metrics</c>).</summary>
+    public Monitoring.MonitorOptions Monitor { get; init; } = new();
+
     /// <summary>Throws <see cref="UserInputException"/> naming the first setting that is out of range.</summary>
     public void Validate()
     {

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace HpsSharp.Server;
 
@@ -22,12 +23,14 @@ public static class ScoringEndpoints
         Guard(ctx, async () =>
         {
             var body = await parser.ReadScoreAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
-            var (results, model) = await RunAsync(ctx, queue, options, body.Items).ConfigureAwait(false);
+            var selection = Protocols.ProtocolSupport.Selection(body.Reward.Name, body.Reward.K, options);
+            var (results, model) = await Protocols.VideoItem.RunWithVideosAsync(ctx, queue, options, body.Items).ConfigureAwait(false);
             if (body.GroupNormalize)
             {
                 results = GroupNormalize(body.Items, results);
             }
 
+            results = Protocols.ProtocolSupport.Annotate(selection, results, [.. body.Items.Select(i => i.Request?.Prompt ?? i.Video?.Prompt ?? string.Empty)], options, body.Reward.Name is not null);
             return TypedResults.Ok(new ScoreResponseDto(model, results));
         });
 
@@ -62,7 +65,7 @@ public static class ScoringEndpoints
         });
 
     /// <summary>Queues the valid items, waits for all of them and returns one result per item in input order.</summary>
-    private static async Task<(IReadOnlyList<ItemResultDto> Results, ModelDto Model)> RunAsync(
+    internal static async Task<(IReadOnlyList<ItemResultDto> Results, ModelDto Model)> RunAsync(
         HttpContext ctx, ScoringQueue queue, RewardServiceOptions options, IReadOnlyList<ParsedItem> items)
     {
         var valid = items.Where(i => i.Request is not null).Select(i => i.Request!).ToList();
@@ -89,6 +92,8 @@ public static class ScoringEndpoints
             {
                 throw new RequestRejectedException(503, "shutting down", "the service stopped before these items were scored");
             }
+
+            ctx.RequestServices.GetService<Monitoring.RewardMonitor>()?.Record([.. tasks.Select(t => t.Result)]);
         }
 
         var results = new ItemResultDto[items.Count];
@@ -123,7 +128,7 @@ public static class ScoringEndpoints
         var output = results.ToArray();
         var groups = Enumerable.Range(0, items.Count)
             .Where(i => results[i].Mu is not null)
-            .GroupBy(i => items[i].Request!.Prompt, StringComparer.Ordinal);
+            .GroupBy(i => items[i].Request?.Prompt ?? items[i].Video?.Prompt ?? string.Empty, StringComparer.Ordinal);
         foreach (var g in groups)
         {
             var idx = g.ToArray();
@@ -139,7 +144,7 @@ public static class ScoringEndpoints
         return output;
     }
 
-    private static async Task<IResult> Guard(HttpContext ctx, Func<Task<IResult>> handler)
+    internal static async Task<IResult> Guard(HttpContext ctx, Func<Task<IResult>> handler)
     {
         try
         {

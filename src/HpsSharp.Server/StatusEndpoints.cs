@@ -25,8 +25,8 @@ public static class StatusEndpoints
                     new StatusDto(q.LoadError is null ? "not ready" : "failed", model, q.Depth, o.QueueCapacity, q.LoadError?.Message),
                     ServerJsonContext.Default.StatusDto, statusCode: StatusCodes.Status503ServiceUnavailable);
         });
-        app.MapGet("/metrics", (ServiceMetrics metrics) =>
-            TypedResults.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", (ServiceMetrics metrics, Monitoring.RewardMonitor monitor) =>
+            TypedResults.Text(metrics.Render() + monitor.RenderPrometheus(), "text/plain; version=0.0.4; charset=utf-8"));
         app.MapGet("/openapi.json", () => TypedResults.Text(OpenApi.Value, "application/json; charset=utf-8"));
         app.MapGet("/openapi/v1.json", () => TypedResults.Text(OpenApi.Value, "application/json; charset=utf-8"));
         return app;

@@ -12,7 +12,7 @@ import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import hps_client  # noqa: E402
-from hps_client import HpsClient, HpsError, group_z, make_reward_fn  # noqa: E402
+from hps_client import HpsClient, HpsError, group_z, make_async_reward_fn, make_reward_fn  # noqa: E402
 
 URL = os.environ.get("HPS_URL")
 KEY = os.environ.get("HPS_API_KEY")
@@ -123,6 +123,27 @@ class ClientTests(unittest.TestCase):
         self.assertTrue(math.isnan(s[0]))
         self.assertFalse(math.isnan(s[1]))
         self.assertIn(0, info["errors"])
+
+    def test_async_reward_fn_matches_sync_and_snapshots_inputs(self):
+        sync = make_reward_fn(URL, api_key=KEY, normalize="group")
+        submit = make_async_reward_fn(URL, api_key=KEY, normalize="group", max_in_flight=2)
+        try:
+            buf = bytearray(self.images[0])
+            pending = [submit([bytes(buf), self.images[1], self.images[2]], ["p", "p", "q"], None),
+                       submit(self.images[2:5], "r", [{}, {}, {}])]
+            buf[:] = b"\0" * len(buf)  # the trainer reuses its buffer: the submitted batch must not change
+            first, second = pending[0].result(timeout=60), pending[1].result(timeout=60)
+            self.assertEqual(first[0], sync(self.images[:3], ["p", "p", "q"], None)[0])
+            self.assertEqual(second[0], sync(self.images[2:5], "r", None)[0])
+            with self.assertRaises(HpsError):
+                submit([b"junk"], ["p"]).result(timeout=60)
+        finally:
+            submit.shutdown()
+
+    def test_reward_selection(self):
+        r = self.client.score(self.images[:2], "p", reward="mu_minus_k_sigma", k=2)
+        for x in r:
+            self.assertAlmostEqual(x["reward"], x["mu"] - 2 * x["sigma"], places=9)
 
     def test_request_errors_raise_with_status(self):
         tiny = HpsClient(URL, api_key=KEY, max_items=10_000)

@@ -21,6 +21,11 @@ public sealed class ScoreCommand : ICommandFactory
         var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
         var csv = new Option<bool>("--csv") { Description = "Print CSV on stdout" };
         var images = new Argument<string[]>("IMAGE") { Description = "Image files, or one folder whose images have .txt prompt sidecars", Arity = ArgumentArity.ZeroOrMore };
+        var video = new Option<string[]>("--video") { Description = "Video file(s) to score frame by frame (with --prompt)", AllowMultipleArgumentsPerToken = true };
+        var frames = new Option<int?>("--frames") { Description = "Video: score N frames evenly spaced over the clip (default 16)" };
+        var stride = new Option<int?>("--stride") { Description = "Video: score every S-th frame instead" };
+        var aggregate = new Option<string?>("--aggregate") { Description = "Video: mean | top_fraction:0.3 | min (default mean)" };
+        var calibration = new Option<string?>("--calibration") { Description = "calib.json from 'hps calibrate': adds the percentile (0-100) beside μ" };
         var cmd = new Command("score", "Score images for a prompt: μ (the score), log σ and σ");
         model.AddTo(cmd);
         cmd.Options.Add(prompt);
@@ -28,6 +33,11 @@ public sealed class ScoreCommand : ICommandFactory
         cmd.Options.Add(json);
         cmd.Options.Add(csv);
         cmd.Arguments.Add(images);
+        cmd.Options.Add(video);
+        cmd.Options.Add(frames);
+        cmd.Options.Add(stride);
+        cmd.Options.Add(aggregate);
+        cmd.Options.Add(calibration);
         var cluster = new ScoreClusterOptions();
         cluster.AddTo(cmd, model.Model, manifest, json);
         cmd.SetAction(async (parse, ct) =>
@@ -37,13 +47,27 @@ public sealed class ScoreCommand : ICommandFactory
                 return await cluster.RunAsync(parse, env, parse.GetValue(manifest)!, ct).ConfigureAwait(false);
             }
 
+            var calib = parse.GetValue(calibration) is { } cp ? Calibration.Load(cp) : null;
+            if (parse.GetValue(video) is { Length: > 0 } videos)
+            {
+                if ((parse.GetValue(images) ?? []).Length > 0 || parse.GetValue(manifest) is not null)
+                {
+                    throw new UserInputException("--video", "score videos or images in one call, not both");
+                }
+
+                var (sampling, agg) = ScoreVideo.Options(parse.GetValue(frames), parse.GetValue(stride), parse.GetValue(aggregate));
+                var videoPrompt = parse.GetValue(prompt) ?? throw new UserInputException("--prompt", "required with --video");
+                using var videoScorer = model.Load(parse, env);
+                return await ScoreVideo.RunAsync(env, videoScorer, videos, videoPrompt, sampling, agg, calib, parse.GetValue(json), ct).ConfigureAwait(false);
+            }
+
             var requests = Inputs(parse.GetValue(prompt), parse.GetValue(manifest), parse.GetValue(images) ?? []);
             using var scorer = model.Load(parse, env);
             var scored = await ProgressReporter.RunAsync(env, "scoring", p => scorer.ScoreAsync(requests, p, ct)).ConfigureAwait(false);
             var results = scored.Select(r => r.Finite()).ToList();
             if (parse.GetValue(json))
             {
-                env.Out.WriteLine(ScoreJson(scorer.Model, results));
+                env.Out.WriteLine(ScoreJson(scorer.Model, results, calib));
             }
             else if (parse.GetValue(csv))
             {
@@ -53,15 +77,23 @@ public sealed class ScoreCommand : ICommandFactory
             {
                 var table = new Table().AddColumns("image", "prompt", "μ", "log σ", "σ");
                 table.Columns[0].NoWrap(); // a file name split over lines cannot be copied back
+                if (calib is not null)
+                {
+                    table.AddColumn("percentile");
+                }
+
                 foreach (var r in results)
                 {
                     var prompt = r.Request.Prompt.Length > 40 ? r.Request.Prompt[..37] + "..." : r.Request.Prompt;
-                    table.AddRow(
+                    string[] row =
+                    [
                         Markup.Escape(r.Request.Image.Name),
                         Markup.Escape(prompt),
                         r.Score is { } s ? F(s.Mu) : "[red]error[/]",
                         r.Score is { } s2 ? F(s2.LogSigma) : Markup.Escape(r.Error ?? string.Empty),
-                        r.Score is { } s3 ? F(s3.Sigma) : string.Empty);
+                        r.Score is { } s3 ? F(s3.Sigma) : string.Empty,
+                    ];
+                    table.AddRow(calib is null ? row : [.. row, r.Score is { } s4 ? calib.Percentile(s4.Mu).ToString("0.0", CultureInfo.InvariantCulture) : string.Empty]);
                 }
 
                 env.Console.Write(table);
@@ -133,7 +165,7 @@ public sealed class ScoreCommand : ICommandFactory
         return CliApp.UserError;
     }
 
-    internal static string ScoreJson(ModelInfo model, IReadOnlyList<ScoreResult> results)
+    internal static string ScoreJson(ModelInfo model, IReadOnlyList<ScoreResult> results, Calibration? calibration = null)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
@@ -143,7 +175,7 @@ public sealed class ScoreCommand : ICommandFactory
             w.WriteStartArray("results");
             foreach (var r in results)
             {
-                WriteResult(w, r);
+                WriteResult(w, r, calibration);
             }
 
             w.WriteEndArray();
@@ -165,7 +197,7 @@ public sealed class ScoreCommand : ICommandFactory
         w.WriteEndObject();
     }
 
-    internal static void WriteResult(Utf8JsonWriter w, ScoreResult r)
+    internal static void WriteResult(Utf8JsonWriter w, ScoreResult r, Calibration? calibration = null)
     {
         r = r.Finite();
         w.WriteStartObject();
@@ -176,6 +208,10 @@ public sealed class ScoreCommand : ICommandFactory
             w.WriteNumber("mu", s.Mu);
             w.WriteNumber("log_sigma", s.LogSigma);
             w.WriteNumber("sigma", s.Sigma);
+            if (calibration is not null)
+            {
+                w.WriteNumber("percentile", calibration.Percentile(s.Mu));
+            }
         }
         else
         {

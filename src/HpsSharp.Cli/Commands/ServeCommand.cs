@@ -52,6 +52,8 @@ public sealed class ServeCommand : ICommandFactory
         cmd.Options.Add(drain);
         cmd.Options.Add(apiKey);
         cmd.Options.Add(imageRoot);
+        var calibration = new Option<string?>("--calibration") { Description = "calib.json from 'hps calibrate': results carry \"percentile\", \"reward\": \"percentile\" works, /v1/monitor reports drift" };
+        cmd.Options.Add(calibration);
         cmd.SetAction(async (parse, ct) =>
         {
             var scorerOptions = model.Read(parse);
@@ -72,6 +74,7 @@ public sealed class ServeCommand : ICommandFactory
                 DrainTimeoutSeconds = parse.GetValue(drain),
                 ApiKey = string.IsNullOrEmpty(key) ? null : key,
                 ImageRoot = parse.GetValue(imageRoot),
+                Calibration = parse.GetValue(calibration) is { } cp ? HpsSharp.Core.Scoring.Calibration.Load(cp) : null,
             };
             try
             {

@@ -1,0 +1,138 @@
+using FFMpegCore;
+using FFMpegCore.Exceptions;
+using FFMpegCore.Pipes;
+using HpsSharp.Core.Imaging;
+using HpsSharp.Core.Video;
+
+namespace HpsSharp.Media;
+
+/// <summary>
+/// Decodes video with the system's FFmpeg (Debian's <c>ffmpeg</c> package) through FFMpegCore: ffprobe reads the
+/// stream's size and frame rate, then ffmpeg writes raw <c>rgb24</c> frames into a pipe that is read frame by
+/// frame. With a stride only every S-th frame is kept while streaming; with a count every frame is held (up to
+/// <see cref="MaxFramesHeld"/>) until the end, because containers do not reliably state their frame count.
+/// </summary>
+public sealed class FfmpegVideoDecoder : IVideoDecoder
+{
+    /// <summary>Most frames held in memory when sampling by count (longer clips must be sampled by stride).</summary>
+    public int MaxFramesHeld { get; init; } = 2048;
+
+    /// <summary>Most frames returned for one clip.</summary>
+    public int MaxFramesReturned { get; init; } = 1024;
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyList<VideoFrame>> DecodeAsync(string path, FrameSampling sampling, long maxPixelsPerFrame, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(sampling);
+        if (!File.Exists(path))
+        {
+            throw new VideoDecodeException(path, "file not found");
+        }
+
+        IMediaAnalysis probe;
+        try
+        {
+            probe = await FFProbe.AnalyseAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is FFMpegException or FormatException or InvalidOperationException or System.Text.Json.JsonException or Instances.Exceptions.InstanceFileNotFoundException)
+        {
+            throw new VideoDecodeException(path, $"not a decodable video ({FirstLine(ex.Message)})", ex);
+        }
+
+        var stream = probe.PrimaryVideoStream
+            ?? throw new VideoDecodeException(path, "the file has no video stream");
+        int width = stream.Width ?? 0, height = stream.Height ?? 0;
+        if (width <= 0 || height <= 0)
+        {
+            throw new VideoDecodeException(path, "the video stream does not state its frame size");
+        }
+
+        if ((long)width * height > maxPixelsPerFrame)
+        {
+            throw new VideoDecodeException(path, $"frames are {width}x{height} = {(long)width * height} pixels; the limit is {maxPixelsPerFrame}");
+        }
+
+        double fps = stream.AverageFrameRate is > 0 and < 10_000 ? stream.AverageFrameRate : stream.RealFrameRate;
+        int frameBytes = width * height * 3;
+        var kept = new List<VideoFrame>();
+        int index = 0;
+        var sink = new StreamPipeSink(async (pipe, ct) =>
+        {
+            var buffer = new byte[frameBytes];
+            while (true)
+            {
+                int got = await pipe.ReadAtLeastAsync(buffer, frameBytes, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+                if (got < frameBytes)
+                {
+                    break; // end of stream (a trailing partial frame is not a frame)
+                }
+
+                bool keep = sampling.Stride is { } s ? index % s == 0 : true;
+                if (keep)
+                {
+                    if (kept.Count >= (sampling.Stride is null ? MaxFramesHeld : MaxFramesReturned))
+                    {
+                        throw new VideoDecodeException(path, sampling.Stride is null
+                            ? $"the clip has more than {MaxFramesHeld} frames; sample it with a stride instead of a count"
+                            : $"more than {MaxFramesReturned} frames would be scored; use a larger stride");
+                    }
+
+                    kept.Add(new VideoFrame(index, fps > 0 ? index / fps : 0, new RgbImage(width, height, buffer)));
+                    buffer = new byte[frameBytes];
+                }
+
+                index++;
+            }
+        });
+
+        try
+        {
+            await FFMpegArguments
+                .FromFileInput(path)
+                .OutputToPipe(sink, o => o
+                    .WithCustomArgument("-an -sn -map 0:v:0")
+                    .ForceFormat("rawvideo")
+                    .WithCustomArgument("-pix_fmt rgb24"))
+                .CancellableThrough(cancellationToken)
+                .ProcessAsynchronously(throwOnError: true)
+                .ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is FFMpegException or IOException or InvalidOperationException)
+        {
+            if (ex.InnerException is VideoDecodeException vde)
+            {
+                throw vde;
+            }
+
+            throw new VideoDecodeException(path, $"ffmpeg could not decode the clip ({FirstLine(ex.Message)})", ex);
+        }
+
+        if (kept.Count == 0)
+        {
+            throw new VideoDecodeException(path, "no frame could be decoded");
+        }
+
+        if (sampling.Frames is { } n)
+        {
+            var chosen = FrameSampling.EvenlySpaced(kept.Count, n);
+            if (chosen.Count > MaxFramesReturned)
+            {
+                throw new VideoDecodeException(path, $"{chosen.Count} frames would be scored; the limit is {MaxFramesReturned}");
+            }
+
+            return [.. chosen.Select(i => kept[i])];
+        }
+
+        return kept;
+    }
+
+    private static string FirstLine(string message)
+    {
+        // ffprobe/ffmpeg errors arrive as "… exited with non-zero exit-code (1 - [mov,mp4,… @ 0x…] error reading header)";
+        // the part after the last "] " is what the user needs.
+        var line = message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "unknown error";
+        int bracket = line.LastIndexOf("] ", StringComparison.Ordinal);
+        return (bracket >= 0 ? line[(bracket + 2)..] : line).TrimEnd(')').Trim();
+    }
+}
