@@ -117,7 +117,7 @@ public sealed class ModelScoreSource : IScoreSource
 
             if (cached.TryGetValue(key, out var s))
             {
-                results[i] = new ScoreLookup(s, false, null);
+                results[i] = new ScoreLookup(s, false, null, s.HasUncertainty);
                 Stats.CacheHits++;
             }
             else if (!pending.ContainsKey(key))
@@ -140,7 +140,7 @@ public sealed class ModelScoreSource : IScoreSource
             {
                 if (scored[k].Score is { } sc)
                 {
-                    if (!double.IsFinite(sc.Mu) || !double.IsFinite(sc.LogSigma))
+                    if (!double.IsFinite(sc.Mu) || (sc.HasUncertainty && !double.IsFinite(sc.LogSigma)))
                     {
                         throw new InvalidDataException($"the model returned a non-finite score (μ = {sc.Mu}, log σ = {sc.LogSigma}) for '{toScore[k].Image.Name}'");
                     }
@@ -156,7 +156,7 @@ public sealed class ModelScoreSource : IScoreSource
                 if (keys[i] is { } key && results[i].Score is null && !results[i].Missing && pending.TryGetValue(key, out int at))
                 {
                     var r = scored[at];
-                    results[i] = r.Score is { } sc ? new ScoreLookup(sc, false, null) : new ScoreLookup(null, false, $"'{items[i].Image.Key}': {r.Error}");
+                    results[i] = r.Score is { } sc ? new ScoreLookup(sc, false, null, sc.HasUncertainty) : new ScoreLookup(null, false, $"'{items[i].Image.Key}': {r.Error}");
                 }
             }
         }
@@ -165,7 +165,7 @@ public sealed class ModelScoreSource : IScoreSource
     }
 
     private ScoreKey Key(ReadOnlySpan<byte> bytes, string prompt) =>
-        new(_scorer.Model.Fingerprint, ScoreKey.HashImage(bytes), ScoreKey.HashPrompt(prompt), _preprocess);
+        new(_scorer.Model.Scorer == "hpsv3" ? _scorer.Model.Fingerprint : _scorer.Model.Scorer + ":" + _scorer.Model.Fingerprint, ScoreKey.HashImage(bytes), ScoreKey.HashPrompt(prompt), _preprocess);
 }
 
 /// <summary>
@@ -327,9 +327,10 @@ public sealed class ScoresFileSource : IScoreSource
             throw Bad("'image' is missing or not a non-empty string");
         }
 
-        if (!e.TryGetProperty("mu", out var mu) || mu.ValueKind != JsonValueKind.Number)
+        // "mu" (HPSv3), else "score" (what every scorer's `hps score --json` writes).
+        if ((!e.TryGetProperty("mu", out var mu) || mu.ValueKind != JsonValueKind.Number) && (!e.TryGetProperty("score", out mu) || mu.ValueKind != JsonValueKind.Number))
         {
-            throw Bad($"'mu' is missing or not a number for image '{img.GetString()}'");
+            throw Bad($"'mu' is missing or not a number (and so is 'score') for image '{img.GetString()}'");
         }
 
         double muValue = mu.GetDouble();

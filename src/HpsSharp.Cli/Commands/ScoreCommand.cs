@@ -21,7 +21,7 @@ public sealed class ScoreCommand : ICommandFactory
         var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
         var csv = new Option<bool>("--csv") { Description = "Print CSV on stdout" };
         var images = new Argument<string[]>("IMAGE") { Description = "Image files, or one folder whose images have .txt prompt sidecars", Arity = ArgumentArity.ZeroOrMore };
-        var cmd = new Command("score", "Score images for a prompt: μ (the score), log σ and σ");
+        var cmd = new Command("score", "Score images for a prompt: μ (the score), log σ and σ with HPSv3; the chosen scorer's score with --scorer");
         model.AddTo(cmd);
         cmd.Options.Add(prompt);
         cmd.Options.Add(manifest);
@@ -33,13 +33,25 @@ public sealed class ScoreCommand : ICommandFactory
             var requests = Inputs(parse.GetValue(prompt), parse.GetValue(manifest), parse.GetValue(images) ?? []);
             using var scorer = model.Load(parse, env);
             var results = await ProgressReporter.RunAsync(env, "scoring", p => scorer.ScoreAsync(requests, p, ct)).ConfigureAwait(false);
+            bool point = results.Any(r => r.Score is { HasUncertainty: false });
             if (parse.GetValue(json))
             {
                 env.Out.WriteLine(ScoreJson(scorer.Model, results));
             }
             else if (parse.GetValue(csv))
             {
-                env.Out.Write(Csv(results));
+                env.Out.Write(point ? PointCsv(scorer.Model.Scorer, results) : Csv(results));
+            }
+            else if (point)
+            {
+                var table = new Table().AddColumns("image", "prompt", scorer.Model.Scorer);
+                foreach (var r in results)
+                {
+                    var prompt = r.Request.Prompt.Length > 40 ? r.Request.Prompt[..37] + "..." : r.Request.Prompt;
+                    table.AddRow(Markup.Escape(r.Request.Image.Name), Markup.Escape(prompt), r.Score is { } s ? F(s.Mu) : "[red]error[/] " + Markup.Escape(r.Error ?? string.Empty));
+                }
+
+                env.Console.Write(table);
             }
             else
             {
@@ -134,7 +146,7 @@ public sealed class ScoreCommand : ICommandFactory
             w.WriteStartArray("results");
             foreach (var r in results)
             {
-                WriteResult(w, r);
+                WriteResult(w, r, model.Scorer);
             }
 
             w.WriteEndArray();
@@ -148,6 +160,7 @@ public sealed class ScoreCommand : ICommandFactory
     {
         w.WriteStartObject("model");
         w.WriteString("name", model.Name);
+        w.WriteString("scorer", model.Scorer);
         w.WriteString("fingerprint", model.Fingerprint);
         w.WriteBoolean("released_hpsv3", model.IsReleasedHpsv3);
         w.WriteString("dtype", model.Dtype);
@@ -156,16 +169,22 @@ public sealed class ScoreCommand : ICommandFactory
         w.WriteEndObject();
     }
 
-    internal static void WriteResult(Utf8JsonWriter w, ScoreResult r)
+    /// <summary>One result: <c>"score"</c> and <c>"scorer"</c> always; HPSv3's <c>mu</c>, <c>log_sigma</c>, <c>sigma</c> too.</summary>
+    internal static void WriteResult(Utf8JsonWriter w, ScoreResult r, string scorer)
     {
         w.WriteStartObject();
         w.WriteString("image", r.Request.Image.Name);
         w.WriteString("prompt", r.Request.Prompt);
+        w.WriteString("scorer", scorer);
         if (r.Score is { } s)
         {
-            w.WriteNumber("mu", s.Mu);
-            w.WriteNumber("log_sigma", s.LogSigma);
-            w.WriteNumber("sigma", s.Sigma);
+            w.WriteNumber("score", s.Mu);
+            if (s.HasUncertainty)
+            {
+                w.WriteNumber("mu", s.Mu);
+                w.WriteNumber("log_sigma", s.LogSigma);
+                w.WriteNumber("sigma", s.Sigma);
+            }
         }
         else
         {
@@ -173,6 +192,22 @@ public sealed class ScoreCommand : ICommandFactory
         }
 
         w.WriteEndObject();
+    }
+
+    /// <summary>CSV for a scorer without σ: <c>image,prompt,score,scorer,error</c>.</summary>
+    private static string PointCsv(string scorer, IReadOnlyList<ScoreResult> results)
+    {
+        var sb = new StringBuilder("image,prompt,score,scorer,error\n");
+        foreach (var r in results)
+        {
+            sb.Append(Q(r.Request.Image.Name)).Append(',').Append(Q(r.Request.Prompt)).Append(',')
+                .Append(r.Score is { } s ? s.Mu.ToString("R", CultureInfo.InvariantCulture) : string.Empty).Append(',')
+                .Append(scorer).Append(',').Append(r.Score is null ? Q(r.Error ?? string.Empty) : string.Empty).Append('\n');
+        }
+
+        return sb.ToString();
+
+        static string Q(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
     }
 
     private static string Csv(IReadOnlyList<ScoreResult> results)

@@ -51,4 +51,17 @@ public sealed class CliEnvironment
 }
 
 /// <summary>How to load a scorer: the model folder and run options common to every scoring command.</summary>
-public sealed record ScorerOptions(string ModelDir, string Dtype = "bf16", string Device = "cpu", int BatchSize = 4);
+public sealed record ScorerOptions(string ModelDir, string Dtype = "bf16", string Device = "cpu", int BatchSize = 4)
+{
+    /// <summary>The registry name of the scorer (<c>hpsv3</c> by default; see <c>ScorerRegistry</c>).</summary>
+    public string Scorer { get; init; } = "hpsv3";
+
+    /// <summary>Where the CLIP vocabulary is when the model folder lacks it (baseline scorers).</summary>
+    public string? TokenizerDir { get; init; }
+
+    /// <summary>HPSv2: antialiased resize (default) or the authors' 2023 behaviour.</summary>
+    public bool Antialias { get; init; } = true;
+
+    /// <summary>CLIPScore: caption prefix (empty by default).</summary>
+    public string CaptionPrefix { get; init; } = string.Empty;
+}

@@ -17,7 +17,15 @@ public abstract class ClipFamilyScorer : IScorer
     private bool _disposed;
 
     /// <summary>Pairs per forward pass.</summary>
-    public int BatchSize { get; init; } = 8;
+    public int BatchSize { get; private set; } = 8;
+
+    /// <summary>Sets <see cref="BatchSize"/> (at least 1) and returns this scorer.</summary>
+    public ClipFamilyScorer WithBatchSize(int batchSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        BatchSize = batchSize;
+        return this;
+    }
 
     /// <inheritdoc/>
     public abstract ModelInfo Model { get; }
