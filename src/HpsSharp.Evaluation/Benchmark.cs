@@ -312,7 +312,7 @@ public static class BenchmarkRunner
             Model = model?.Describe() ?? "unknown (scores file without model information)",
             ReleasedHpsv3 = model?.IsReleasedHpsv3 ?? false,
             Dtype = model?.Dtype ?? "unknown",
-            Preprocessing = model is null || model.MaxPixels == 0 ? "unknown (scores file)" : string.Create(CultureInfo.InvariantCulture, $"min_pixels={model.MinPixels}, max_pixels={model.MaxPixels}"),
+            Preprocessing = model is { Scorer: not "hpsv3" } ? $"{model.Scorer}: the original scorer's own resize, crop and normalisation" : model is null || model.MaxPixels == 0 ? "unknown (scores file)" : string.Create(CultureInfo.InvariantCulture, $"min_pixels={model.MinPixels}, max_pixels={model.MaxPixels}"),
             MissingPrompts = withoutPrompt.Count,
             MissingOrFailed = bad,
             Version = Evaluator.Version,

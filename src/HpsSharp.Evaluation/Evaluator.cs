@@ -274,7 +274,9 @@ public static class Evaluator
                 Model = model?.Describe() ?? "unknown (scores file without model information)",
                 ReleasedHpsv3 = model?.IsReleasedHpsv3 ?? false,
                 Dtype = model?.Dtype ?? "unknown",
-                Preprocessing = model is null || model.MaxPixels == 0
+                Preprocessing = model is { Scorer: not "hpsv3" }
+                    ? $"{model.Scorer}: the original scorer's own resize, crop and normalisation"
+                    : model is null || model.MaxPixels == 0
                     ? "unknown (scores file)"
                     : string.Create(CultureInfo.InvariantCulture, $"min_pixels={model.MinPixels}, max_pixels={model.MaxPixels} (Qwen2-VL smart resize, HPSv3 fixed budget)"),
                 ImagesRoot = options.ImagesRoot,

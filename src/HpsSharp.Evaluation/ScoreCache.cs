@@ -18,7 +18,7 @@ public readonly record struct ScoreKey(string Model, string Image, string Prompt
     public static string PreprocessOf(ModelInfo model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return string.Create(CultureInfo.InvariantCulture, $"kind={model.Kind};device={model.Device};dtype={model.Dtype};min_pixels={model.MinPixels};max_pixels={model.MaxPixels}");
+        return string.Create(CultureInfo.InvariantCulture, $"scorer={model.Scorer};device={model.Device};dtype={model.Dtype};min_pixels={model.MinPixels};max_pixels={model.MaxPixels}");
     }
 
     /// <summary>Lower-case hex SHA-256 of the prompt's UTF-8 bytes.</summary>
@@ -114,7 +114,8 @@ public sealed class ScoreCache : IDisposable
                 using var r = cmd.ExecuteReader();
                 if (r.Read())
                 {
-                    found[key] = new Score(r.GetDouble(0), r.GetDouble(1));
+                    double logSigma = r.GetDouble(1);
+                    found[key] = double.IsPositiveInfinity(logSigma) ? Score.Point(r.GetDouble(0)) : new Score(r.GetDouble(0), logSigma);
                 }
             }
         }
@@ -147,7 +148,9 @@ public sealed class ScoreCache : IDisposable
                 p.Value = key.Prompt;
                 s.Value = key.Preprocess;
                 mu.Value = score.Mu;
-                ls.Value = score.LogSigma;
+                // A point score (no σ: the baseline scorers) is stored as log σ = +∞, which no HPSv3 output is
+                // (they are checked finite); SQLite would turn NaN into NULL, which the column refuses.
+                ls.Value = score.HasUncertainty ? score.LogSigma : double.PositiveInfinity;
                 t.Value = now;
                 cmd.ExecuteNonQuery();
             }

@@ -118,7 +118,7 @@ public sealed class ModelScoreSource : IScoreSource
 
             if (cached.TryGetValue(key, out var s))
             {
-                results[i] = new ScoreLookup(s, false, null);
+                results[i] = new ScoreLookup(s, false, null, s.HasUncertainty);
                 Stats.CacheHits++;
             }
             else if (!pending.ContainsKey(key))
@@ -160,7 +160,7 @@ public sealed class ModelScoreSource : IScoreSource
                 if (keys[i] is { } key && results[i].Score is null && !results[i].Missing && pending.TryGetValue(key, out int at))
                 {
                     var r = scored[at];
-                    results[i] = Usable(r.Score) is { } sc ? new ScoreLookup(sc, false, null) : new ScoreLookup(null, false, $"'{items[i].Image.Key}': {r.Error ?? NonFinite(r.Score)}");
+                    results[i] = Usable(r.Score) is { } sc ? new ScoreLookup(sc, false, null, sc.HasUncertainty) : new ScoreLookup(null, false, $"'{items[i].Image.Key}': {r.Error ?? NonFinite(r.Score)}");
                 }
             }
         }
@@ -188,7 +188,7 @@ public sealed class ModelScoreSource : IScoreSource
     }
 
     /// <summary>A score that may be used and cached: both numbers finite (NaN or ∞ is an error for that item).</summary>
-    private static Score? Usable(Score? score) => score is { } s && double.IsFinite(s.Mu) && double.IsFinite(s.LogSigma) ? s : null;
+    private static Score? Usable(Score? score) => score is { } s && double.IsFinite(s.Mu) && (!s.HasUncertainty || double.IsFinite(s.LogSigma)) ? s : null;
 
     private static string NonFinite(Score? score) => score is { } s
         ? string.Create(CultureInfo.InvariantCulture, $"the model returned a non-finite score (μ = {s.Mu}, log σ = {s.LogSigma})")
@@ -201,7 +201,7 @@ public sealed class ModelScoreSource : IScoreSource
     }
 
     private ScoreKey Key(ReadOnlySpan<byte> bytes, string prompt) =>
-        new(_scorer.Model.Fingerprint, ScoreKey.HashImage(bytes), ScoreKey.HashPrompt(prompt), _preprocess);
+        new(_scorer.Model.Scorer == "hpsv3" ? _scorer.Model.Fingerprint : _scorer.Model.Scorer + ":" + _scorer.Model.Fingerprint, ScoreKey.HashImage(bytes), ScoreKey.HashPrompt(prompt), _preprocess);
 }
 
 /// <summary>
@@ -363,9 +363,10 @@ public sealed class ScoresFileSource : IScoreSource
             throw Bad("'image' is missing or not a non-empty string");
         }
 
-        if (!e.TryGetProperty("mu", out var mu) || mu.ValueKind != JsonValueKind.Number)
+        // "mu" (HPSv3), else "score" (what every scorer's `hps score --json` writes).
+        if ((!e.TryGetProperty("mu", out var mu) || mu.ValueKind != JsonValueKind.Number) && (!e.TryGetProperty("score", out mu) || mu.ValueKind != JsonValueKind.Number))
         {
-            throw Bad($"'mu' is missing or not a number for image '{img.GetString()}'");
+            throw Bad($"'mu' is missing or not a number (and so is 'score') for image '{img.GetString()}'");
         }
 
         double muValue = mu.GetDouble();

@@ -340,7 +340,7 @@ public sealed partial class HpsScorer : IScorer
         string folder = Directory.Exists(modelDir) ? modelDir : Path.GetDirectoryName(Path.GetFullPath(modelDir)) ?? ".";
         return new ModelInfo(name, Fingerprint(Path.Combine(folder, "config.json"), model.WeightFiles, device, dtype, minPixels, maxPixels, memo), released, dtype, minPixels, maxPixels)
         {
-            Kind = "hpsv3",
+            Scorer = "hpsv3",
             Device = device,
         };
     }

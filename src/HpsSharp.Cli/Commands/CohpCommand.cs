@@ -17,7 +17,7 @@ public sealed class CohpCommand : ICommandFactory
         ArgumentNullException.ThrowIfNull(env);
         var prompt = new Option<string>("--prompt") { Description = "The text prompt", Required = true };
         var generators = new Option<string>("--generators") { Description = "Generators file (JSON array of {name, kind: a1111|comfyui, url, ...})", Required = true };
-        var model = new ModelOptions();
+        var model = new ModelOptions(baselines: false); // the service and CoHP report σ: HPSv3 only for now
         var outDir = new Option<string>("--out") { Description = "Run folder (rerun the same command to continue an interrupted run)", Required = true };
         var use = new Option<string[]>("--use") { Description = "Use only these generators (names; repeat or separate with commas)", AllowMultipleArgumentsPerToken = true };
         var images = new Option<int>("--images-per-generator") { Description = "Images per generator in the model stage", DefaultValueFactory = _ => 2 };

@@ -44,13 +44,30 @@ public sealed class CompareCommand : ICommandFactory
                 {
                     w.WriteStartObject();
                     ScoreCommand.WriteModel(w, scorer.Model);
-                    w.WriteNumber("p_a_over_b", c.ProbabilityAOverB);
-                    Write(w, "a", pathA, c.A);
-                    Write(w, "b", pathB, c.B);
+                    if (double.IsFinite(c.ProbabilityAOverB))
+                    {
+                        w.WriteNumber("p_a_over_b", c.ProbabilityAOverB);
+                    }
+                    else
+                    {
+                        // Scorers without σ give no probability, only which score is higher.
+                        w.WriteNull("p_a_over_b");
+                    }
+
+                    w.WriteString("preferred", c.A.Mu > c.B.Mu ? "a" : c.A.Mu < c.B.Mu ? "b" : "tie");
+                    Write(w, "a", pathA, c.A, scorer.Model.Scorer);
+                    Write(w, "b", pathB, c.B, scorer.Model.Scorer);
                     w.WriteEndObject();
                 }
 
                 env.Out.WriteLine(Encoding.UTF8.GetString(ms.ToArray()));
+            }
+            else if (!double.IsFinite(c.ProbabilityAOverB))
+            {
+                var name = scorer.Model.Scorer;
+                env.Out.WriteLine($"A {pathA}: {name} = {ScoreCommand.F(c.A.Mu)}");
+                env.Out.WriteLine($"B {pathB}: {name} = {ScoreCommand.F(c.B.Mu)}");
+                env.Out.WriteLine(c.A.Mu == c.B.Mu ? "tie" : $"{(c.A.Mu > c.B.Mu ? "A" : "B")} preferred ({name} gives no probability)");
             }
             else
             {
@@ -64,13 +81,19 @@ public sealed class CompareCommand : ICommandFactory
         return cmd;
     }
 
-    private static void Write(Utf8JsonWriter w, string name, string path, Score s)
+    private static void Write(Utf8JsonWriter w, string name, string path, Score s, string scorer)
     {
         w.WriteStartObject(name);
         w.WriteString("image", path);
-        w.WriteNumber("mu", s.Mu);
-        w.WriteNumber("log_sigma", s.LogSigma);
-        w.WriteNumber("sigma", s.Sigma);
+        w.WriteString("scorer", scorer);
+        w.WriteNumber("score", s.Mu);
+        if (s.HasUncertainty)
+        {
+            w.WriteNumber("mu", s.Mu);
+            w.WriteNumber("log_sigma", s.LogSigma);
+            w.WriteNumber("sigma", s.Sigma);
+        }
+
         w.WriteEndObject();
     }
 }

@@ -17,7 +17,7 @@ public sealed class RankCommand : ICommandFactory
         var prompt = new Option<string>("--prompt") { Description = "The prompt the images were generated for", Required = true };
         var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
         var images = new Argument<string[]>("IMAGE") { Description = "Candidate images", Arity = ArgumentArity.OneOrMore };
-        var cmd = new Command("rank", "Order images for a prompt best first by μ (best-of-N)");
+        var cmd = new Command("rank", "Order images for a prompt best first by μ (best-of-N), or by the --scorer's score");
         model.AddTo(cmd);
         cmd.Options.Add(prompt);
         cmd.Options.Add(json);
@@ -52,7 +52,7 @@ public sealed class RankCommand : ICommandFactory
                     w.WriteStartArray("results");
                     foreach (var r in ranking.Results)
                     {
-                        ScoreCommand.WriteResult(w, r);
+                        ScoreCommand.WriteResult(w, r, scorer.Model.Scorer);
                     }
 
                     w.WriteEndArray();
@@ -63,13 +63,22 @@ public sealed class RankCommand : ICommandFactory
             }
             else
             {
-                var table = new Table().AddColumns("rank", "image", "μ", "σ");
+                bool point = ranking.Results.Any(r => r.Score is { HasUncertainty: false });
+                var table = point ? new Table().AddColumns("rank", "image", scorer.Model.Scorer) : new Table().AddColumns("rank", "image", "μ", "σ");
                 table.Columns[1].NoWrap(); // a file name split over lines cannot be copied back
                 int rank = 1;
                 foreach (var i in ranking.Order)
                 {
                     var s = ranking.Results[i].Score!.Value;
-                    table.AddRow((rank++).ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(paths[i]), ScoreCommand.F(s.Mu), ScoreCommand.F(s.Sigma));
+                    var place = (rank++).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    if (point)
+                    {
+                        table.AddRow(place, Markup.Escape(paths[i]), ScoreCommand.F(s.Mu));
+                    }
+                    else
+                    {
+                        table.AddRow(place, Markup.Escape(paths[i]), ScoreCommand.F(s.Mu), ScoreCommand.F(s.Sigma));
+                    }
                 }
 
                 env.Console.Write(table);

@@ -26,7 +26,7 @@ public sealed class ScoreCommand : ICommandFactory
         var stride = new Option<int?>("--stride") { Description = "Video: score every S-th frame instead" };
         var aggregate = new Option<string?>("--aggregate") { Description = "Video: mean | top_fraction:0.3 | min (default mean)" };
         var calibration = new Option<string?>("--calibration") { Description = "calib.json from 'hps calibrate': adds the percentile (0-100) beside μ" };
-        var cmd = new Command("score", "Score images for a prompt: μ (the score), log σ and σ");
+        var cmd = new Command("score", "Score images for a prompt: μ (the score), log σ and σ with HPSv3; the chosen scorer's score with --scorer");
         model.AddTo(cmd);
         cmd.Options.Add(prompt);
         cmd.Options.Add(manifest);
@@ -65,13 +65,25 @@ public sealed class ScoreCommand : ICommandFactory
             using var scorer = model.Load(parse, env);
             var scored = await ProgressReporter.RunAsync(env, "scoring", p => scorer.ScoreAsync(requests, p, ct)).ConfigureAwait(false);
             var results = scored.Select(r => r.Finite()).ToList();
+            bool point = results.Any(r => r.Score is { HasUncertainty: false });
             if (parse.GetValue(json))
             {
                 env.Out.WriteLine(ScoreJson(scorer.Model, results, calib));
             }
             else if (parse.GetValue(csv))
             {
-                env.Out.Write(Csv(results));
+                env.Out.Write(point ? PointCsv(scorer.Model.Scorer, results) : Csv(results));
+            }
+            else if (point)
+            {
+                var table = new Table().AddColumns("image", "prompt", scorer.Model.Scorer);
+                foreach (var r in results)
+                {
+                    var prompt = r.Request.Prompt.Length > 40 ? r.Request.Prompt[..37] + "..." : r.Request.Prompt;
+                    table.AddRow(Markup.Escape(r.Request.Image.Name), Markup.Escape(prompt), r.Score is { } s ? F(s.Mu) : "[red]error[/] " + Markup.Escape(r.Error ?? string.Empty));
+                }
+
+                env.Console.Write(table);
             }
             else
             {
@@ -175,7 +187,7 @@ public sealed class ScoreCommand : ICommandFactory
             w.WriteStartArray("results");
             foreach (var r in results)
             {
-                WriteResult(w, r, calibration);
+                WriteResult(w, r, model.Scorer, calibration);
             }
 
             w.WriteEndArray();
@@ -189,6 +201,7 @@ public sealed class ScoreCommand : ICommandFactory
     {
         w.WriteStartObject("model");
         w.WriteString("name", model.Name);
+        w.WriteString("scorer", model.Scorer);
         w.WriteString("fingerprint", model.Fingerprint);
         w.WriteBoolean("released_hpsv3", model.IsReleasedHpsv3);
         w.WriteString("dtype", model.Dtype);
@@ -197,17 +210,24 @@ public sealed class ScoreCommand : ICommandFactory
         w.WriteEndObject();
     }
 
-    internal static void WriteResult(Utf8JsonWriter w, ScoreResult r, Calibration? calibration = null)
+    /// <summary>One result: <c>"score"</c> and <c>"scorer"</c> always; HPSv3's <c>mu</c>, <c>log_sigma</c>, <c>sigma</c> too.</summary>
+    internal static void WriteResult(Utf8JsonWriter w, ScoreResult r, string scorer, Calibration? calibration = null)
     {
         r = r.Finite();
         w.WriteStartObject();
         w.WriteString("image", r.Request.Image.Name);
         w.WriteString("prompt", r.Request.Prompt);
+        w.WriteString("scorer", scorer);
         if (r.Score is { } s)
         {
-            w.WriteNumber("mu", s.Mu);
-            w.WriteNumber("log_sigma", s.LogSigma);
-            w.WriteNumber("sigma", s.Sigma);
+            w.WriteNumber("score", s.Mu);
+            if (s.HasUncertainty)
+            {
+                w.WriteNumber("mu", s.Mu);
+                w.WriteNumber("log_sigma", s.LogSigma);
+                w.WriteNumber("sigma", s.Sigma);
+            }
+
             if (calibration is not null)
             {
                 w.WriteNumber("percentile", calibration.Percentile(s.Mu));
@@ -223,6 +243,22 @@ public sealed class ScoreCommand : ICommandFactory
         }
 
         w.WriteEndObject();
+    }
+
+    /// <summary>CSV for a scorer without σ: <c>image,prompt,score,scorer,error</c>.</summary>
+    private static string PointCsv(string scorer, IReadOnlyList<ScoreResult> results)
+    {
+        var sb = new StringBuilder("image,prompt,score,scorer,error\n");
+        foreach (var r in results)
+        {
+            sb.Append(Q(r.Request.Image.Name)).Append(',').Append(Q(r.Request.Prompt)).Append(',')
+                .Append(r.Score is { } s ? s.Mu.ToString("R", CultureInfo.InvariantCulture) : string.Empty).Append(',')
+                .Append(scorer).Append(',').Append(r.Score is null ? Q(r.Error ?? string.Empty) : string.Empty).Append('\n');
+        }
+
+        return sb.ToString();
+
+        static string Q(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
     }
 
     private static string Csv(IReadOnlyList<ScoreResult> results)

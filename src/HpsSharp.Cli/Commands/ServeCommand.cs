@@ -17,7 +17,7 @@ public sealed class ServeCommand : ICommandFactory
     {
         ArgumentNullException.ThrowIfNull(env);
         var defaults = new RewardServiceOptions();
-        var model = new ModelOptions();
+        var model = new ModelOptions(baselines: false); // the service and CoHP report σ: HPSv3 only for now
         model.BatchSize.Description = "Most items per scorer batch (the micro-batch size)";
         model.BatchSize.DefaultValueFactory = _ => defaults.MaxBatchSize;
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';' (loopback unless told otherwise)", DefaultValueFactory = _ => "http://127.0.0.1:8080" };

@@ -70,4 +70,17 @@ public sealed class CliEnvironment
 /// padding and the matrix shapes change the rounding: about 5e-7 with the tiny model, up to 4e-4 reported for the 7B
 /// model in bf16). Costs the throughput that batching buys.
 /// </param>
-public sealed record ScorerOptions(string ModelDir, string Dtype = "bf16", string Device = "cpu", int BatchSize = 4, bool Deterministic = false);
+public sealed record ScorerOptions(string ModelDir, string Dtype = "bf16", string Device = "cpu", int BatchSize = 4, bool Deterministic = false)
+{
+    /// <summary>The registry name of the scorer (<c>hpsv3</c> by default; see <c>ScorerRegistry</c>).</summary>
+    public string Scorer { get; init; } = "hpsv3";
+
+    /// <summary>Where the CLIP vocabulary is when the model folder lacks it (baseline scorers).</summary>
+    public string? TokenizerDir { get; init; }
+
+    /// <summary>HPSv2: antialiased resize (default) or the authors' 2023 behaviour.</summary>
+    public bool Antialias { get; init; } = true;
+
+    /// <summary>CLIPScore: caption prefix (empty by default).</summary>
+    public string CaptionPrefix { get; init; } = string.Empty;
+}

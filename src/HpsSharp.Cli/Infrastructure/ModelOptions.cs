@@ -22,9 +22,25 @@ public sealed class ModelOptions
         Description = "One image per forward pass, so a score never depends on which other images share its batch (bit-identical alone or batched; slower)",
     };
 
+    /// <summary>Which scorer the folder holds (registry name).</summary>
+    public Option<string> Scorer { get; } = new("--scorer") { Description = "hpsv3 (default), pickscore, hpsv2, hpsv2.1, imagereward, clipscore or aesthetic; the baselines run in fp32 on the CPU", DefaultValueFactory = _ => "hpsv3" };
+
+    /// <summary>Folder holding the CLIP vocabulary when the model folder lacks it.</summary>
+    public Option<string?> TokenizerDir { get; } = new("--tokenizer") { Description = "Folder with bpe_simple_vocab_16e6.txt.gz when the model folder has none (CLIP-family scorers)" };
+
+    /// <summary>HPSv2's resize without antialiasing (torchvision ≤ 0.16, the authors' 2023 setup).</summary>
+    public Option<bool> NoAntialias { get; } = new("--no-antialias") { Description = "hpsv2/hpsv2.1: resize without antialiasing, as torchvision <= 0.16 did (default: antialias, as a fresh install does)" };
+
+    /// <summary>CLIPScore's caption prefix.</summary>
+    public Option<string> CaptionPrefix { get; } = new("--caption-prefix") { Description = "clipscore: text put before each prompt (Hessel's script uses \"A photo depicts \"; default none)", DefaultValueFactory = _ => string.Empty };
+
+    private readonly bool _baselines;
+
     /// <param name="required">False for commands that can take precomputed scores instead of a model.</param>
-    public ModelOptions(bool required = true)
+    /// <param name="baselines">False for commands that need HPSv3's σ (the service, CoHP): no <c>--scorer</c> then.</param>
+    public ModelOptions(bool required = true, bool baselines = true)
     {
+        _baselines = baselines;
         Model = new("--model")
         {
             Description = "Model folder (config.json, tokenizer files, HPSv3.safetensors or model.safetensors)" + (required ? string.Empty : "; or use --scores"),
@@ -32,6 +48,7 @@ public sealed class ModelOptions
         };
         Dtype.AcceptOnlyFromAmong("bf16", "fp32");
         Device.AcceptOnlyFromAmong("cpu", "cuda");
+        Scorer.AcceptOnlyFromAmong([.. HpsSharp.Modeling.Scorers.ScorerRegistry.Names]);
         BatchSize.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int>() < 0)
@@ -50,6 +67,13 @@ public sealed class ModelOptions
         command.Options.Add(Device);
         command.Options.Add(BatchSize);
         command.Options.Add(Deterministic);
+        if (_baselines)
+        {
+            command.Options.Add(Scorer);
+            command.Options.Add(TokenizerDir);
+            command.Options.Add(NoAntialias);
+            command.Options.Add(CaptionPrefix);
+        }
     }
 
     /// <summary>Reads the parsed values.</summary>
@@ -62,7 +86,13 @@ public sealed class ModelOptions
             throw new DirectoryNotFoundException($"--model: folder not found: {dir}");
         }
 
-        return new ScorerOptions(dir, parse.GetValue(Dtype)!, parse.GetValue(Device)!, parse.GetValue(BatchSize), parse.GetValue(Deterministic));
+        return new ScorerOptions(dir, parse.GetValue(Dtype)!, parse.GetValue(Device)!, parse.GetValue(BatchSize), parse.GetValue(Deterministic))
+        {
+            Scorer = _baselines ? parse.GetValue(Scorer)! : "hpsv3",
+            TokenizerDir = parse.GetValue(TokenizerDir),
+            Antialias = !parse.GetValue(NoAntialias),
+            CaptionPrefix = parse.GetValue(CaptionPrefix) ?? string.Empty,
+        };
     }
 
     /// <summary>Loads the scorer and says on stderr what model it is (plainly, when it is not the released HPSv3).</summary>

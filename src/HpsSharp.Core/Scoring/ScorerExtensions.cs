@@ -3,14 +3,18 @@ namespace HpsSharp.Core.Scoring;
 /// <summary>The comparison and ranking operations every <see cref="IScorer"/> supports.</summary>
 public static class ScorerExtensions
 {
-    /// <summary>Scores A and B for one prompt and returns P(A≻B) with both scores.</summary>
+    /// <summary>
+    /// Scores A and B for one prompt and returns P(A≻B) with both scores. Scorers without an uncertainty (every
+    /// baseline) give no probability: <see cref="Comparison.ProbabilityAOverB"/> is NaN and only the scores say which wins.
+    /// </summary>
     public static async Task<Comparison> CompareAsync(this IScorer scorer, string prompt, ImageInput a, ImageInput b, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scorer);
         var results = await scorer.ScoreAsync([new ScoreRequest(prompt, a), new ScoreRequest(prompt, b)], null, cancellationToken).ConfigureAwait(false);
         var ra = Require(results[0].Finite());
         var rb = Require(results[1].Finite());
-        return new Comparison(Preference.ProbabilityAOverB(ra, rb), ra, rb);
+        var p = ra.HasUncertainty && rb.HasUncertainty ? Preference.ProbabilityAOverB(ra, rb) : double.NaN;
+        return new Comparison(p, ra, rb);
     }
 
     /// <summary>Scores every image for the prompt and returns the indices best first (ties keep input order).</summary>

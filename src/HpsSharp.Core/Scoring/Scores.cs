@@ -3,11 +3,21 @@ namespace HpsSharp.Core.Scoring;
 /// <summary>One (prompt, image) pair to score.</summary>
 public sealed record ScoreRequest(string Prompt, ImageInput Image);
 
-/// <summary>The reward head's output for one pair: μ (the score) and log σ (its uncertainty).</summary>
+/// <summary>
+/// The score of one pair: μ (the scorer's number) and log σ (its uncertainty). Only HPSv3 predicts an uncertainty;
+/// the baseline scorers (PickScore, HPSv2, CLIPScore, the aesthetic predictor, ImageReward) give a point score whose
+/// log σ is NaN (<see cref="Point"/>, <see cref="HasUncertainty"/>).
+/// </summary>
 public readonly record struct Score(double Mu, double LogSigma)
 {
-    /// <summary>σ = exp(log σ).</summary>
+    /// <summary>σ = exp(log σ) (NaN for a point score).</summary>
     public double Sigma => Math.Exp(LogSigma);
+
+    /// <summary>True when the scorer predicted an uncertainty (HPSv3).</summary>
+    public bool HasUncertainty => !double.IsNaN(LogSigma);
+
+    /// <summary>A score without an uncertainty.</summary>
+    public static Score Point(double value) => new(value, double.NaN);
 }
 
 /// <summary>The result for one request: a score, or an error message when that item could not be scored.</summary>
@@ -24,7 +34,7 @@ public sealed record ScoreResult(ScoreRequest Request, Score? Score, string? Err
     /// This result, or a failure when its score is NaN or infinite: a diverged checkpoint's output is an error for
     /// that item, never a number (JSON cannot even hold one).
     /// </summary>
-    public ScoreResult Finite() => Score is { } s && !(double.IsFinite(s.Mu) && double.IsFinite(s.LogSigma))
+    public ScoreResult Finite() => Score is { } s && !(double.IsFinite(s.Mu) && (!s.HasUncertainty || double.IsFinite(s.LogSigma)))
         ? Failure(Request, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"the model returned a non-finite score (μ = {s.Mu}, log σ = {s.LogSigma})"))
         : this;
 }
@@ -48,14 +58,16 @@ public readonly record struct ScoreProgress(int Done, int Total)
 /// <param name="MaxPixels">Image pixel budget upper bound used by preprocessing.</param>
 public sealed record ModelInfo(string Name, string Fingerprint, bool IsReleasedHpsv3, string Dtype, int MinPixels, int MaxPixels)
 {
-    /// <summary>Which scorer produced the scores ("hpsv3" for <c>HpsScorer</c>); part of the score cache key.</summary>
-    public string Kind { get; init; } = "hpsv3";
+    /// <summary>The scorer's registry name (<c>hpsv3</c>, <c>pickscore</c>, <c>hpsv2</c>, …): written beside every score and part of cache keys.</summary>
+    public string Scorer { get; init; } = "hpsv3";
 
     /// <summary>The device the model runs on ("cpu", "cuda:0"); part of the score cache key, as kernels differ.</summary>
     public string Device { get; init; } = "cpu";
 
     /// <summary>A one-line description that says plainly when the model is not the released HPSv3.</summary>
-    public string Describe() => IsReleasedHpsv3
+    public string Describe() => Scorer != "hpsv3"
+        ? $"{Name} [{Dtype}]"
+        : IsReleasedHpsv3
         ? $"{Name} [{Dtype}]"
         : Name.Contains("not the released HPSv3", StringComparison.OrdinalIgnoreCase)
             ? $"{Name} [{Dtype}] — its scores are meaningless as preference scores"

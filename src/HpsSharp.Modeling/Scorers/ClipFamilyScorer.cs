@@ -1,0 +1,141 @@
+using HpsSharp.Core;
+using HpsSharp.Core.Imaging;
+using HpsSharp.Core.Scoring;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpsSharp.Modeling.Scorers;
+
+/// <summary>
+/// The shared <see cref="IScorer"/> plumbing of the CLIP-family scorers: images are decoded one by one (an
+/// undecodable image fails only its own item), the rest is scored in batches under one lock (TorchSharp modules are
+/// not re-entrant), in input order.
+/// </summary>
+public abstract class ClipFamilyScorer : IScorer
+{
+    private readonly object _gate = new();
+    private bool _disposed;
+
+    /// <summary>Pairs per forward pass.</summary>
+    public int BatchSize { get; private set; } = 8;
+
+    /// <summary>Sets <see cref="BatchSize"/> (at least 1) and returns this scorer.</summary>
+    public ClipFamilyScorer WithBatchSize(int batchSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        BatchSize = batchSize;
+        return this;
+    }
+
+    /// <inheritdoc/>
+    public abstract ModelInfo Model { get; }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<ScoreResult>> ScoreAsync(IReadOnlyList<ScoreRequest> requests, IProgress<ScoreProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return Task.Run<IReadOnlyList<ScoreResult>>(() =>
+        {
+            var results = new ScoreResult?[requests.Count];
+            var ok = new List<(int Index, RgbImage Image)>();
+            int done = 0;
+            for (int i = 0; i < requests.Count; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                try
+                {
+                    ok.Add((i, ImageDecoder.Decode(requests[i].Image)));
+                }
+                catch (HpsException ex)
+                {
+                    results[i] = ScoreResult.Failure(requests[i], ex.Message);
+                    progress?.Report(new ScoreProgress(++done, requests.Count));
+                }
+            }
+
+            for (int start = 0; start < ok.Count; start += BatchSize)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var chunk = ok.Skip(start).Take(BatchSize).ToList();
+                float[] scores;
+                lock (_gate)
+                {
+                    scores = Compute(chunk.Select(c => requests[c.Index].Prompt).ToList(), chunk.Select(c => c.Image).ToList(), null);
+                }
+
+                for (int k = 0; k < chunk.Count; k++)
+                {
+                    var req = requests[chunk[k].Index];
+                    results[chunk[k].Index] = float.IsFinite(scores[k])
+                        ? ScoreResult.Success(req, Score.Point(scores[k]))
+                        : ScoreResult.Failure(req, $"the model returned a non-finite score for '{req.Image.Name}'");
+                    progress?.Report(new ScoreProgress(++done, requests.Count));
+                }
+            }
+
+            return results.Select(r => r!).ToList();
+        }, cancellationToken);
+    }
+
+    /// <summary>Scores prompt i against image i; <paramref name="trace"/> collects intermediates named like the goldens.</summary>
+    internal abstract float[] Compute(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace);
+
+    /// <summary>Stacks per-image [3, S, S] pixel arrays into [B, 3, S, S].</summary>
+    internal static Tensor StackPixels(IEnumerable<float[]> pixels, int size)
+    {
+        var list = pixels.ToList();
+        var all = new float[list.Count * 3 * size * size];
+        for (int i = 0; i < list.Count; i++)
+        {
+            list[i].CopyTo(all, i * 3 * size * size);
+        }
+
+        return tensor(all, [list.Count, 3, size, size]);
+    }
+
+    /// <summary>HF batch padding: ids right-padded with <paramref name="pad"/> to the longest, and the attention mask.</summary>
+    internal static (Tensor Ids, Tensor Mask) PadBatch(IReadOnlyList<int[]> ids, int pad)
+    {
+        int l = ids.Max(x => x.Length);
+        var flat = new long[ids.Count * l];
+        var mask = new long[ids.Count * l];
+        for (int i = 0; i < ids.Count; i++)
+        {
+            for (int j = 0; j < l; j++)
+            {
+                bool real = j < ids[i].Length;
+                flat[(i * l) + j] = real ? ids[i][j] : pad;
+                mask[(i * l) + j] = real ? 1 : 0;
+            }
+        }
+
+        return (tensor(flat, [ids.Count, l]), tensor(mask, [ids.Count, l]));
+    }
+
+    /// <summary>A fingerprint of the files a scorer loads (name, size, write time) and its settings.</summary>
+    internal static string Fingerprint(string scorer, IEnumerable<string> files, string settings)
+    {
+        var text = scorer + "|" + settings + "|" + string.Join("|", files.Select(f =>
+        {
+            var fi = new FileInfo(f);
+            return $"{fi.Name}:{fi.Length}:{fi.LastWriteTimeUtc.Ticks}";
+        }));
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16];
+    }
+
+    /// <summary>Releases the model.</summary>
+    protected abstract void DisposeModel();
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            DisposeModel();
+        }
+
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,62 @@
+using HpsSharp.Core.Imaging;
+using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Text.Clip;
+using HpsSharp.Modeling.Clip;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HpsSharp.Modeling.Scorers;
+
+/// <summary>
+/// CLIPScore (Hessel et al. 2021; SCORERS.md §5) on HF <c>openai/clip-vit-large-patch14</c>: HF image processor and
+/// fast tokenizer, <c>score = 2.5·max(cos, 0)</c>. No caption prefix unless <see cref="Prefix"/> is set (Hessel's
+/// script uses <c>"A photo depicts "</c>).
+/// </summary>
+public sealed class ClipScoreScorer : ClipFamilyScorer
+{
+    /// <summary>Hessel's reference-code caption prefix.</summary>
+    public const string HesselPrefix = "A photo depicts ";
+
+    private readonly ClipModel _model;
+    private readonly ClipTokenizer _tokenizer;
+
+    internal ClipScoreScorer(ClipModel model, ClipTokenizer tokenizer, ModelInfo info, string prefix)
+    {
+        _model = model;
+        _tokenizer = tokenizer;
+        Model = info;
+        Prefix = prefix;
+    }
+
+    /// <inheritdoc/>
+    public override ModelInfo Model { get; }
+
+    /// <summary>Text put before every prompt (empty by default).</summary>
+    public string Prefix { get; }
+
+    internal override float[] Compute(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int size = _model.Config.ImageSize;
+        var pixels = StackPixels(images.Select(i => ClipImageProcessor.Preprocess(i, size, ClipPipeline.HuggingFace)), size);
+        trace?.Add("pixel_values", pixels);
+        var (ids, mask) = PadBatch(prompts.Select(p => _tokenizer.Encode(Prefix + p, ClipTokenizerFlavor.HuggingFaceFast, _model.Config.ContextLength)).ToList(), ClipTokenizer.EotId);
+        trace?.Add("input_ids", ids);
+        trace?.Add("attention_mask", mask);
+
+        // Causal mask only: padding sits after the EOT, so it never reaches the pooled state (SCORERS.md §1.4); the
+        // goldens' states at the pad positions are computed this way too.
+        var img = ClipModel.Normalize(_model.vision.Forward(pixels, trace));
+        var txt = ClipModel.Normalize(_model.text!.Forward(ids, null, trace));
+        trace?.Add("image_embeds_normalized", img);
+        trace?.Add("text_embeds_normalized", txt);
+        var cos = img.mul(txt).sum(-1);
+        trace?.Add("cos", cos);
+        var scores = cos.clamp_min(0).mul(2.5);
+        trace?.Add("scores", scores);
+        return scores.data<float>().ToArray();
+    }
+
+    protected override void DisposeModel() => _model.Dispose();
+}
