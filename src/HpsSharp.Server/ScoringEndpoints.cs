@@ -18,10 +18,12 @@ public static class ScoringEndpoints
         return app;
     }
 
-    private static Task<IResult> ScoreAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
+    private static Task<IResult> ScoreAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options, ServiceMetrics metrics) =>
         Guard(ctx, async () =>
         {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             var body = await parser.ReadScoreAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
+            metrics.RecordParse(ctx.Request.HasFormContentType ? "multipart" : "json", System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
             var (results, model) = await RunAsync(ctx, queue, options, body.Items).ConfigureAwait(false);
             if (body.GroupNormalize)
             {
