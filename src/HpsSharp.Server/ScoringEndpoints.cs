@@ -19,11 +19,13 @@ public static class ScoringEndpoints
         return app;
     }
 
-    private static Task<IResult> ScoreAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
+    private static Task<IResult> ScoreAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options, ServiceMetrics metrics) =>
         Guard(ctx, async () =>
         {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
             var body = await parser.ReadScoreAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
             var selection = Protocols.ProtocolSupport.Selection(body.Reward.Name, body.Reward.K, options);
+            metrics.RecordParse(ctx.Request.HasFormContentType ? "multipart" : "json", System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
             var (results, model) = await Protocols.VideoItem.RunWithVideosAsync(ctx, queue, options, body.Items).ConfigureAwait(false);
             if (body.GroupNormalize)
             {

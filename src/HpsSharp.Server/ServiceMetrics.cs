@@ -19,6 +19,7 @@ public sealed class ServiceMetrics
     private readonly Histogram _batchSize;
     private readonly Histogram _batchSeconds = new(LatencyBounds);
     private readonly Histogram _queueWaitSeconds = new(LatencyBounds);
+    private readonly ConcurrentDictionary<string, Histogram> _parseSeconds = new(StringComparer.Ordinal);
     private long _batches;
 
     public ServiceMetrics(int maxBatchSize)
@@ -74,6 +75,9 @@ public sealed class ServiceMetrics
 
     public void RecordQueueWait(double seconds) => _queueWaitSeconds.Observe(seconds);
 
+    /// <summary>Time spent reading and checking one request body, by body kind ("json" or "multipart").</summary>
+    public void RecordParse(string kind, double seconds) => _parseSeconds.GetOrAdd(kind, _ => new Histogram(LatencyBounds)).Observe(seconds);
+
     /// <summary>Item count for an outcome (for tests and the load test).</summary>
     public long Items(string outcome) => _items.TryGetValue(outcome, out var v) ? v : 0;
 
@@ -113,6 +117,12 @@ public sealed class ServiceMetrics
         _batchSeconds.Write(sb, "hps_batch_duration_seconds", null);
         Header(sb, "hps_queue_wait_seconds", "histogram", "Time an item waited in the queue before its batch started.");
         _queueWaitSeconds.Write(sb, "hps_queue_wait_seconds", null);
+        Header(sb, "hps_parse_duration_seconds", "histogram", "Time spent reading and checking a request body on the request thread, by body kind.");
+        foreach (var (kind, h) in _parseSeconds.OrderBy(k => k.Key, StringComparer.Ordinal))
+        {
+            h.Write(sb, "hps_parse_duration_seconds", $"kind=\"{Escape(kind)}\"");
+        }
+
         Header(sb, "hps_queue_depth", "gauge", "Items waiting in the queue.");
         Line(sb, "hps_queue_depth", null, QueueDepth());
         Header(sb, "hps_queue_capacity", "gauge", "Items the queue holds at most.");

@@ -16,6 +16,7 @@ namespace HpsSharp.Server.Tests;
 /// multipart, and files under the image root that are not regular files.
 /// </summary>
 [Trait("Category", "Integration")]
+[Collection(AbuseCollection.Name)]
 public sealed class AbuseTests(ITestOutputHelper output)
 {
     private const int MiB = 1024 * 1024;
@@ -281,4 +282,14 @@ public sealed class AbuseTests(ITestOutputHelper output)
             Assert.Contains("not a regular file", (string)r[3]!["error"]!, StringComparison.Ordinal);
         }
     }
+}
+
+/// <summary>
+/// The abuse tests run alone: 240 MiB of concurrent uploads and a memory measurement must not share the two cores
+/// (or the process's memory) with the other server tests, whose early-answered uploads they made flaky.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AbuseCollection
+{
+    public const string Name = "abuse (not parallel)";
 }
