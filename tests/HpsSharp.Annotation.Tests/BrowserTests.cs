@@ -114,7 +114,7 @@ public sealed class BrowserTests
         string? shot = Environment.GetEnvironmentVariable("HPS_ANNOTATE_SCREENSHOT");
         if (!string.IsNullOrEmpty(shot))
         {
-            // tools: HPS_ANNOTATE_SCREENSHOT=docs/annotate.png regenerates the README's picture from this page.
+            // HPS_ANNOTATE_SCREENSHOT=/tmp/page.png saves what the browser showed, to look at the page as a user would.
             ((ITakesScreenshot)driver).GetScreenshot().SaveAsFile(shot);
         }
     }
