@@ -35,7 +35,11 @@ public sealed class FfmpegVideoDecoder : IVideoDecoder
         {
             probe = await FFProbe.AnalyseAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is FFMpegException or FormatException or InvalidOperationException or System.Text.Json.JsonException or Instances.Exceptions.InstanceFileNotFoundException)
+        catch (Instances.Exceptions.InstanceFileNotFoundException ex)
+        {
+            throw new VideoDecodeException(path, "ffprobe was not found on PATH; install FFmpeg (Debian: apt-get install ffmpeg)", ex);
+        }
+        catch (Exception ex) when (ex is FFMpegException or FormatException or InvalidOperationException or System.Text.Json.JsonException)
         {
             throw new VideoDecodeException(path, $"not a decodable video ({FirstLine(ex.Message)})", ex);
         }

@@ -58,11 +58,13 @@ public sealed class ScoreCommand : ICommandFactory
                 var (sampling, agg) = ScoreVideo.Options(parse.GetValue(frames), parse.GetValue(stride), parse.GetValue(aggregate));
                 var videoPrompt = parse.GetValue(prompt) ?? throw new UserInputException("--prompt", "required with --video");
                 using var videoScorer = model.Load(parse, env);
+                WarnIfOtherModel(env, calib, videoScorer.Model);
                 return await ScoreVideo.RunAsync(env, videoScorer, videos, videoPrompt, sampling, agg, calib, parse.GetValue(json), ct).ConfigureAwait(false);
             }
 
             var requests = Inputs(parse.GetValue(prompt), parse.GetValue(manifest), parse.GetValue(images) ?? []);
             using var scorer = model.Load(parse, env);
+            WarnIfOtherModel(env, calib, scorer.Model);
             var scored = await ProgressReporter.RunAsync(env, "scoring", p => scorer.ScoreAsync(requests, p, ct)).ConfigureAwait(false);
             var results = scored.Select(r => r.Finite()).ToList();
             bool point = results.Any(r => r.Score is { HasUncertainty: false });
@@ -114,6 +116,15 @@ public sealed class ScoreCommand : ICommandFactory
             return ReportFailures(env, results);
         });
         return cmd;
+    }
+
+    /// <summary>Percentiles against a reference scored by another model mean nothing: say so (the numbers still print).</summary>
+    internal static void WarnIfOtherModel(CliEnvironment env, Calibration? calibration, ModelInfo model)
+    {
+        if (calibration is not null && calibration.Fingerprint != model.Fingerprint)
+        {
+            env.ErrorConsole.MarkupLine($"[yellow]warning:[/] the calibration was made with {Markup.Escape(calibration.Model)} ({Markup.Escape(calibration.Fingerprint)}), not this model ({Markup.Escape(model.Fingerprint)}); its percentiles do not apply");
+        }
     }
 
     /// <summary>The request list from exactly one input form.</summary>

@@ -101,6 +101,7 @@ public sealed class ServeCommand : ICommandFactory
                 {
                     var scorer = await Task.Run(() => env.ScorerLoader(scorerOptions), loadCt).ConfigureAwait(false);
                     env.Error.WriteLine($"model: {scorer.Model.Describe()}");
+                    ScoreCommand.WarnIfOtherModel(env, options.Calibration, scorer.Model);
                     return scorer;
                 },
                 options,

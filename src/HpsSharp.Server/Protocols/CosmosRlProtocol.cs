@@ -49,9 +49,16 @@ public static partial class CosmosRlProtocol
         {
             public required IReadOnlyList<string> Types { get; init; }
 
+            private long _finishedTicks;
+
             public ConcurrentDictionary<string, string> Results { get; } = new(StringComparer.Ordinal);
 
-            public DateTime? FinishedAt { get; set; }
+            // Written by the scoring continuation, read by pruning on other threads: ticks, read and written atomically.
+            public DateTime? FinishedAt
+            {
+                get => Interlocked.Read(ref _finishedTicks) is var t and > 0 ? new DateTime(t, DateTimeKind.Utc) : null;
+                set => Interlocked.Exchange(ref _finishedTicks, value?.Ticks ?? 0);
+            }
         }
 
         internal Entry Add(string uuid, IReadOnlyList<string> types)

@@ -62,9 +62,21 @@ public sealed class VideoScoring(IVideoDecoder decoder, ScoringQueue queue, Rewa
         {
             return VideoItemResult.Failed($"{name}: {ex.Reason}");
         }
+        catch (IOException ex)
+        {
+            // The temporary file could not be written (a full disk): this clip fails, the request goes on.
+            return VideoItemResult.Failed($"{name}: the clip could not be stored for decoding ({ex.Message})");
+        }
         finally
         {
-            File.Delete(tmp);
+            try
+            {
+                File.Delete(tmp);
+            }
+            catch (IOException)
+            {
+                // best effort: a leftover temporary file must not turn a scored clip into an error
+            }
         }
 
         if (frames.Count > options.MaxItemsPerRequest)
