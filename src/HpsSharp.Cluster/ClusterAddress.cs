@@ -41,6 +41,25 @@ public sealed record ClusterAddress(string Host, int Port, string? Password, int
         return new ClusterAddress(u.Host, u.Port > 0 ? u.Port : 6379, password, db, id);
     }
 
+    /// <summary>
+    /// Checks that Redis accepts a TCP connection, so that an unreachable Redis is one clear sentence instead of the
+    /// Redis client's timeout report.
+    /// </summary>
+    public async Task ProbeAsync(CancellationToken cancellationToken = default)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        using var tcp = new System.Net.Sockets.TcpClient();
+        try
+        {
+            await tcp.ConnectAsync(Host, Port, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new UserInputException("--cluster", $"cannot reach Redis at {Host}:{Port} ({(ex is OperationCanceledException ? "timed out after 5 s" : ex.Message)})", ex);
+        }
+    }
+
     /// <summary>True when the Redis host is this machine (workers then advertise the loopback address).</summary>
     public bool IsLoopback => Host is "localhost" or "127.0.0.1" or "::1" or "[::1]";
 

@@ -36,6 +36,7 @@ public sealed class ClusterConnection : IAsyncDisposable
     public static async Task<ClusterConnection> ConnectAsync(ClusterAddress address, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(address);
+        await address.ProbeAsync(cancellationToken).ConfigureAwait(false);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ApplicationName = "hps-cluster-client" });
         builder.Logging.ClearProviders();
         builder.UseOrleansClient(client =>
@@ -55,13 +56,14 @@ public sealed class ClusterConnection : IAsyncDisposable
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            timeout.CancelAfter(TimeSpan.FromSeconds(15));
             await host.StartAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             host.Dispose();
-            throw new ClusterUnavailableException(address, $"no worker answered ({ex.Message.ReplaceLineEndings(" ")}); start one with 'hps cluster worker --cluster redis://{address.Host}:{address.Port}'", ex);
+            var reason = ex is OperationCanceledException ? "no worker is running in this cluster; waited 15 s" : ex.Message.ReplaceLineEndings(" ");
+            throw new ClusterUnavailableException(address, $"no worker answered ({(reason.Length > 200 ? reason[..200] + "…" : reason)}); start one with 'hps cluster worker --cluster redis://{address.Host}:{address.Port}'", ex);
         }
 
         return new ClusterConnection(host, address);

@@ -50,7 +50,21 @@ public sealed class ClusterFixture : IAsyncLifetime
         await WaitForPortAsync(RedisPort, TimeSpan.FromSeconds(10));
         StartWorker("w1");
         StartWorker("w2");
-        Connection = await ClusterConnection.ConnectAsync(ClusterAddress.Parse(Cluster), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(90));
+        // The client gives up after 15 s without a gateway; the workers may take longer to load and join on a busy machine.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        while (true)
+        {
+            try
+            {
+                Connection = await ClusterConnection.ConnectAsync(ClusterAddress.Parse(Cluster), CancellationToken.None);
+                break;
+            }
+            catch (ClusterUnavailableException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(500);
+            }
+        }
+
         await WaitForWorkersAsync(["w1", "w2"], TimeSpan.FromSeconds(90));
     }
 

@@ -35,6 +35,7 @@ internal static class ClusterWorkerCommand
         cmd.SetAction(async (parse, ct) =>
         {
             var address = ClusterAddress.Parse(parse.GetValue(cluster)!, parse.GetValue(clusterId));
+            await address.ProbeAsync(ct).ConfigureAwait(false);
             IPAddress? advertised = null;
             if (parse.GetValue(advertise) is { } a && !IPAddress.TryParse(a, out advertised))
             {
