@@ -145,6 +145,27 @@ public sealed class ScorerOptionTests
     }
 
     [Fact]
+    public async Task ScoreWithImageRewardGivesTheGoldenReward()
+    {
+        using var dir = TestPaths.TempDir();
+        var model = dir.File("imagereward");
+        Directory.CreateDirectory(model);
+        foreach (var f in new[] { "ImageReward.pt", "med_config.json", "vision_config.json" })
+        {
+            File.CreateSymbolicLink(Path.Combine(model, f), Path.Combine(Golden("imagereward"), f));
+        }
+
+        var c = Case("imagereward", "rocket");
+        var (code, stdout, stderr) = await CliHarness.RunAsync("score", "--scorer", "imagereward", "--model", model, "--tokenizer", TestPaths.Asset("bert-tokenizer"),
+            "--prompt", c.GetProperty("prompt").GetString()!, Path.GetFullPath(Path.Combine(Golden("imagereward"), c.GetProperty("image").GetString()!)), "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var r = doc.RootElement.GetProperty("results")[0];
+        Assert.Equal("imagereward", r.GetProperty("scorer").GetString());
+        Assert.Equal(c.GetProperty("reward").GetDouble(), r.GetProperty("score").GetDouble(), 1e-5);
+    }
+
+    [Fact]
     public async Task UnknownScorerAndMissingFilesAreOneLineErrors()
     {
         using var dir = TestPaths.TempDir();
@@ -159,6 +180,6 @@ public sealed class ScorerOptionTests
 
         (code, _, stderr) = await CliHarness.RunAsync("score", "--scorer", "imagereward", "--model", dir.File("empty"), "--prompt", "x", TestPaths.Image("chelsea.png"));
         Assert.Equal(1, code);
-        Assert.Contains("not implemented", stderr, StringComparison.Ordinal);
+        Assert.Contains("ImageReward.pt not found", stderr, StringComparison.Ordinal);
     }
 }

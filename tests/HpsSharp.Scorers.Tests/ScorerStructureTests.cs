@@ -71,6 +71,25 @@ public sealed class ScorerStructureTests
         Assert.Equal(root.GetProperty("aesthetic").GetProperty("embedding_dim").GetInt32(), model.Config.ProjectionDim);
     }
 
+    [Fact]
+    public void RealSizeImageRewardMatchesTheReleasedKeysAndShapes()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(TestPaths.Fixture("scorers/imagereward/real-shapes.json")));
+        var released = doc.RootElement.GetProperty("keys").EnumerateArray()
+            .ToDictionary(k => k.GetProperty("key").GetString()!, k => k.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray());
+        var vision = HpsSharp.Modeling.Blip.BlipVisionConfig.Large;
+        var text = new HpsSharp.Modeling.Blip.BertConfig(30524, 768, 12, 12, 3072, 512, 1e-12);
+        var weights = new RecordingMetaSource();
+        using var visual = new HpsSharp.Modeling.Blip.BlipVisionTransformer("blip.visual_encoder", vision, weights);
+        using var encoder = new HpsSharp.Modeling.Blip.BertTextEncoder("blip.text_encoder", text, vision.Width, weights);
+        using var mlp = new AestheticMlp([(768, 1024), (1024, 128), (128, 64), (64, 16), (16, 1)], weights, "mlp.layers");
+        // Everything but the projections ImageReward never uses and the position_ids buffer.
+        var expected = released.Keys.Where(k => !k.StartsWith("blip.vision_proj.", StringComparison.Ordinal) && !k.StartsWith("blip.text_proj.", StringComparison.Ordinal) && !k.EndsWith("position_ids", StringComparison.Ordinal));
+        Assert.Equal(expected.Order(StringComparer.Ordinal), weights.Requested.Order(StringComparer.Ordinal));
+        Assert.All(weights.Requested, n => Assert.Equal(released[n], weights.Shapes[n]));
+        Assert.Equal(625, released.Count);
+    }
+
     private static ClipConfig HfConfig(JsonElement entry)
     {
         var t = entry.GetProperty("text");

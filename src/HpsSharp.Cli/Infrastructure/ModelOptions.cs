@@ -26,7 +26,7 @@ public sealed class ModelOptions
     public Option<string> Scorer { get; } = new("--scorer") { Description = "hpsv3 (default), pickscore, hpsv2, hpsv2.1, imagereward, clipscore or aesthetic; the baselines run in fp32 on the CPU", DefaultValueFactory = _ => "hpsv3" };
 
     /// <summary>Folder holding the CLIP vocabulary when the model folder lacks it.</summary>
-    public Option<string?> TokenizerDir { get; } = new("--tokenizer") { Description = "Folder with bpe_simple_vocab_16e6.txt.gz when the model folder has none (CLIP-family scorers)" };
+    public Option<string?> TokenizerDir { get; } = new("--tokenizer") { Description = "Tokenizer folder when the model folder has none: bpe_simple_vocab_16e6.txt.gz (CLIP family) or vocab.txt + added_tokens.json (imagereward)" };
 
     /// <summary>HPSv2's resize without antialiasing (torchvision ≤ 0.16, the authors' 2023 setup).</summary>
     public Option<bool> NoAntialias { get; } = new("--no-antialias") { Description = "hpsv2/hpsv2.1: resize without antialiasing, as torchvision <= 0.16 did (default: antialias, as a fresh install does)" };

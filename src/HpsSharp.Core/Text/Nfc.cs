@@ -68,6 +68,33 @@ internal static class Nfc
         return result == text ? text : result;
     }
 
+    /// <summary>The NFD form of <paramref name="text"/> (canonical decomposition and ordering, no composition).</summary>
+    public static string Decompose(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var codePoints = new List<int>(text.Length + 8);
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                Decompose(char.ConvertToUtf32(text[i], text[i + 1]), codePoints);
+                i++;
+            }
+            else
+            {
+                Decompose(text[i], codePoints);
+            }
+        }
+
+        var sb = new StringBuilder(text.Length);
+        foreach (int cp in codePoints)
+        {
+            sb.Append(cp is >= 0xD800 and <= 0xDFFF ? ((char)cp).ToString() : new Rune(cp).ToString());
+        }
+
+        return sb.ToString();
+    }
+
     private static void Decompose(int cp, List<int> output)
     {
         int s = cp - SBase;

@@ -51,17 +51,20 @@ public sealed class AestheticScorer : ClipFamilyScorer
     }
 }
 
-/// <summary>The predictor's <c>nn.Sequential</c>: Linear layers at indices 0, 2, 4, 6, 7 (dropouts between, inert at eval; the ReLUs are commented out in the original).</summary>
+/// <summary>
+/// The predictor's <c>nn.Sequential</c>: Linear layers at indices 0, 2, 4, 6, 7 (dropouts between, inert at eval; the
+/// ReLUs are commented out in the original). ImageReward's head is the same module under <c>mlp.layers</c>.
+/// </summary>
 internal sealed class AestheticMlp : nn.Module<Tensor, Tensor>
 {
     public static readonly int[] LinearIndices = [0, 2, 4, 6, 7];
 
     private readonly TorchSharp.Modules.ModuleList<Linear> _layers;
 
-    public AestheticMlp(IReadOnlyList<(long In, long Out)> widths, WeightSource weights)
-        : base("layers")
+    public AestheticMlp(IReadOnlyList<(long In, long Out)> widths, WeightSource weights, string prefix = "layers")
+        : base(prefix)
     {
-        _layers = new TorchSharp.Modules.ModuleList<Linear>(LinearIndices.Select((idx, i) => new Linear($"layers.{idx}", widths[i].In, widths[i].Out, true, weights)).ToArray());
+        _layers = new TorchSharp.Modules.ModuleList<Linear>(LinearIndices.Select((idx, i) => new Linear($"{prefix}.{idx}", widths[i].In, widths[i].Out, true, weights)).ToArray());
         RegisterComponents();
     }
 

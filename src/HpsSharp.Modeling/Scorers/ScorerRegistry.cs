@@ -71,7 +71,7 @@ public static class ScorerRegistry
             "hpsv2" or "hpsv2.1" => LoadHpsv2(d, options),
             "clipscore" => LoadClipScore(options),
             "aesthetic" => LoadAesthetic(options),
-            "imagereward" => throw new UserInputException("--scorer", "imagereward is registered but not implemented in this build (its BLIP/BERT model is not ported yet)"),
+            "imagereward" => LoadImageReward(options),
             _ => throw new UserInputException("--scorer", $"'{d.Name}' is not a baseline scorer; load it with its own loader"),
         };
     }
@@ -144,6 +144,52 @@ public static class ScorerRegistry
         }
 
         return new AestheticScorer(clip, mlp, Info("aesthetic", "LAION aesthetic predictor v2", o.ModelDir, [pth, weights], ""));
+    }
+
+    private static ImageRewardScorer LoadImageReward(BaselineScorerOptions o)
+    {
+        var pt = Path.Combine(o.ModelDir, "ImageReward.pt");
+        var med = Path.Combine(o.ModelDir, "med_config.json");
+        foreach (var f in new[] { pt, med })
+        {
+            if (!File.Exists(f))
+            {
+                throw new UserInputException(o.ModelDir, $"{Path.GetFileName(f)} not found (ImageReward's folder holds ImageReward.pt and med_config.json from THUDM/ImageReward)");
+            }
+        }
+
+        var visionPath = Path.Combine(o.ModelDir, "vision_config.json");
+        var vision = File.Exists(visionPath) ? Blip.BlipVisionConfig.Load(visionPath) : Blip.BlipVisionConfig.Large;
+        var text = Blip.BertConfig.Load(med);
+        var tokDir = new[] { o.ModelDir, o.TokenizerDir }.FirstOrDefault(d => d is not null && File.Exists(Path.Combine(d, "vocab.txt")))
+            ?? throw new UserInputException(o.ModelDir, $"vocab.txt not found in the model folder{(o.TokenizerDir is null ? string.Empty : " or " + o.TokenizerDir)} (bert-base-uncased's vocabulary + added_tokens.json)");
+        var tokenizer = Core.Text.Bert.BertTokenizer.Load(tokDir);
+        using var scope = NewDisposeScope();
+        using var ckpt = TorchCheckpoint.Open(pt);
+        var table = TorchCheckpointTensors.Load(ckpt, null, ScalarType.Float32);
+        var widths = AestheticMlp.LinearIndices.Select(i => table.TryGetValue($"mlp.layers.{i}.weight", out var w) && w.dim() == 2
+            ? (w.shape[1], w.shape[0])
+            : throw new UserInputException(pt, $"no 2-d tensor 'mlp.layers.{i}.weight': not an ImageReward checkpoint")).ToList();
+        var source = new DictionaryWeightSource(table, ScalarType.Float32, pt);
+        var visual = new Blip.BlipVisionTransformer("blip.visual_encoder", vision, source);
+        var encoder = new Blip.BertTextEncoder("blip.text_encoder", text, vision.Width, source);
+        var mlp = new AestheticMlp(widths, source, "mlp.layers");
+        // The official loader is strict=False; only the unused projections and the position_ids buffer may be left over here.
+        var extra = source.Unused.Where(n => !n.StartsWith("blip.vision_proj.", StringComparison.Ordinal) && !n.StartsWith("blip.text_proj.", StringComparison.Ordinal) && !n.EndsWith(".position_ids", StringComparison.Ordinal)).ToList();
+        if (extra.Count > 0)
+        {
+            throw new UserInputException(pt, $"{extra.Count} unexpected tensor(s), e.g. '{extra[0]}' (configs do not match the checkpoint?)");
+        }
+
+        foreach (var m in new TorchSharp.torch.nn.Module[] { visual, encoder, mlp })
+        {
+            foreach (var p in m.parameters())
+            {
+                p.DetachFromDisposeScope();
+            }
+        }
+
+        return new ImageRewardScorer(visual, encoder, mlp, tokenizer, vision.ImageSize, Info("imagereward", "ImageReward", o.ModelDir, [pt, med], ""));
     }
 
     private static (string Config, string Weights) HfFiles(string dir)
