@@ -143,7 +143,7 @@ public sealed class ScorerTests
         Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cpu", "bf16", 200704, 200704));
         Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cpu", "fp32", 200704, 401408));
         Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cuda:0", "fp32", 200704, 200704));
-        Assert.Equal(("hpsv3", "cpu"), (fp32.Model.Kind, fp32.Model.Device));
+        Assert.Equal(("hpsv3", "cpu"), (fp32.Model.Scorer, fp32.Model.Device));
 
         fp32.Dispose();
         await Assert.ThrowsAsync<ObjectDisposedException>(() => fp32.ScoreAsync([Req("coins")]));
