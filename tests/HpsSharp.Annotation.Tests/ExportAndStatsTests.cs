@@ -161,15 +161,16 @@ public sealed class ExportAndStatsTests
         Assert.Equal((4L, 2L, 2L, 0L), (report.Rows, report.Kept, report.BelowConfidence, report.BadRows));
         Assert.Equal(Path.Combine(ws.Images, ws.PairRecords[1].Path2), train[0].Preferred);
 
-        // hps eval on it with precomputed scores: μ per image; the tie pair is left out (--gt-ties exclude).
+        // hps eval on it with precomputed scores: μ per image. HPDv3's default follows the paper's evaluate.py: every
+        // listed pair counts with path1 preferred, the even split too (--gt-ties listed).
         var mu = new Dictionary<string, double> { ["coins.png"] = 1, ["text.png"] = 4, ["camera.png"] = 2, ["sub/rocket.jpg"] = 0, ["chelsea.png"] = 3, ["retina.jpg"] = 5 };
         string scores = ws.File("scores.jsonl");
         File.WriteAllLines(scores, mu.Select(kv => $"{{\"image\": \"{kv.Key}\", \"mu\": {kv.Value.ToString(CultureInfo.InvariantCulture)}}}"));
-        int expectedCorrect = read.Where(p => p.ChoiceDist![0] != p.ChoiceDist[1]).Count(p => mu[p.Path1] > mu[p.Path2]);
+        int expectedCorrect = read.Count(p => mu[p.Path1] > mu[p.Path2]);
         (code, stdout, stderr) = await RunCliAsync("eval", "--data", export, "--scores", scores, "--images", ws.Images, "--json");
         Assert.True(code == 0, stderr);
         var result = JsonNode.Parse(stdout)!;
-        Assert.Equal(3, (int)result["pairs"]!);
+        Assert.Equal(4, (int)result["pairs"]!);
         Assert.Equal(expectedCorrect, (int)result["correct"]!);
 
         // hps annotate stats --json on the same database.
@@ -221,7 +222,7 @@ public sealed class ExportAndStatsTests
         (code, stdout, stderr) = await RunCliAsync("eval", "--model", run, "--data", export, "--images", ws.Images, "--dtype", "fp32", "--no-cache", "--json");
         Assert.True(code == 0, stderr);
         var result = JsonNode.Parse(stdout)!;
-        Assert.Equal(3, (int)result["pairs"]!); // the even split is a human tie, left out by default
+        Assert.Equal(4, (int)result["pairs"]!); // HPDv3 default: every listed pair counts, the even split too
         Assert.InRange((double)result["accuracy"]!, 0, 1);
     }
 
