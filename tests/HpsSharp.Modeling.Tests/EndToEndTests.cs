@@ -76,6 +76,6 @@ public sealed class EndToEndTests
     {
         var ex = Assert.Throws<TokenizerLoadException>(() => HpsScorer.Load(TinyFixture.ModelDir));
         Assert.Contains("vocab.json", ex.Message, StringComparison.Ordinal);
-        Assert.Throws<Core.UserInputException>(() => HpsScorer.Load(TinyFixture.ModelDir, new HpsScorerOptions(BatchSize: 0, TokenizerDir: TestPaths.TokenizerDir)));
+        Assert.Throws<Core.UserInputException>(() => HpsScorer.Load(TinyFixture.ModelDir, new HpsScorerOptions(BatchSize: -1, TokenizerDir: TestPaths.TokenizerDir)));
     }
 }
