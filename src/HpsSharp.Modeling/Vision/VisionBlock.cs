@@ -67,8 +67,9 @@ internal sealed class VisionAttention : nn.Module<Tensor, VisionContext, Tensor>
         var k = VisionRotary.Apply(parts[1], context.Cos, context.Sin).transpose(0, 1);
         var v = parts[2].transpose(0, 1);
         Tensor output;
-        // SDPA gets 4-D [1, heads, N, d]: with 3-D inputs CUDA falls back from the flash / memory-efficient kernels to
-        // the math kernel, which materialises [heads, N, N].
+        // On CUDA, SDPA gets 4-D [1, heads, N, d]: with 3-D inputs it falls back from the flash / memory-efficient
+        // kernels to the math kernel, which materialises [heads, N, N]. The CPU keeps the 3-D call, whose results are
+        // bit-for-bit those of the goldens' runs (the CPU flash kernel is not bit-identical across weight layouts).
         if (context.Images.Count == 1)
         {
             output = Attend(q, k, v);                                                   // [heads, N, d]
@@ -88,8 +89,9 @@ internal sealed class VisionAttention : nn.Module<Tensor, VisionContext, Tensor>
         return proj.forward(output).MoveToOuterDisposeScope();
     }
 
-    private static Tensor Attend(Tensor q, Tensor k, Tensor v) =>                        // [heads, n, d] -> [1, heads, n, d] -> [heads, n, d]
-        nn.functional.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)).squeeze(0);
+    private static Tensor Attend(Tensor q, Tensor k, Tensor v) => q.device.type == DeviceType.CUDA
+        ? nn.functional.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)).squeeze(0) // [heads, n, d] -> [1, heads, n, d] -> [heads, n, d]
+        : nn.functional.scaled_dot_product_attention(q, k, v);
 }
 
 /// <summary>fc2(quick_gelu(fc1(x))), quick_gelu(x) = x·sigmoid(1.702·x) (the class default; absent from config.json).</summary>
