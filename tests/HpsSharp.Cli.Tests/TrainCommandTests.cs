@@ -125,4 +125,40 @@ public sealed class TrainCommandTests
             Assert.Contains(o, stdout, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public async Task LoraRunScoresAsBasePlusAdapterAndMergesThroughTheCli()
+    {
+        using var dir = TestPaths.TempDir();
+        var data = WriteData(dir, 2);
+        var model = TestPaths.TinyModelDir(dir);
+        var run = dir.File("run");
+        var (code, _, stderr) = await CliHarness.RunAsync(
+        [
+            "train", "--model", model, "--data", data, "--out", run, "--lora", "--lora-r", "4", "--gradient-checkpointing",
+            "--batch-size", "2", "--grad-accum", "1", "--epochs", "1", "--min-pixels", "3136", "--max-pixels", "3136", "--lr", "1e-2", "--warmup-ratio", "0",
+        ]);
+        Assert.True(code == 0, stderr);
+        Assert.True(File.Exists(Path.Combine(run, "adapter_config.json")));
+        Assert.False(File.Exists(Path.Combine(run, "model.safetensors")));
+
+        var image = Path.Combine(dir.Path, "images", "0a.png");
+        (code, var adapted, stderr) = await CliHarness.RunAsync(["score", "--model", run, "--dtype", "fp32", "--prompt", "a red picture", image, "--json"]);
+        Assert.True(code == 0, stderr);
+        (code, var mergedOut, stderr) = await CliHarness.RunAsync(["model", "merge-lora", run, "--out", dir.File("merged"), "--dtype", "fp32"]);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(dir.File("merged"), mergedOut.Trim());
+        (code, var merged, stderr) = await CliHarness.RunAsync(["score", "--model", dir.File("merged"), "--dtype", "fp32", "--prompt", "a red picture", image, "--json"]);
+        Assert.True(code == 0, stderr);
+        static double Mu(string json) => JsonDocument.Parse(json).RootElement.GetProperty("results")[0].GetProperty("mu").GetDouble();
+        Assert.Equal(Mu(adapted), Mu(merged), 5);
+
+        // Not an adapter: one line, exit 1. LoRA on random weights: refused.
+        (code, _, stderr) = await CliHarness.RunAsync(["model", "merge-lora", model, "--out", dir.File("m2")]);
+        Assert.Equal(1, code);
+        Assert.Contains("is not a LoRA adapter folder", stderr, StringComparison.Ordinal);
+        (code, _, stderr) = await CliHarness.RunAsync(["train", "--model", model, "--data", data, "--out", dir.File("r2"), "--lora", "--random-init"]);
+        Assert.Equal(1, code);
+        Assert.Contains("--random-init", stderr, StringComparison.Ordinal);
+    }
 }
