@@ -163,7 +163,7 @@ public sealed class ClusterScorer : IScorer
 
                 // Poll fast right after submitting (a small job is done in tens of milliseconds), then back off.
                 await Task.Delay(poll, cancellationToken).ConfigureAwait(false);
-                poll = TimeSpan.FromTicks(Math.Min(MaxPoll.Ticks, poll.Ticks * 2));
+                poll = TimeSpan.FromTicks(Math.Min(MaxPoll.Ticks, poll.Ticks * 3 / 2));
             }
         }
         finally
