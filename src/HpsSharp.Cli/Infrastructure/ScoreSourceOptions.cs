@@ -47,7 +47,7 @@ public sealed class ScoreSourceOptions(string scoresDescription, bool cluster = 
             int given = (r.GetResult(Model.Model) is null ? 0 : 1) + (r.GetResult(Scores) is null ? 0 : 1) + (cluster && r.GetResult(Cluster) is not null ? 1 : 0);
             if (given != 1)
             {
-                r.AddError(cluster ? "give exactly one of --model DIR, --scores FILE or --cluster redis://HOST:PORT" : "give exactly one of --model DIR or --scores FILE");
+                r.AddError(cluster ? "give exactly one of --model DIR or --scores FILE (or --cluster redis://HOST:PORT to score on a cluster)" : "give exactly one of --model DIR or --scores FILE");
             }
 
             if (cluster && r.GetResult(Cluster) is null && r.GetResult(ModelFingerprint) is not null)
