@@ -3,7 +3,11 @@
 // two Redis grain-state writes and the client's paging and line write, so items/s here is the ceiling the
 // cluster machinery allows one worker, and 1/that is the overhead a real scorer's time is added to.
 //
-//   dotnet run -c Release --project benchmarks/HpsSharp.ClusterBench -- [items=2000]
+// Then the gateway path (hps eval/serve --cluster): ClusterScorer calls of 1 and 8 items in a row, each a short job,
+// with the idle worker polling every 50 ms (the default) and every 500 ms (the earlier default); the time per call
+// is what the cluster adds to a request's scoring time.
+//
+//   dotnet run -c Release --project benchmarks/HpsSharp.ClusterBench -- [items=2000] [calls=40]
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -12,6 +16,7 @@ using HpsSharp.Core.Scoring;
 using Microsoft.Extensions.Hosting;
 
 int items = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 2000;
+int calls = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 40;
 int port;
 using (var l = new TcpListener(IPAddress.Loopback, 0))
 {
@@ -38,6 +43,36 @@ try
             var summary = await new JobRunner(client.Grains).RunAsync(new JobSubmission("overhead", requests, Path.Combine(tmp.FullName, $"out{lease}.jsonl")));
             sw.Stop();
             Console.WriteLine($"lease {lease,2}: {summary.Done} items in {sw.Elapsed.TotalSeconds:F2} s = {items / sw.Elapsed.TotalSeconds:F0} items/s; {sw.Elapsed.TotalMilliseconds / items:F2} ms per item (submission included)");
+        }
+
+        await host.StopAsync();
+    }
+
+    foreach (int pollMs in new[] { 50, 500 })
+    {
+        var address = ClusterAddress.Parse($"redis://127.0.0.1:{port}", $"gateway{pollMs}");
+        using var scorer = new InstantScorer();
+        using var host = WorkerHost.Build(new WorkerOptions(address, "bench", 0, 0, null, 4, FastFailureDetection: true, PollInterval: TimeSpan.FromMilliseconds(pollMs)), scorer);
+        await host.StartAsync();
+        using var gateway = await ClusterScorer.ConnectAsync(address);
+        foreach (int size in new[] { 1, 8 })
+        {
+            var batch = Enumerable.Range(0, size).Select(i => new ScoreRequest($"prompt {i}", ImageInput.FromBytes(new byte[50_000], $"img{i}.png"))).ToList();
+            await gateway.ScoreAsync(batch); // warm-up: grain activation, connections
+            var ms = new List<double>();
+            for (int c = 0; c < calls; c++)
+            {
+                var sw = Stopwatch.StartNew();
+                var results = await gateway.ScoreAsync(batch);
+                ms.Add(sw.Elapsed.TotalMilliseconds);
+                if (results.Any(r => !r.Ok))
+                {
+                    throw new InvalidOperationException("a gateway call failed: " + results.First(r => !r.Ok).Error);
+                }
+            }
+
+            ms.Sort();
+            Console.WriteLine($"gateway, worker idle poll {pollMs} ms, {size} item(s) per call: median {ms[ms.Count / 2]:F1} ms, p90 {ms[(int)(ms.Count * 0.9)]:F1} ms, max {ms[^1]:F1} ms over {calls} calls (50 kB upload per item)");
         }
 
         await host.StopAsync();

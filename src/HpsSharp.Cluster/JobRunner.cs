@@ -47,7 +47,8 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
             throw new UserInputException("--manifest", "the manifest has no items");
         }
 
-        var (fingerprint, modelName, dtype) = await ChooseModelAsync(submission.Fingerprint, cancellationToken).ConfigureAwait(false);
+        var chosen = await ChooseModelAsync(submission.Fingerprint, cancellationToken).ConfigureAwait(false);
+        var (fingerprint, modelName, dtype) = (chosen.Fingerprint, chosen.ModelName, chosen.Dtype);
         var checksum = Checksum(submission.Requests);
         var header = new JobHeader(checksum, submission.Requests.Count, fingerprint, modelName, dtype, submission.MaxAttempts, submission.LeaseSeconds);
         var jobName = submission.Job ?? $"job-{checksum[..10]}-{fingerprint[..Math.Min(8, fingerprint.Length)]}";
@@ -179,7 +180,8 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
         }
     }
 
-    private async Task<(string Fingerprint, string Name, string Dtype)> ChooseModelAsync(string? wanted, CancellationToken ct)
+    /// <summary>The model to run: <paramref name="wanted"/>, or the one every live worker runs (refused when they differ).</summary>
+    internal async Task<WorkerIdentity> ChooseModelAsync(string? wanted, CancellationToken ct)
     {
         var registry = grains.GetGrain<IClusterRegistryGrain>(0);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
@@ -191,7 +193,7 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
                 var match = workers.FirstOrDefault(w => w.Worker.Fingerprint == wanted);
                 if (match is not null || DateTime.UtcNow > deadline)
                 {
-                    return (wanted, match?.Worker.ModelName ?? "(no live worker runs it yet)", match?.Worker.Dtype ?? "?");
+                    return match?.Worker ?? new WorkerIdentity(string.Empty, wanted, "(no live worker runs it yet)", "?");
                 }
             }
             else if (workers.Count > 0)
@@ -203,8 +205,7 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
                     throw new UserInputException("--cluster", $"the workers run different models: {list}; pass --model-fingerprint to choose one (the others are refused)");
                 }
 
-                var w0 = models[0].First().Worker;
-                return (w0.Fingerprint, w0.ModelName, w0.Dtype);
+                return models[0].First().Worker;
             }
             else if (DateTime.UtcNow > deadline)
             {
@@ -215,7 +216,8 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
         }
     }
 
-    private async Task<T> RetryAsync<T>(Func<Task<T>> call, CancellationToken ct)
+    /// <summary>Runs a cluster call, retrying transient failures (a silo died, a grain moved) for up to <see cref="GiveUpAfter"/>.</summary>
+    internal async Task<T> RetryAsync<T>(Func<Task<T>> call, CancellationToken ct)
     {
         var started = DateTime.UtcNow;
         var delay = TimeSpan.FromMilliseconds(250);

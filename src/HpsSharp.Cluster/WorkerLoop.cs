@@ -18,7 +18,8 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
     private volatile bool _busy;
 
     /// <summary>Who this worker is.</summary>
-    public WorkerIdentity Identity { get; } = new(options.Name, scorer.Model.Fingerprint, scorer.Model.Name, scorer.Model.Dtype);
+    public WorkerIdentity Identity { get; } = new(options.Name, scorer.Model.Fingerprint, scorer.Model.Name, scorer.Model.Dtype,
+        scorer.Model.IsReleasedHpsv3, scorer.Model.Scorer, scorer.Model.Device, scorer.Model.MinPixels, scorer.Model.MaxPixels);
 
     /// <inheritdoc/>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -27,7 +28,9 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
         using var heartbeatStop = new CancellationTokenSource();
         var heartbeat = HeartbeatAsync(registry, heartbeatStop.Token);
         LogReady(logger, options.Name, scorer.Model.Describe(), scorer.Model.Fingerprint);
-        var poll = options.PollInterval ?? TimeSpan.FromMilliseconds(500);
+        // Short: an idle worker's poll is the latency a small job (a request to 'hps serve --cluster') waits before
+        // it is picked up; asking the registry for its active jobs is an in-memory call, cheap at 20 per second.
+        var poll = options.PollInterval ?? TimeSpan.FromMilliseconds(50);
         try
         {
             while (!stoppingToken.IsCancellationRequested)

@@ -9,7 +9,7 @@ namespace HpsSharp.Cluster.Tests;
 /// size 1 on both sides, with tolerance 0 (bit-identical).
 /// </summary>
 [Trait("Category", "Integration")]
-public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<ClusterFixture>
+public sealed partial class ClusterTests(ClusterFixture cluster) : IClassFixture<ClusterFixture>
 {
     private static readonly TimeSpan ClientTimeout = TimeSpan.FromMinutes(3);
 

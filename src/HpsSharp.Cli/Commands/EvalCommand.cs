@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Cluster;
 using HpsSharp.Core.Metrics;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Evaluation;
@@ -17,7 +18,7 @@ public sealed class EvalCommand : ICommandFactory
     public Command Create(CliEnvironment env)
     {
         ArgumentNullException.ThrowIfNull(env);
-        var source = new ScoreSourceOptions("Precomputed scores: JSONL {\"image\", \"mu\"[, \"log_sigma\", \"prompt\"]} or `hps score --json` output; no model needed");
+        var source = new ScoreSourceOptions("Precomputed scores: JSONL {\"image\", \"mu\"[, \"log_sigma\", \"prompt\"]} or `hps score --json` output; no model needed", cluster: true);
         var data = new Option<string>("--data") { Description = "Dataset file", Required = true };
         var format = new Option<string>("--format") { Description = "Dataset format (default: detected)" };
         format.AcceptOnlyFromAmong("hpdv3", "imagereward", "pickapic", "hpdv2", "jsonl");
@@ -139,7 +140,9 @@ internal static class EvalConsole
         }
 
         var cachePath = options.CachePath(parse);
-        var scorer = options.Model.Load(parse, env);
+        IScorer scorer = options.ClusterAddress(parse) is { } address
+            ? ClusterScorer.ConnectAsync(address, parse.GetValue(options.ModelFingerprint), "eval", line => env.Error.WriteLine(line)).GetAwaiter().GetResult()
+            : options.Model.Load(parse, env);
         ScoreCache? cache = null;
         try
         {

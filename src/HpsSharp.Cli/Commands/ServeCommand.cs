@@ -54,14 +54,38 @@ public sealed class ServeCommand : ICommandFactory
         cmd.Options.Add(imageRoot);
         var calibration = new Option<string?>("--calibration") { Description = "calib.json from 'hps calibrate': results carry \"percentile\", \"reward\": \"percentile\" works, /v1/monitor reports drift" };
         cmd.Options.Add(calibration);
+
+        // hps serve --cluster: a gateway that loads no model and spreads the batches over the cluster's workers.
+        var cluster = new Option<string?>("--cluster") { Description = "Serve as a gateway to a cluster's workers (redis://HOST:PORT) instead of loading a model here" };
+        var clusterId = ClusterCommand.ClusterIdOption();
+        var fingerprint = new Option<string?>("--model-fingerprint") { Description = "With --cluster: the model the workers must run (default: the one every live worker runs)" };
+        cmd.Options.Add(cluster);
+        cmd.Options.Add(clusterId);
+        cmd.Options.Add(fingerprint);
+        model.Model.Required = false;
+        model.Model.Description += "; not used with --cluster (the workers hold the model)";
+        cmd.Validators.Add(r =>
+        {
+            bool viaCluster = r.GetResult(cluster) is not null;
+            if (viaCluster == (r.GetResult(model.Model) is not null))
+            {
+                r.AddError("give exactly one of --model DIR or --cluster redis://HOST:PORT");
+            }
+
+            if (!viaCluster && r.GetResult(fingerprint) is not null)
+            {
+                r.AddError("--model-fingerprint goes with --cluster");
+            }
+        });
         cmd.SetAction(async (parse, ct) =>
         {
-            var scorerOptions = model.Read(parse);
+            var clusterAddress = parse.GetValue(cluster) is { } c ? Cluster.ClusterAddress.Parse(c, parse.GetValue(clusterId)) : null;
+            var scorerOptions = clusterAddress is null ? model.Read(parse) : null;
             var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HPS_API_KEY");
             var options = new RewardServiceOptions
             {
                 Urls = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-                MaxBatchSize = scorerOptions.BatchSize,
+                MaxBatchSize = scorerOptions?.BatchSize ?? parse.GetValue(model.BatchSize),
                 MaxWaitMs = parse.GetValue(maxWait),
                 QueueCapacity = parse.GetValue(queue),
                 MaxItemsPerRequest = parse.GetValue(maxItems),
@@ -99,7 +123,9 @@ public sealed class ServeCommand : ICommandFactory
             var app = RewardService.Build(
                 async loadCt =>
                 {
-                    var scorer = await Task.Run(() => env.ScorerLoader(scorerOptions), loadCt).ConfigureAwait(false);
+                    var scorer = clusterAddress is not null
+                        ? await Cluster.ClusterScorer.ConnectAsync(clusterAddress, parse.GetValue(fingerprint), "serve", line => env.Error.WriteLine(line), loadCt).ConfigureAwait(false)
+                        : await Task.Run(() => env.ScorerLoader(scorerOptions!), loadCt).ConfigureAwait(false);
                     env.Error.WriteLine($"model: {scorer.Model.Describe()}");
                     ScoreCommand.WarnIfOtherModel(env, options.Calibration, scorer.Model);
                     return scorer;
@@ -115,7 +141,7 @@ public sealed class ServeCommand : ICommandFactory
                 {
                     throw error is HpsException or IOException or ArgumentException or NotSupportedException or UnauthorizedAccessException
                         ? error
-                        : new UserInputException("--model", $"the model could not be loaded: {error.Message}", error);
+                        : new UserInputException(clusterAddress is null ? "--model" : "--cluster", $"the model could not be loaded: {error.Message}", error);
                 }
             }
 

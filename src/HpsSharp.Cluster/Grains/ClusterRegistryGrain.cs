@@ -26,6 +26,17 @@ public sealed class ClusterRegistryGrain(
     }
 
     /// <inheritdoc/>
+    public async Task RemoveJobAsync(string job)
+    {
+        bool removed = state.State.Jobs.Remove(job);
+        removed |= state.State.Complete.Remove(job);
+        if (removed)
+        {
+            await state.WriteStateAsync().ConfigureAwait(true);
+        }
+    }
+
+    /// <inheritdoc/>
     public async Task JobCompleteAsync(string job)
     {
         if (state.State.Complete.Add(job))

@@ -20,9 +20,13 @@ public sealed record JobItem(int Index, string Prompt, string Image, byte[]? Byt
 [GenerateSerializer, Immutable]
 public sealed record JobHeader(string Checksum, int Total, string Fingerprint, string ModelName, string Dtype, int MaxAttempts, int LeaseSeconds);
 
-/// <summary>A worker as the cluster knows it.</summary>
+/// <summary>
+/// A worker as the cluster knows it. The trailing fields complete the worker's <c>ModelInfo</c>, so that a client
+/// scoring through the cluster (<see cref="ClusterScorer"/>) reports the same model as a local scorer would.
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record WorkerIdentity(string Name, string Fingerprint, string ModelName, string Dtype);
+public sealed record WorkerIdentity(string Name, string Fingerprint, string ModelName, string Dtype,
+    bool IsReleasedHpsv3 = false, string Scorer = "hpsv3", string Device = "cpu", int MinPixels = 0, int MaxPixels = 0);
 
 /// <summary>The answer to a lease request.</summary>
 /// <param name="LeaseId">Identifies the lease for renewals, results and returns.</param>

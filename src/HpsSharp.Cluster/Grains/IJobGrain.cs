@@ -32,6 +32,12 @@ public interface IJobGrain : IGrainWithStringKey
 
     /// <summary>The job's counts.</summary>
     Task<JobProgress> ProgressAsync();
+
+    /// <summary>
+    /// Forgets the job: clears its storage and removes it from the registry. For short-lived jobs whose results the
+    /// client has already taken (<see cref="ClusterScorer"/>); a late result for a forgotten job is ignored.
+    /// </summary>
+    Task DeleteAsync();
 }
 
 /// <summary>
@@ -42,6 +48,9 @@ public interface IClusterRegistryGrain : IGrainWithIntegerKey
 {
     /// <summary>Records a job name so that workers find it and status lists it.</summary>
     Task AddJobAsync(string job);
+
+    /// <summary>Removes a job from the directory (it was deleted).</summary>
+    Task RemoveJobAsync(string job);
 
     /// <summary>Marks a job finished: workers stop asking it for work.</summary>
     Task JobCompleteAsync(string job);

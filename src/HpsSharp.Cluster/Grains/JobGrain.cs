@@ -251,6 +251,14 @@ public sealed partial class JobGrain(
     /// <inheritdoc/>
     public Task<JobProgress> ProgressAsync() => Task.FromResult(Progress());
 
+    /// <inheritdoc/>
+    public async Task DeleteAsync()
+    {
+        await state.ClearStateAsync().ConfigureAwait(true);
+        await GrainFactory.GetGrain<IClusterRegistryGrain>(0).RemoveJobAsync(Name).ConfigureAwait(true);
+        DeactivateOnIdle();
+    }
+
     private bool ExpireLeases(DateTime now)
     {
         int max = S.Header?.MaxAttempts ?? 1;
