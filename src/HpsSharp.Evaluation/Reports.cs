@@ -288,8 +288,6 @@ public static class Reports
     public static IReadOnlyList<(string Monitor, string Value, string When, bool? Fires)> MonitorRows(JsonObject m)
     {
         ArgumentNullException.ThrowIfNull(m);
-        static double? D(JsonNode? n) => n is null ? null : (double)n;
-        static long L(JsonNode? n) => n is null ? 0 : (long)n;
         var spread = m["spread"]!;
         var groups = m["groups"]!;
         var sat = m["saturated_share"]!;
@@ -327,10 +325,15 @@ public static class Reports
         return rows;
     }
 
+    // The summary's numbers are ints or doubles as the computation created them: read both through their JSON text.
+    private static double? D(JsonNode? n) => n is null ? null : double.Parse(n.ToJsonString(), CultureInfo.InvariantCulture);
+
+    private static long L(JsonNode? n) => (long)(D(n) ?? 0);
+
     private static string MonitorScope(JsonObject m)
     {
         var w = m["window"]!;
-        return Inv($"Over {(long)w["items"]!} scored images ({(string?)w["order"]}); {(long?)w["with_sigma"] ?? 0} with σ, {(long?)w["with_pixels"] ?? 0} with pixels measured")
+        return Inv($"Over {L(w["items"])} scored images ({(string?)w["order"]}); {L(w["with_sigma"])} with σ, {L(w["with_pixels"])} with pixels measured")
             + ((string?)w["calibration"] is { } c ? $"; calibration {c}" : "")
             + ". The same monitors as the service's GET /v1/monitor.";
     }
