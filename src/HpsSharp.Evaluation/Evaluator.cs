@@ -414,7 +414,7 @@ public static class Evaluator
             new System.Text.Json.Nodes.JsonObject
             {
                 ["items"] = _monitored.Count,
-                ["order"] = "the scored set: each distinct (prompt, image) once, in dataset order (the σ trend follows it)",
+                ["order"] = "the scored set: each distinct (prompt, image) once, in dataset order, which the σ trend follows",
                 ["with_sigma"] = _monitored.Count(m => double.IsFinite(m.Sigma)),
                 ["with_pixels"] = _saturation.Count,
                 ["calibration"] = options.Calibration is { } c ? $"{c.Reference} ({c.Count} images, {c.Model})" : null,

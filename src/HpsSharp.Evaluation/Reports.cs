@@ -304,7 +304,7 @@ public static class Reports
                 withTwo == 0 ? null : (bool)spread["alert"]!),
             ("saturated pixels",
                 L(sat["images"]) == 0
-                    ? "not measured (no image pixels were read: scores file without --images)"
+                    ? "not measured (no image pixels could be read)"
                     : Inv($"{Percent(D(sat["mean"]))} of pixels on average over {L(sat["images"])} images"),
                 Inv($"mean share > {Percent(D(sat["threshold"]))} (HSV saturation ≥ 0.8, value ≥ 0.25)"),
                 L(sat["images"]) == 0 ? null : (bool)sat["alert"]!),
