@@ -97,6 +97,13 @@ public sealed record EvalResult
     /// <summary>First few missing or failed images, with the reason.</summary>
     [JsonPropertyName("problems")] public required IReadOnlyList<string> Problems { get; init; }
 
+    /// <summary>
+    /// The reward-hacking monitors over the scored set, computed and shaped as the service's <c>GET /v1/monitor</c>
+    /// (<see cref="Core.Scoring.RewardMonitors"/>): window, groups, spread, saturated_share, mean_sigma, sigma_trend,
+    /// drift (null without a calibration) and alerts.
+    /// </summary>
+    [JsonPropertyName("monitors")] public System.Text.Json.Nodes.JsonObject? Monitors { get; init; }
+
     /// <summary>Sampled μ values per model (or "all"), for the score-distribution plot; not serialised.</summary>
     [JsonIgnore] public IReadOnlyDictionary<string, double[]> ScoreSamples { get; init; } = new Dictionary<string, double[]>();
 }

@@ -36,6 +36,12 @@ public sealed record EvalOptions
     /// <summary>Pairs used for the reliability curve (a seeded uniform sample beyond this).</summary>
     public int ReliabilitySampleLimit { get; init; } = 100_000;
 
+    /// <summary>Reference set for the drift monitor (and the collapse threshold); null: no drift monitor.</summary>
+    public Calibration? Calibration { get; init; }
+
+    /// <summary>Thresholds of the reward-hacking monitors (as <c>hps serve</c> uses them).</summary>
+    public MonitorOptions Monitor { get; init; } = new();
+
     /// <summary>Stop when the dataset has this many records (0 = all); for quick looks, stated in the protocol.</summary>
     public long Limit { get; init; }
 }
@@ -143,6 +149,9 @@ public static class Evaluator
         private long _skipped;
         private long _items;
         private long _listedTies;
+        private readonly HashSet<(string Prompt, string Image)> _monitorSeen = [];
+        private readonly List<MonitoredScore> _monitored = [];
+        private readonly List<double> _saturation = [];
 
         public long Records { get; private set; }
 
@@ -157,6 +166,8 @@ public static class Evaluator
 
             var sa = a.Score!.Value;
             var sb = b.Score!.Value;
+            Monitor(pair.Prompt, pair.Preferred, a);
+            Monitor(pair.Prompt, pair.Other, b);
             _allSigma &= a.HasSigma && b.HasSigma;
             // Under 'listed' a human tie is an ordinary pair in its listed orientation (evaluate.py counts them all).
             bool listed = pair.TruthTie && _truthTies == GroundTruthTiePolicy.Listed;
@@ -190,6 +201,11 @@ public static class Evaluator
                 {
                     keep.Add(i);
                 }
+            }
+
+            foreach (var i in keep)
+            {
+                Monitor(item.Prompt, item.Images[i], scores[i]);
             }
 
             int n = item.Images.Count;
@@ -322,6 +338,7 @@ public static class Evaluator
                 ScoredImages = source.Stats.Scored,
                 CacheHits = source.Stats.CacheHits,
                 Problems = _problems,
+                Monitors = Monitors(),
                 ScoreSamples = _samples.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal),
             };
         }
@@ -375,6 +392,33 @@ public static class Evaluator
 
             return false;
         }
+
+        /// <summary>Each distinct (prompt, image) once, in dataset order, for the reward-hacking monitors.</summary>
+        private void Monitor(string prompt, ImageRef image, ScoreLookup lookup)
+        {
+            if (!_monitorSeen.Add((prompt, image.Key)))
+            {
+                return;
+            }
+
+            var s = lookup.Score!.Value;
+            _monitored.Add(new MonitoredScore(prompt, s.Mu, lookup.HasSigma && s.HasUncertainty ? s.Sigma : double.NaN));
+            if (lookup.SaturatedShare is { } share)
+            {
+                _saturation.Add(share);
+            }
+        }
+
+        private System.Text.Json.Nodes.JsonObject Monitors() => RewardMonitors.Summarize(
+            _monitored, _saturation, options.Calibration, options.Monitor,
+            new System.Text.Json.Nodes.JsonObject
+            {
+                ["items"] = _monitored.Count,
+                ["order"] = "the scored set: each distinct (prompt, image) once, in dataset order, which the σ trend follows",
+                ["with_sigma"] = _monitored.Count(m => double.IsFinite(m.Sigma)),
+                ["with_pixels"] = _saturation.Count,
+                ["calibration"] = options.Calibration is { } c ? $"{c.Reference} ({c.Count} images, {c.Model})" : null,
+            });
 
         private void Bin(double p, bool agree)
         {

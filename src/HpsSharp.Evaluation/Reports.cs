@@ -3,6 +3,7 @@ using System.Net;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 namespace HpsSharp.Evaluation;
@@ -119,6 +120,18 @@ public static class Reports
 
         AppendGroupsMd(sb, "By category", r.ByCategory);
         AppendGroupsMd(sb, "By model pair", r.ByModelPair);
+        if (r.Monitors is { } monitors)
+        {
+            sb.AppendLine("## Reward-hacking monitors").AppendLine();
+            sb.Append("**").Append(EscapeMd(MonitorHeadline(monitors))).AppendLine("**").AppendLine();
+            sb.AppendLine("| Monitor | Value | Fires when | Fires |").AppendLine("|---|---|---|---|");
+            foreach (var (name, value, when, fires) in MonitorRows(monitors))
+            {
+                sb.Append("| ").Append(EscapeMd(name)).Append(" | ").Append(EscapeMd(value)).Append(" | ").Append(EscapeMd(when)).Append(" | ").Append(fires switch { true => "**yes**", false => "no", null => "—" }).AppendLine(" |");
+            }
+
+            sb.AppendLine().Append(EscapeMd(MonitorScope(monitors))).AppendLine().AppendLine();
+        }
         if (r.Problems.Count > 0)
         {
             sb.AppendLine("## Missing or failed images (first ones)").AppendLine();
@@ -196,6 +209,19 @@ public static class Reports
 
         AppendGroupsHtml(body, "By category", r.ByCategory);
         AppendGroupsHtml(body, "By model pair", r.ByModelPair);
+        if (r.Monitors is { } monitors)
+        {
+            body.AppendLine("<h2>Reward-hacking monitors</h2>");
+            body.Append("<p class=\"").Append(monitors["alerts"]!.AsArray().Count > 0 ? "alert" : "ok").Append("\">").Append(Enc(MonitorHeadline(monitors))).AppendLine("</p>");
+            body.AppendLine("<table class=\"monitors\"><tr><th>Monitor</th><th>Value</th><th>Fires when</th><th>Fires</th></tr>");
+            foreach (var (name, value, when, fires) in MonitorRows(monitors))
+            {
+                body.Append("<tr").Append(fires == true ? " class=\"fires\"" : "").Append("><td>").Append(Enc(name)).Append("</td><td>").Append(Enc(value)).Append("</td><td>").Append(Enc(when)).Append("</td><td>")
+                    .Append(fires switch { true => "<strong>yes</strong>", false => "no", null => "—" }).AppendLine("</td></tr>");
+            }
+
+            body.AppendLine("</table>").Append("<p><small>").Append(Enc(MonitorScope(monitors))).AppendLine("</small></p>");
+        }
         if (r.Problems.Count > 0)
         {
             body.AppendLine("<h2>Missing or failed images (first ones)</h2><ul>");
@@ -246,6 +272,73 @@ public static class Reports
         AppendPlots(body, plots);
         return Page("Model benchmark", body.ToString());
     }
+
+    /// <summary>One line: which reward-hacking monitors fire over the scored set.</summary>
+    public static string MonitorHeadline(JsonObject monitors)
+    {
+        ArgumentNullException.ThrowIfNull(monitors);
+        var alerts = monitors["alerts"]!.AsArray().Select(a => (string)a!).ToArray();
+        return alerts.Length == 0 ? "No reward-hacking monitor fires." : $"Monitors firing: {string.Join(", ", alerts)}.";
+    }
+
+    /// <summary>
+    /// The monitors of a <c>GET /v1/monitor</c>-shaped summary as (monitor, value, fires when, fires) rows; fires is
+    /// null where the monitor has no alarm of its own (mean σ) or could not be computed.
+    /// </summary>
+    public static IReadOnlyList<(string Monitor, string Value, string When, bool? Fires)> MonitorRows(JsonObject m)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        var spread = m["spread"]!;
+        var groups = m["groups"]!;
+        var sat = m["saturated_share"]!;
+        var trend = m["sigma_trend"]!;
+        var drift = m["drift"];
+        long withTwo = L(groups["with_two_or_more"]);
+        var rows = new List<(string, string, string, bool?)>
+        {
+            ("per-prompt-group spread",
+                withTwo == 0
+                    ? "no prompt has two or more scored images"
+                    : Inv($"mean std of μ within a prompt {Num(D(spread["mean_std"]), 4)} (min {Num(D(spread["min_std"]), 4)}) over {withTwo} of {L(groups["prompts"])} prompts; {L(spread["collapsed_groups"])} collapsed"),
+                Inv($"≥ 50% of prompt groups have std < {Num(D(spread["collapse_std"]), 4)} (collapse toward one score)"),
+                withTwo == 0 ? null : (bool)spread["alert"]!),
+            ("saturated pixels",
+                L(sat["images"]) == 0
+                    ? "not measured (no image pixels could be read)"
+                    : Inv($"{Percent(D(sat["mean"]))} of pixels on average over {L(sat["images"])} images"),
+                Inv($"mean share > {Percent(D(sat["threshold"]))} (HSV saturation ≥ 0.8, value ≥ 0.25)"),
+                L(sat["images"]) == 0 ? null : (bool)sat["alert"]!),
+            ("mean σ", D(m["mean_sigma"]) is null ? "no σ (scores without log_sigma)" : Num(D(m["mean_sigma"]), 4), "(watched through its trend)", null),
+            ("σ trend",
+                D(trend["ratio"]) is null
+                    ? "fewer than two scores with σ"
+                    : Inv($"newer half / older half = {Num(D(trend["ratio"]))} (σ {Num(D(trend["older_half_mean"]), 4)} → {Num(D(trend["newer_half_mean"]), 4)}); slope {Num(D(trend["slope_per_1000"]), 4)} per 1000 images"),
+                Inv($"ratio > {Num(D(trend["threshold_ratio"]), 2)} with ≥ 8 images per half (dataset order)"),
+                D(trend["ratio"]) is null ? null : (bool)trend["alert"]!),
+            drift is null
+                ? ("drift against calibration", "not computed: no --calibration calib.json", "z > 2 reference stds", null)
+                : ("drift against calibration",
+                    Inv($"mean μ {Num(D(drift["window_mean"]))} vs reference {Num(D(drift["reference_mean"]))} ± {Num(D(drift["reference_std"]))}: z = {Num(D(drift["z"]), 2)}; mean percentile {Num(D(drift["mean_percentile"]), 1)}"),
+                    Inv($"z > {Num(D(drift["threshold_z"]), 2)} reference stds"),
+                    (bool)drift["alert"]!),
+        };
+        return rows;
+    }
+
+    // The summary's numbers are ints or doubles as the computation created them: read both through their JSON text.
+    private static double? D(JsonNode? n) => n is null ? null : double.Parse(n.ToJsonString(), CultureInfo.InvariantCulture);
+
+    private static long L(JsonNode? n) => (long)(D(n) ?? 0);
+
+    private static string MonitorScope(JsonObject m)
+    {
+        var w = m["window"]!;
+        return Inv($"Over {L(w["items"])} scored images ({(string?)w["order"]}); {L(w["with_sigma"])} with σ, {L(w["with_pixels"])} with pixels measured")
+            + ((string?)w["calibration"] is { } c ? $"; calibration {c}" : "")
+            + ". The same monitors as the service's GET /v1/monitor.";
+    }
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     private static void AppendPlots(StringBuilder body, IReadOnlyList<(string File, string Title, byte[] Png)> plots)
     {
@@ -320,6 +413,9 @@ public static class Reports
         table.protocol th { background: #f4f4f4; white-space: nowrap; }
         .headline { font-size: 1.2em; font-weight: 600; }
         .warn { background: #fff3cd; border: 1px solid #e0c36c; padding: 6px 10px; }
+        .alert { background: #f8d7da; border: 1px solid #d9828b; padding: 6px 10px; font-weight: 600; }
+        .ok { background: #e6f4ea; border: 1px solid #8cc09a; padding: 6px 10px; }
+        tr.fires td { background: #fbe3e5; }
         img { max-width: 100%; border: 1px solid #eee; }
         </style></head><body>
         {{body}}

@@ -11,7 +11,35 @@ namespace HpsSharp.Evaluation;
 /// <param name="Missing">True when the image (file or scores-file entry) does not exist.</param>
 /// <param name="Error">Why it has no score.</param>
 /// <param name="HasSigma">False when the source has μ only (a scores file without <c>log_sigma</c>).</param>
-public readonly record struct ScoreLookup(Score? Score, bool Missing, string? Error, bool HasSigma = true);
+/// <param name="SaturatedShare">Share of highly saturated pixels of the image, when the source measured it (see <see cref="PixelMonitor"/>).</param>
+public readonly record struct ScoreLookup(Score? Score, bool Missing, string? Error, bool HasSigma = true, double? SaturatedShare = null);
+
+/// <summary>
+/// Measures the saturated-pixel share of each image once (by image key) for the reward-hacking monitors, while a
+/// score source has the image's bytes in hand.
+/// </summary>
+public sealed class PixelMonitor(MonitorOptions options)
+{
+    private readonly Dictionary<string, double?> _measured = new(StringComparer.Ordinal);
+
+    /// <summary>The thresholds (a pixel's saturation and value).</summary>
+    public MonitorOptions Options { get; } = options ?? throw new ArgumentNullException(nameof(options));
+
+    /// <summary>The share for <paramref name="key"/>, decoding <paramref name="image"/> the first time; null when it cannot be decoded.</summary>
+    public double? Measure(string key, ImageInput image)
+    {
+        if (!_measured.TryGetValue(key, out var share))
+        {
+            share = RewardMonitors.SaturatedShare(image, Options);
+            _measured[key] = share;
+        }
+
+        return share;
+    }
+
+    /// <summary>The share for <paramref name="key"/> when it was measured before.</summary>
+    public bool TryGet(string key, out double? share) => _measured.TryGetValue(key, out share);
+}
 
 /// <summary>Counts of what a score source did, for the protocol block.</summary>
 public sealed class ScoreSourceStats
@@ -71,6 +99,9 @@ public sealed class ModelScoreSource : IScoreSource
 
     public ModelInfo? Model => _scorer.Model;
 
+    /// <summary>When set, each image's saturated-pixel share is measured from the bytes read for scoring (one extra decode per distinct image).</summary>
+    public PixelMonitor? Pixels { get; set; }
+
     public ScoreSourceStats Stats { get; } = new();
 
     public async Task<IReadOnlyList<ScoreLookup>> GetAsync(IReadOnlyList<(string Prompt, ImageRef Image)> items, CancellationToken cancellationToken = default)
@@ -79,6 +110,7 @@ public sealed class ModelScoreSource : IScoreSource
         var results = new ScoreLookup[items.Count];
         var keys = new ScoreKey?[items.Count];
         var inputs = new ImageInput?[items.Count];
+        var shares = new double?[items.Count];
         for (int i = 0; i < items.Count; i++)
         {
             var (prompt, image) = items[i];
@@ -87,6 +119,7 @@ public sealed class ModelScoreSource : IScoreSource
             {
                 inputs[i] = ImageInput.FromBytes(mem, image.Key);
                 keys[i] = Key(mem.Span, prompt);
+                shares[i] = Pixels?.Measure(image.Key, inputs[i]!);
                 continue;
             }
 
@@ -103,6 +136,7 @@ public sealed class ModelScoreSource : IScoreSource
 
             inputs[i] = ImageInput.FromBytes(bytes, image.Key);
             keys[i] = Key(bytes, prompt);
+            shares[i] = Pixels?.Measure(image.Key, inputs[i]!);
         }
 
         var cached = _cache?.GetMany(keys.Where(k => k is not null).Select(k => k!.Value)) ?? [];
@@ -162,6 +196,14 @@ public sealed class ModelScoreSource : IScoreSource
                     var r = scored[at];
                     results[i] = Usable(r.Score) is { } sc ? new ScoreLookup(sc, false, null, sc.HasUncertainty) : new ScoreLookup(null, false, $"'{items[i].Image.Key}': {r.Error ?? NonFinite(r.Score)}");
                 }
+            }
+        }
+
+        for (int i = 0; i < items.Count; i++)
+        {
+            if (shares[i] is { } share && results[i].Score is not null)
+            {
+                results[i] = results[i] with { SaturatedShare = share };
             }
         }
 
@@ -234,6 +276,15 @@ public sealed class ScoresFileSource : IScoreSource
 
     public ModelInfo? Model { get; }
 
+    /// <summary>
+    /// When set (with <see cref="ImagesRoot"/>, or for images held inside the dataset), each scored image's
+    /// saturated-pixel share is measured from its pixels; an image file that is not there is simply not measured.
+    /// </summary>
+    public PixelMonitor? Pixels { get; set; }
+
+    /// <summary>Where the dataset's image paths resolve for <see cref="Pixels"/>; the scores themselves never need it.</summary>
+    public string? ImagesRoot { get; set; }
+
     public string Description => $"precomputed scores {Path} (sha256 {Sha256[..16]}…)" + (Model is null ? "" : $" from {Model.Describe()}");
 
     public ScoreSourceStats Stats { get; } = new();
@@ -292,7 +343,7 @@ public sealed class ScoresFileSource : IScoreSource
             var (prompt, image) = items[i];
             if ((_byPrompt.Count > 0 && _byPrompt.TryGetValue((image.Key, prompt), out var e)) || _scores.TryGetValue(image.Key, out e))
             {
-                results[i] = new ScoreLookup(e.Score, false, null, e.HasSigma);
+                results[i] = new ScoreLookup(e.Score, false, null, e.HasSigma, Pixels is null ? null : Measure(image));
                 Stats.CacheHits++;
             }
             else
@@ -302,6 +353,34 @@ public sealed class ScoresFileSource : IScoreSource
         }
 
         return Task.FromResult<IReadOnlyList<ScoreLookup>>(results);
+    }
+
+    private double? Measure(ImageRef image)
+    {
+        if (Pixels!.TryGet(image.Key, out var known))
+        {
+            return known;
+        }
+
+        if (image.Bytes is { } mem)
+        {
+            return Pixels.Measure(image.Key, ImageInput.FromBytes(mem, image.Key));
+        }
+
+        if (ImagesRoot is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            string file = ImageRoot.Resolve(ImagesRoot, image.Key);
+            return File.Exists(file) ? Pixels.Measure(image.Key, ImageInput.FromBytes(File.ReadAllBytes(file), image.Key)) : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException or Core.HpsException)
+        {
+            return null; // the monitor only lacks this image's pixels; the score stands
+        }
     }
 
     private static ScoresFileSource LoadDocument(string path, string sha)

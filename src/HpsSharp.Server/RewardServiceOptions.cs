@@ -59,7 +59,7 @@ public sealed record RewardServiceOptions
     public HpsSharp.Core.Scoring.Calibration? Calibration { get; init; }
 
     /// <summary>Thresholds and window of the reward-hacking monitors (<c>GET /v1/monitor</c>, <c>/metrics</c>).</summary>
-    public Monitoring.MonitorOptions Monitor { get; init; } = new();
+    public Core.Scoring.MonitorOptions Monitor { get; init; } = new();
 
     /// <summary>Throws <see cref="UserInputException"/> naming the first setting that is out of range.</summary>
     public void Validate()

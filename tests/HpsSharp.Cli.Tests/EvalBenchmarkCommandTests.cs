@@ -99,6 +99,38 @@ public sealed class EvalBenchmarkCommandTests
     }
 
     [Fact]
+    public async Task EvalShowsTheRewardHackingMonitorsWithDriftAgainstACalibration()
+    {
+        using var dir = TestPaths.TempDir();
+        var (data, _) = PhotoDataset(dir);
+        File.WriteAllLines(dir.File("scores.jsonl"), [
+            """{"image": "images/chelsea.png", "mu": 9.5, "log_sigma": 0.2}""",
+            """{"image": "images/coins.png", "mu": 9, "log_sigma": 0.2}""",
+            """{"image": "images/rocket.jpg", "mu": 10, "log_sigma": 0.2}""",
+            """{"image": "images/astronaut.png", "mu": 8.5, "log_sigma": 0.2}""",
+        ]);
+        Calibration.FromScores(new ModelInfo("ref model", "fp", false, "fp32", 1, 1), "ref.jsonl", "00",
+            [.. Enumerable.Range(0, 21).Select(i => new Score(i / 10.0, 0))], 0).Save(dir.File("calib.json"));
+        static IScorer NoModel(ScorerOptions _) => throw new InvalidOperationException("no model should be loaded");
+        string report = dir.File("report");
+        var (code, stdout, stderr) = await CliHarness.RunAsync(NoModel, "eval", "--scores", dir.File("scores.jsonl"), "--data", data, "--json", "--calibration", dir.File("calib.json"), "--report", report);
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var m = doc.RootElement.GetProperty("monitors");
+        Assert.True(m.GetProperty("drift").GetProperty("alert").GetBoolean());
+        Assert.True(m.GetProperty("drift").GetProperty("z").GetDouble() > 10);
+        // Each photo appears under two prompts: 8 distinct (prompt, image) items, all with pixels read from the dataset's folder.
+        Assert.Equal(8, m.GetProperty("window").GetProperty("items").GetInt32());
+        Assert.Equal(8, m.GetProperty("saturated_share").GetProperty("images").GetInt32());
+        Assert.Contains("drift", m.GetProperty("alerts").EnumerateArray().Select(a => a.GetString()));
+        Assert.Contains("Monitors firing:", File.ReadAllText(Path.Combine(report, "report.md")), StringComparison.Ordinal);
+
+        (code, _, stderr) = await CliHarness.RunAsync(NoModel, "eval", "--scores", dir.File("scores.jsonl"), "--data", data, "--calibration", dir.File("nope.json"));
+        Assert.Equal(1, code);
+        Assert.Contains("nope.json: calibration file not found", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task EvalUsageAndInputErrorsGetTheRightExitCodes()
     {
         using var dir = TestPaths.TempDir();

@@ -40,8 +40,9 @@ public sealed class EvalCommand : ICommandFactory
         var limit = new Option<long>("--limit") { Description = "Evaluate only the first N records (stated in the protocol)", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON document on stdout" };
         var report = new Option<string>("--report") { Description = "Write report.md, report.html (self-contained), result.json and PNG plots into this folder" };
+        var calibration = new Option<string?>("--calibration") { Description = "calib.json from 'hps calibrate': the reward-hacking monitors add drift of mean μ against that reference set" };
         var cmd = new Command("eval", "Preference accuracy on a dataset with the paper's protocol (tie policy, split, counts and 95% interval printed)");
-        foreach (var o in new Option[] { data, format, images, split, ties, gtTies, resamples, seed, limit, json, report })
+        foreach (var o in new Option[] { data, format, images, split, ties, gtTies, resamples, seed, limit, json, report, calibration })
         {
             cmd.Options.Add(o);
         }
@@ -70,9 +71,16 @@ public sealed class EvalCommand : ICommandFactory
                 Split = parse.GetValue(split),
                 Limit = parse.GetValue(limit),
                 ImagesRoot = dataset.Format == DatasetFormat.Pickapic || source.ScoresFile(parse) is not null ? null : effectiveRoot,
+                Calibration = parse.GetValue(calibration) is { } cp ? Calibration.Load(cp) : null,
             };
 
-            using var run = EvalConsole.OpenSource(env, source, effectiveRoot, parse);
+            // The reward-hacking monitors' saturated-pixel share reads each image's pixels once, while it is read anyway.
+            using var run = EvalConsole.OpenSource(env, source, effectiveRoot, parse, new PixelMonitor(options.Monitor));
+            if (run.Source.Model is { } model)
+            {
+                ScoreCommand.WarnIfOtherModel(env, options.Calibration, model);
+            }
+
             var result = await EvalConsole.WithProgress(env, "evaluating", p => Evaluator.RunAsync(dataset, run.Source, options, p, ct)).ConfigureAwait(false);
 
             return await EvalConsole.EmitAsync(env, parse.GetValue(json), parse.GetValue(report),
@@ -92,6 +100,19 @@ public sealed class EvalCommand : ICommandFactory
 
         PrintGroups(env, "by category", r.ByCategory);
         PrintGroups(env, "by model pair", r.ByModelPair);
+        if (r.Monitors is { } monitors)
+        {
+            var table = new Table { Title = new TableTitle("reward-hacking monitors") };
+            table.AddColumns("monitor", "value", "fires when", "fires");
+            foreach (var (name, value, when, fires) in Reports.MonitorRows(monitors))
+            {
+                table.AddRow(Markup.Escape(name), Markup.Escape(value), Markup.Escape(when), fires switch { true => "[red bold]yes[/]", false => "no", null => "-" });
+            }
+
+            env.Console.Write(table);
+            env.Console.WriteLine(Reports.MonitorHeadline(monitors));
+        }
+
         foreach (var p in r.Problems.Take(5))
         {
             env.Console.WriteLine($"problem: {p}");
@@ -132,11 +153,18 @@ internal static class EvalConsole
         }
     }
 
-    public static Run OpenSource(CliEnvironment env, ScoreSourceOptions options, string imagesRoot, ParseResult parse)
+    /// <summary>
+    /// The score source: a scores file or a model. With <paramref name="pixels"/>, each image's saturated-pixel share
+    /// is measured for the monitors (a scores file's images only where they exist under <paramref name="imagesRoot"/>).
+    /// </summary>
+    public static Run OpenSource(CliEnvironment env, ScoreSourceOptions options, string imagesRoot, ParseResult parse, PixelMonitor? pixels = null)
     {
         if (options.ScoresFile(parse) is { } scoresFile)
         {
-            return new Run(ScoresFileSource.Load(scoresFile), null, null);
+            var file = ScoresFileSource.Load(scoresFile);
+            file.Pixels = pixels;
+            file.ImagesRoot = pixels is null ? null : imagesRoot;
+            return new Run(file, null, null);
         }
 
         var cachePath = options.CachePath(parse);
@@ -147,7 +175,7 @@ internal static class EvalConsole
         try
         {
             cache = cachePath is null ? null : new ScoreCache(cachePath);
-            return new Run(new ModelScoreSource(scorer, cache, imagesRoot), scorer, cache);
+            return new Run(new ModelScoreSource(scorer, cache, imagesRoot) { Pixels = pixels }, scorer, cache);
         }
         catch
         {

@@ -7,40 +7,6 @@ using HpsSharp.Core.Scoring;
 
 namespace HpsSharp.Server.Monitoring;
 
-/// <summary>Thresholds of the reward-hacking monitors.</summary>
-public sealed record MonitorOptions
-{
-    /// <summary>Scored items the sliding window holds.</summary>
-    public int WindowSize { get; init; } = 2048;
-
-    /// <summary>
-    /// A prompt group has collapsed when the std of its μ falls below this (μ units). With a calibration the
-    /// threshold is <see cref="CollapseFractionOfReferenceStd"/> × the reference std instead.
-    /// </summary>
-    public double CollapseStd { get; init; } = 0.05;
-
-    /// <summary>With a calibration: collapse threshold as a fraction of the reference set's μ std.</summary>
-    public double CollapseFractionOfReferenceStd { get; init; } = 0.02;
-
-    /// <summary>The spread monitor fires when at least this share of the window's groups has collapsed.</summary>
-    public double CollapsedGroupShareAlert { get; init; } = 0.5;
-
-    /// <summary>A pixel is saturated when HSV saturation ≥ this and value ≥ <see cref="SaturatedMinValue"/>.</summary>
-    public double SaturatedPixelSaturation { get; init; } = 0.8;
-
-    /// <summary>Minimum HSV value (brightness) for a saturated pixel (very dark pixels have unstable hue).</summary>
-    public double SaturatedMinValue { get; init; } = 0.25;
-
-    /// <summary>The saturation monitor fires when the window's mean saturated-pixel share exceeds this.</summary>
-    public double SaturatedShareAlert { get; init; } = 0.35;
-
-    /// <summary>The σ-trend monitor fires when mean σ of the window's newer half exceeds the older half by this factor.</summary>
-    public double SigmaRiseAlert { get; init; } = 1.25;
-
-    /// <summary>The drift monitor fires when the window's mean μ is this many reference stds above the reference mean.</summary>
-    public double DriftAlertZ { get; init; } = 2.0;
-}
-
 /// <summary>
 /// Watches the rewards the service hands out for signs that a policy is gaming HPSv3: prompt groups whose scores
 /// collapse to one value (one face, one composition), a growing share of highly saturated pixels, rising σ (the
@@ -139,36 +105,7 @@ public sealed class RewardMonitor : IDisposable
         }
     }
 
-    private double? SaturatedShare(ImageInput image)
-    {
-        try
-        {
-            var rgb = image.Rgb is { } raw ? raw : ImageDecoder.Decode(image).Pixels;
-            return SaturatedShare(rgb.Span, _options.SaturatedPixelSaturation, _options.SaturatedMinValue);
-        }
-        catch (Exception ex) when (ex is ImageDecodeException or IOException or ArgumentException or UnauthorizedAccessException)
-        {
-            return null; // the scorer reported this item already; the monitor just has no pixels for it
-        }
-    }
-
-    /// <summary>Share of pixels with HSV saturation ≥ <paramref name="minSaturation"/> and value ≥ <paramref name="minValue"/>.</summary>
-    public static double SaturatedShare(ReadOnlySpan<byte> rgb, double minSaturation, double minValue)
-    {
-        int n = rgb.Length / 3, hits = 0;
-        int minV = (int)Math.Ceiling(minValue * 255);
-        for (int p = 0; p < n; p++)
-        {
-            int r = rgb[p * 3], g = rgb[(p * 3) + 1], b = rgb[(p * 3) + 2];
-            int max = Math.Max(r, Math.Max(g, b)), min = Math.Min(r, Math.Min(g, b));
-            if (max >= minV && max > 0 && (max - min) >= minSaturation * max)
-            {
-                hits++;
-            }
-        }
-
-        return n == 0 ? 0 : hits / (double)n;
-    }
+    private double? SaturatedShare(ImageInput image) => RewardMonitors.SaturatedShare(image, _options);
 
     /// <summary>The monitors over the current window, as <c>GET /v1/monitor</c> answers them.</summary>
     public JsonObject Snapshot()
@@ -181,105 +118,17 @@ public sealed class RewardMonitor : IDisposable
             sat = [.. _saturation];
         }
 
-        var alerts = new JsonArray();
-
-        // Spread: std of μ within each prompt group of at least two items.
-        var groups = items.GroupBy(i => i.Prompt, StringComparer.Ordinal).Where(g => g.Count() >= 2)
-            .Select(g => Std(g.Select(i => i.Mu).ToArray())).ToArray();
-        double collapseAt = _calibration is { Std: > 0 } c ? _options.CollapseFractionOfReferenceStd * c.Std : _options.CollapseStd;
-        int collapsed = groups.Count(s => s < collapseAt);
-        bool spreadAlert = groups.Length > 0 && collapsed >= _options.CollapsedGroupShareAlert * groups.Length;
-        if (spreadAlert)
+        // The computation is shared with `hps eval --report` (Core): only the window is the service's own.
+        var window = new JsonObject
         {
-            alerts.Add("spread");
-        }
-
-        double satMean = sat.Length > 0 ? sat.Average() : double.NaN;
-        bool satAlert = sat.Length > 0 && satMean > _options.SaturatedShareAlert;
-        if (satAlert)
-        {
-            alerts.Add("saturated_share");
-        }
-
-        // σ trend: least-squares slope of σ over arrival order, and the newer half against the older half.
-        double meanSigma = items.Length > 0 ? items.Average(i => i.Sigma) : double.NaN;
-        double slope = Slope(items.Select(i => i.Sigma).ToArray()) * 1000;
-        int half = items.Length / 2;
-        double older = half > 0 ? items.Take(half).Average(i => i.Sigma) : double.NaN;
-        double newer = half > 0 ? items.Skip(half).Average(i => i.Sigma) : double.NaN;
-        double ratio = older > 0 ? newer / older : double.NaN;
-        bool sigmaAlert = half >= 8 && ratio > _options.SigmaRiseAlert;
-        if (sigmaAlert)
-        {
-            alerts.Add("sigma_trend");
-        }
-
-        JsonNode? drift = null;
-        if (_calibration is { } cal && items.Length > 0)
-        {
-            double meanMu = items.Average(i => i.Mu);
-            double z = cal.Std > 0 ? (meanMu - cal.Mean) / cal.Std : double.NaN;
-            bool driftAlert = z > _options.DriftAlertZ;
-            if (driftAlert)
-            {
-                alerts.Add("drift");
-            }
-
-            drift = new JsonObject
-            {
-                ["reference_mean"] = cal.Mean,
-                ["reference_std"] = cal.Std,
-                ["window_mean"] = meanMu,
-                ["z"] = Num(z),
-                ["mean_percentile"] = items.Average(i => cal.Percentile(i.Mu)),
-                ["threshold_z"] = _options.DriftAlertZ,
-                ["alert"] = driftAlert,
-            };
-        }
-
-        return new JsonObject
-        {
-            ["window"] = new JsonObject
-            {
-                ["size"] = _options.WindowSize,
-                ["items"] = items.Length,
-                ["first_seq"] = items.Length > 0 ? items[0].Seq : null,
-                ["last_seq"] = items.Length > 0 ? items[^1].Seq : null,
-            },
-            ["groups"] = new JsonObject
-            {
-                ["prompts"] = items.Select(i => i.Prompt).Distinct(StringComparer.Ordinal).Count(),
-                ["with_two_or_more"] = groups.Length,
-            },
-            ["spread"] = new JsonObject
-            {
-                ["mean_std"] = Num(groups.Length > 0 ? groups.Average() : double.NaN),
-                ["min_std"] = Num(groups.Length > 0 ? groups.Min() : double.NaN),
-                ["collapsed_groups"] = collapsed,
-                ["collapse_std"] = collapseAt,
-                ["alert"] = spreadAlert,
-            },
-            ["saturated_share"] = new JsonObject
-            {
-                ["mean"] = Num(satMean),
-                ["images"] = sat.Length,
-                ["threshold"] = _options.SaturatedShareAlert,
-                ["batches_skipped"] = Interlocked.Read(ref _pixelBatchesSkipped),
-                ["alert"] = satAlert,
-            },
-            ["mean_sigma"] = Num(meanSigma),
-            ["sigma_trend"] = new JsonObject
-            {
-                ["slope_per_1000"] = Num(slope),
-                ["older_half_mean"] = Num(older),
-                ["newer_half_mean"] = Num(newer),
-                ["ratio"] = Num(ratio),
-                ["threshold_ratio"] = _options.SigmaRiseAlert,
-                ["alert"] = sigmaAlert,
-            },
-            ["drift"] = drift,
-            ["alerts"] = alerts,
+            ["size"] = _options.WindowSize,
+            ["items"] = items.Length,
+            ["first_seq"] = items.Length > 0 ? items[0].Seq : null,
+            ["last_seq"] = items.Length > 0 ? items[^1].Seq : null,
         };
+        return RewardMonitors.Summarize(
+            [.. items.Select(i => new MonitoredScore(i.Prompt, i.Mu, i.Sigma))], sat, _calibration, _options, window,
+            new Dictionary<string, JsonNode?> { ["batches_skipped"] = Interlocked.Read(ref _pixelBatchesSkipped) });
     }
 
     /// <summary>The monitors as Prometheus gauges (appended to <c>/metrics</c>).</summary>
@@ -318,32 +167,6 @@ public sealed class RewardMonitor : IDisposable
         Gauge("hps_monitor_alert", string.Empty, s["sigma_trend"]!["alert"], "{monitor=\"sigma_trend\"}");
         Gauge("hps_monitor_alert", string.Empty, s["drift"]?["alert"] ?? false, "{monitor=\"drift\"}");
         return sb.ToString();
-    }
-
-    private static JsonNode? Num(double v) => double.IsFinite(v) ? JsonValue.Create(v) : null;
-
-    private static double Std(double[] v)
-    {
-        double m = v.Average();
-        return Math.Sqrt(v.Sum(x => (x - m) * (x - m)) / v.Length);
-    }
-
-    private static double Slope(double[] y)
-    {
-        int n = y.Length;
-        if (n < 2)
-        {
-            return double.NaN;
-        }
-
-        double mx = (n - 1) / 2.0, my = y.Average(), num = 0, den = 0;
-        for (int i = 0; i < n; i++)
-        {
-            num += (i - mx) * (y[i] - my);
-            den += (i - mx) * (i - mx);
-        }
-
-        return num / den;
     }
 
     public void Dispose()
