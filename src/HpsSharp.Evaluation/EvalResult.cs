@@ -24,6 +24,7 @@ public sealed record EvalProtocol
     [JsonPropertyName("released_hpsv3")] public required bool ReleasedHpsv3 { get; init; }
     [JsonPropertyName("dtype")] public required string Dtype { get; init; }
     [JsonPropertyName("preprocessing")] public required string Preprocessing { get; init; }
+    [JsonPropertyName("deterministic")] public bool? Deterministic { get; init; }
     [JsonPropertyName("images_root")] public string? ImagesRoot { get; init; }
     [JsonPropertyName("missing_images")] public required long MissingImages { get; init; }
     [JsonPropertyName("failed_images")] public required long FailedImages { get; init; }
@@ -39,7 +40,14 @@ public sealed record EvalProtocol
         ("records", Records.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         ("metric", $"{Metric}: {MetricDefinition}"), ("tie policy", TiePolicyDefinition),
         ("ground-truth ties", GroundTruthTiesDefinition), ("scores", Scores), ("model", Model), ("dtype", Dtype),
-        ("preprocessing", Preprocessing), ("images root", ImagesRoot ?? "(not used: images inside the dataset, or precomputed scores)"),
+        ("preprocessing", Preprocessing),
+        ("deterministic", Deterministic switch
+        {
+            true => "yes: one item per forward, so scores do not depend on batch composition (--deterministic)",
+            false => "no: batched forwards; bf16 scores can move slightly with batch composition (--deterministic avoids it)",
+            null => "unknown (scores file)",
+        }),
+        ("images root", ImagesRoot ?? "(not used: images inside the dataset, or precomputed scores)"),
         ("missing images", MissingImages.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         ("failed images", FailedImages.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         ("skipped pairs (missing or failed image)", SkippedPairs.ToString(System.Globalization.CultureInfo.InvariantCulture)),

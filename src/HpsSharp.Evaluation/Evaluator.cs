@@ -295,6 +295,7 @@ public static class Evaluator
                     : model is null || model.MaxPixels == 0
                     ? "unknown (scores file)"
                     : string.Create(CultureInfo.InvariantCulture, $"min_pixels={model.MinPixels}, max_pixels={model.MaxPixels} (Qwen2-VL smart resize, HPSv3 fixed budget)"),
+                Deterministic = model?.Deterministic,
                 ImagesRoot = options.ImagesRoot,
                 MissingImages = _missing.Count,
                 FailedImages = _failed.Count,

@@ -9,7 +9,7 @@ namespace HpsSharp.Evaluation;
 
 /// <summary>
 /// What identifies a score: the model's fingerprint (SHA-256 of its weight files' bytes and config), SHA-256 of the
-/// image's bytes, SHA-256 of the prompt's UTF-8, and how it was run (scorer kind, device, dtype and pixel budget). Two requests with the same key get the same score, so
+/// image's bytes, SHA-256 of the prompt's UTF-8, and how it was run (scorer kind, device, dtype, pixel budget and whether it ran one item per forward). Two requests with the same key get the same score, so
 /// an image is never scored twice for the same prompt and model.
 /// </summary>
 public readonly record struct ScoreKey(string Model, string Image, string Prompt, string Preprocess)
@@ -18,7 +18,9 @@ public readonly record struct ScoreKey(string Model, string Image, string Prompt
     public static string PreprocessOf(ModelInfo model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        return string.Create(CultureInfo.InvariantCulture, $"scorer={model.Scorer};device={model.Device};dtype={model.Dtype};min_pixels={model.MinPixels};max_pixels={model.MaxPixels}");
+        // Deterministic scores are keyed apart from batched ones (the batched key is unchanged, so existing caches stay valid).
+        return string.Create(CultureInfo.InvariantCulture, $"scorer={model.Scorer};device={model.Device};dtype={model.Dtype};min_pixels={model.MinPixels};max_pixels={model.MaxPixels}")
+            + (model.Deterministic ? ";deterministic=1" : string.Empty);
     }
 
     /// <summary>Lower-case hex SHA-256 of the prompt's UTF-8 bytes.</summary>

@@ -1,7 +1,10 @@
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using HpsSharp.Core.Scoring;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
 
 namespace HpsSharp.Server;
 
@@ -26,6 +29,7 @@ public sealed record ParsedScoreBody(IReadOnlyList<ParsedItem> Items, bool Group
 public sealed class RequestParser(RewardServiceOptions options, ImageReader images)
 {
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 16 };
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>Reads <c>{"items": [{"prompt", "image" | "rgb" | "path"}], "normalize"?}</c> or the multipart form.</summary>
     public async Task<ParsedScoreBody> ReadScoreAsync(HttpRequest request, CancellationToken ct)
@@ -126,46 +130,11 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
 
     private async Task<ParsedScoreBody> ReadScoreFormAsync(HttpRequest request, CancellationToken ct)
     {
-        IFormCollection form;
-        try
-        {
-            form = await request.ReadFormAsync(ct).ConfigureAwait(false);
-        }
-        catch (InvalidDataException ex)
-        {
-            throw new RequestRejectedException(400, "malformed multipart body", ex.Message);
-        }
-        catch (IOException ex) when (!ct.IsCancellationRequested && ex is not BadHttpRequestException)
-        {
-            // A body that ends before the closing boundary ("Unexpected end of Stream").
-            throw new RequestRejectedException(400, "malformed multipart body", $"the body ended before the multipart form did: {ex.Message}");
-        }
-
-        bool group = form.TryGetValue("normalize", out var nv) && ReadNormalizeText(nv.ToString());
-        var prompts = new Dictionary<int, string>();
-        var files = new Dictionary<int, IFormFile>();
-        foreach (var (key, value) in form)
-        {
-            if (TryIndex(key, "prompt", out int i))
-            {
-                prompts[i] = value.ToString();
-            }
-            else if (key != "normalize")
-            {
-                throw new RequestRejectedException(400, "bad request", $"unexpected form field '{key}'; expected prompt[i] fields and image[i] files");
-            }
-        }
-
-        foreach (var file in form.Files)
-        {
-            if (!TryIndex(file.Name, "image", out int i))
-            {
-                throw new RequestRejectedException(400, "bad request", $"unexpected file part '{file.Name}'; expected image[i]");
-            }
-
-            files[i] = file;
-        }
-
+        var (prompts, files, normalize) = MediaTypeHeaderValue.TryParse(request.ContentType, out var type)
+            && type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            ? await ReadMultipartAsync(request, type, ct).ConfigureAwait(false)
+            : await ReadUrlEncodedAsync(request, ct).ConfigureAwait(false);
+        bool group = normalize is not null && ReadNormalizeText(normalize);
         int count = prompts.Keys.Concat(files.Keys).DefaultIfEmpty(-1).Max() + 1;
         if (count == 0)
         {
@@ -183,22 +152,140 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
                 continue;
             }
 
-            if (!files.TryGetValue(i, out var file))
+            if (!files.TryGetValue(i, out var bytes))
             {
                 items.Add(new ParsedItem(null, $"{name}: file part image[{i}] is missing"));
                 continue;
-            }
-
-            var bytes = new byte[file.Length];
-            await using (var s = file.OpenReadStream())
-            {
-                await s.ReadExactlyAsync(bytes, ct).ConfigureAwait(false);
             }
 
             items.Add(Guard(() => new ScoreRequest(prompt, images.FromEncoded(bytes, name))));
         }
 
         return new ParsedScoreBody(items, group);
+    }
+
+    /// <summary>
+    /// Reads multipart/form-data part by part. Fields are decoded as strict UTF-8 (the form reader would silently
+    /// replace invalid bytes with U+FFFD, which changes the prompt that gets scored); each file part is read once,
+    /// straight into its own array.
+    /// </summary>
+    private async Task<(Dictionary<int, string> Prompts, Dictionary<int, byte[]> Files, string? Normalize)> ReadMultipartAsync(HttpRequest request, MediaTypeHeaderValue type, CancellationToken ct)
+    {
+        var boundary = HeaderUtilities.RemoveQuotes(type.Boundary).Value;
+        if (string.IsNullOrEmpty(boundary))
+        {
+            throw new RequestRejectedException(400, "malformed multipart body", "the Content-Type has no boundary");
+        }
+
+        var prompts = new Dictionary<int, string>();
+        var files = new Dictionary<int, byte[]>();
+        string? normalize = null;
+        int maxParts = (options.MaxItemsPerRequest * 2) + 8;
+        var reader = new MultipartReader(boundary, request.Body) { BodyLengthLimit = options.MaxRequestBodyBytes };
+        try
+        {
+            int parts = 0;
+            while (await reader.ReadNextSectionAsync(ct).ConfigureAwait(false) is { } section)
+            {
+                if (++parts > maxParts)
+                {
+                    throw new RequestRejectedException(400, "bad request", $"the form has more than {maxParts} parts");
+                }
+
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.DispositionType.Equals("form-data", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new RequestRejectedException(400, "malformed multipart body", $"part {parts} has no 'Content-Disposition: form-data' header");
+                }
+
+                string key = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? string.Empty;
+                using var buffer = new MemoryStream();
+                await section.Body.CopyToAsync(buffer, ct).ConfigureAwait(false);
+                if (disposition.IsFileDisposition())
+                {
+                    if (!TryIndex(key, "image", out int i))
+                    {
+                        throw new RequestRejectedException(400, "bad request", $"unexpected file part '{key}'; expected image[i]");
+                    }
+
+                    if (!files.TryAdd(i, buffer.ToArray()))
+                    {
+                        throw new RequestRejectedException(400, "bad request", $"file part '{key}' appears more than once");
+                    }
+
+                    continue;
+                }
+
+                string value;
+                try
+                {
+                    value = StrictUtf8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+                }
+                catch (DecoderFallbackException)
+                {
+                    throw new RequestRejectedException(400, "bad request", $"form field '{key}' is not valid UTF-8");
+                }
+
+                bool repeated;
+                if (TryIndex(key, "prompt", out int p))
+                {
+                    repeated = !prompts.TryAdd(p, value);
+                }
+                else if (key == "normalize")
+                {
+                    repeated = normalize is not null;
+                    normalize = value;
+                }
+                else
+                {
+                    throw new RequestRejectedException(400, "bad request", $"unexpected form field '{key}'; expected prompt[i] fields and image[i] files");
+                }
+
+                if (repeated)
+                {
+                    throw new RequestRejectedException(400, "bad request", $"form field '{key}' appears more than once");
+                }
+            }
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new RequestRejectedException(400, "malformed multipart body", ex.Message);
+        }
+        catch (IOException ex) when (!ct.IsCancellationRequested && ex is not BadHttpRequestException)
+        {
+            // A body that ends before the closing boundary ("Unexpected end of Stream").
+            throw new RequestRejectedException(400, "malformed multipart body", $"the body ended before the multipart form did: {ex.Message}");
+        }
+
+        return (prompts, files, normalize);
+    }
+
+    /// <summary>An application/x-www-form-urlencoded body carries no image parts: every item is reported as missing one.</summary>
+    private static async Task<(Dictionary<int, string> Prompts, Dictionary<int, byte[]> Files, string? Normalize)> ReadUrlEncodedAsync(HttpRequest request, CancellationToken ct)
+    {
+        IFormCollection form;
+        try
+        {
+            form = await request.ReadFormAsync(ct).ConfigureAwait(false);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new RequestRejectedException(400, "malformed form body", ex.Message);
+        }
+
+        var prompts = new Dictionary<int, string>();
+        foreach (var (key, value) in form)
+        {
+            if (TryIndex(key, "prompt", out int i))
+            {
+                prompts[i] = value.ToString();
+            }
+            else if (key != "normalize")
+            {
+                throw new RequestRejectedException(400, "bad request", $"unexpected form field '{key}'; expected prompt[i] fields and image[i] files");
+            }
+        }
+
+        return (prompts, [], form.TryGetValue("normalize", out var nv) ? nv.ToString() : null);
     }
 
     private static bool TryIndex(string key, string prefix, out int index)

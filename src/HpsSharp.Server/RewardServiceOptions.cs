@@ -14,6 +14,12 @@ public sealed record RewardServiceOptions
     /// <summary>How long the worker waits for more items after the first one of a batch arrives.</summary>
     public int MaxWaitMs { get; init; } = 5;
 
+    /// <summary>
+    /// Hand the next batch to the scorer as soon as it is full, while the current one is still being scored (at most
+    /// two in flight), so its images are decoded and resized while the model runs. Off: one batch at a time.
+    /// </summary>
+    public bool PrepareAhead { get; init; } = true;
+
     /// <summary>Items that may wait in the queue; a request that does not fit is answered 503 with Retry-After.</summary>
     public int QueueCapacity { get; init; } = 1024;
 

@@ -22,7 +22,9 @@ public enum EnqueueStatus
 /// <summary>
 /// The micro-batcher. One worker owns the scorer and drains a queue of single items: it takes the first waiting
 /// item, then more until <see cref="RewardServiceOptions.MaxBatchSize"/> items or
-/// <see cref="RewardServiceOptions.MaxWaitMs"/> have passed, and calls the scorer once. Items of one request may
+/// <see cref="RewardServiceOptions.MaxWaitMs"/> have passed, and calls the scorer once. While that batch is scored, the
+/// next one is handed to the scorer as soon as a full batch is waiting (at most two in flight;
+/// <see cref="RewardServiceOptions.PrepareAhead"/>), so its images are prepared while the model runs the current one. Items of one request may
 /// land in different batches; each has its own completion, so the request reassembles them in input order.
 /// Capacity is reserved per request, so a request is queued whole or refused whole. Items whose client has
 /// disconnected are dropped before scoring. Stopping refuses new work, finishes what is queued, then returns.
@@ -38,11 +40,15 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
     private readonly Channel<WorkItem> _channel = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _hardStop = new();
+
+    // Completed (and replaced) whenever a request's items are queued: wakes the worker while a batch is in flight.
+    private TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _worker;
     private IScorer? _scorer;
     private volatile bool _ready;
     private bool _accepting = true;
     private int _pending;
+    private int _inChannel; // items written to the channel and not yet read (_pending also counts reservations)
     private int _disposed;
 
     public ScoringQueue(
@@ -126,7 +132,11 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
                 // Unbounded channel: capacity is enforced by the reservation above, so the write cannot fail.
                 _channel.Writer.TryWrite(item);
             }
+
+            Interlocked.Add(ref _inChannel, n);
         }
+
+        Interlocked.Exchange(ref _arrived, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
         results = tasks;
         return EnqueueStatus.Accepted;
@@ -224,16 +234,38 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
 
         var reader = _channel.Reader;
         var batch = new List<WorkItem>(_options.MaxBatchSize);
+        Task? running = null;
         try
         {
             while (await reader.WaitToReadAsync(hardStop).ConfigureAwait(false))
             {
+                // While a batch is being scored, the next one starts as soon as a full batch is waiting (not sooner, so
+                // batches stay as full as before): its images are decoded and resized while the current batch runs the
+                // model (the scorer serialises forwards itself). Otherwise wait for the batch or for more items.
+                var arrived = Volatile.Read(ref _arrived).Task;
+                if (running is { IsCompleted: false } && (!_options.PrepareAhead || Volatile.Read(ref _inChannel) < _options.MaxBatchSize))
+                {
+                    await Task.WhenAny(running, arrived).ConfigureAwait(false);
+                    continue;
+                }
+
                 await FillBatchAsync(reader, batch, hardStop).ConfigureAwait(false);
                 if (batch.Count > 0)
                 {
-                    await ScoreBatchAsync(batch, hardStop).ConfigureAwait(false);
-                    batch.Clear();
+                    var next = ScoreBatchAsync(batch, hardStop);
+                    batch = new List<WorkItem>(_options.MaxBatchSize);
+                    if (running is not null)
+                    {
+                        await running.ConfigureAwait(false); // at most two batches in flight
+                    }
+
+                    running = next;
                 }
+            }
+
+            if (running is not null)
+            {
+                await running.ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (hardStop.IsCancellationRequested)
@@ -246,6 +278,7 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
             while (reader.TryRead(out var left))
             {
                 Interlocked.Decrement(ref _pending);
+                Interlocked.Decrement(ref _inChannel);
                 left.Completion.TrySetCanceled(hardStop);
             }
         }
@@ -259,6 +292,7 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
             if (reader.TryRead(out var item))
             {
                 Interlocked.Decrement(ref _pending);
+                Interlocked.Decrement(ref _inChannel);
                 if (item.Aborted.IsCancellationRequested)
                 {
                     // The client is gone: nobody will read this result, so do not spend the model on it.
@@ -321,6 +355,16 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
         {
             LogBatchFailed(_logger, batch.Count, ex);
             results = requests.Select(r => ScoreResult.Failure(r, "scoring failed: " + ex.Message)).ToArray();
+        }
+        catch (OperationCanceledException)
+        {
+            // Hard stop: this batch's callers get a cancellation (503), whichever batch was in flight.
+            foreach (var item in batch)
+            {
+                item.Completion.TrySetCanceled(hardStop);
+            }
+
+            throw;
         }
 
         _metrics.RecordBatch(batch.Count, Stopwatch.GetElapsedTime(start).TotalSeconds);

@@ -189,6 +189,50 @@ public sealed class EvalBenchmarkCommandTests
         Assert.Contains("mean of the category means", stdout, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DeterministicAndBatchedScoresNeverShareTheCache(bool deterministicFirst)
+    {
+        // The fake stands for bf16 batch effects: batched it gets pairs 0 and 1 right (50%), one item per forward pairs
+        // 0, 1 and 2 (75%). A run that reused the other mode's cached scores would print the other mode's accuracy.
+        static IScorer Loader(ScorerOptions o) => o.Deterministic
+            ? new FakeScorer(r => new Score(r.Image.Name switch { "images/chelsea.png" => 3, "images/coins.png" => 2, "images/rocket.jpg" => 1, _ => 0 }, 0))
+            : new FakeScorer(r => new Score(r.Image.Name is "images/chelsea.png" or "images/rocket.jpg" ? 1 : 0, 0));
+        using var dir = TestPaths.TempDir();
+        var (data, _) = PhotoDataset(dir);
+        string cache = dir.File("c.sqlite");
+
+        async Task<JsonElement> Eval(bool deterministic)
+        {
+            string[] args = ["eval", "--model", ModelDir(dir), "--data", data, "--json", "--cache", cache, .. (deterministic ? new[] { "--deterministic" } : [])];
+            var (code, stdout, stderr) = await CliHarness.RunAsync(Loader, args);
+            Assert.True(code == 0, stderr);
+            using var doc = JsonDocument.Parse(stdout);
+            return doc.RootElement.Clone();
+        }
+
+        foreach (bool deterministic in new[] { deterministicFirst, !deterministicFirst, deterministicFirst })
+        {
+            var root = await Eval(deterministic);
+            Assert.Equal(deterministic ? 0.75 : 0.5, root.GetProperty("accuracy").GetDouble());
+            Assert.Equal(deterministic, root.GetProperty("protocol").GetProperty("deterministic").GetBoolean());
+        }
+    }
+
+    [Fact]
+    public async Task EvalProtocolSaysWhetherTheRunWasDeterministic()
+    {
+        using var dir = TestPaths.TempDir();
+        var (data, _) = PhotoDataset(dir);
+        var (code, stdout, stderr) = await CliHarness.RunAsync(Scorer, "eval", "--model", ModelDir(dir), "--data", data, "--no-cache", "--deterministic");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("yes: one item per forward", stdout, StringComparison.Ordinal);
+        (code, stdout, stderr) = await CliHarness.RunAsync(Scorer, "eval", "--model", ModelDir(dir), "--data", data, "--no-cache");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("no: batched forwards", stdout, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task BenchmarkWithAMissingRootIsAUserError()
     {

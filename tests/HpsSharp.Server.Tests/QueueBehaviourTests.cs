@@ -18,7 +18,7 @@ public sealed class QueueBehaviourTests
     public async Task AFullQueueAnswers503WithRetryAfter()
     {
         var scorer = new FakeScorer { Delay = TimeSpan.FromMilliseconds(300) };
-        await using var host = await ServiceHost.StartAsync(scorer, new RewardServiceOptions { MaxBatchSize = 1, QueueCapacity = 2, MaxItemsPerRequest = 2, RetryAfterSeconds = 3 });
+        await using var host = await ServiceHost.StartAsync(scorer, new RewardServiceOptions { PrepareAhead = false, MaxBatchSize = 1, QueueCapacity = 2, MaxItemsPerRequest = 2, RetryAfterSeconds = 3 });
         var first = host.PostJsonAsync("/v1/score", Items(1, 0));
         await ServiceHost.WaitUntilAsync(() => scorer.Calls == 1, "the worker took the first item");
         var second = host.PostJsonAsync("/v1/score", Items(2, 10));
@@ -37,10 +37,60 @@ public sealed class QueueBehaviourTests
     }
 
     [Fact]
+    public async Task AFullBatchWaitingIsHandedToTheScorerWhileTheCurrentOneRuns()
+    {
+        // 8 items at once, batches of 2: the second batch must start while the first is scored (its images get prepared
+        // during the forward), and never more than two batches may be in flight.
+        var scorer = new OverlapScorer();
+        await using var host = await ServiceHost.StartAsync(scorer, new RewardServiceOptions { MaxBatchSize = 2 });
+        var (status, body, _) = await host.PostJsonAsync("/v1/score", Items(8, 0));
+        Assert.Equal(200, status);
+        Assert.All(body!["results"]!.AsArray(), r => Assert.NotNull(r!["mu"]));
+        Assert.Equal(2, scorer.MaxInFlight);
+        Assert.Equal([2, 2, 2, 2], scorer.BatchSizes);
+
+        // Off: one batch at a time.
+        var serial = new OverlapScorer();
+        await using var host2 = await ServiceHost.StartAsync(serial, new RewardServiceOptions { MaxBatchSize = 2, PrepareAhead = false });
+        Assert.Equal(200, (await host2.PostJsonAsync("/v1/score", Items(8, 0))).Status);
+        Assert.Equal(1, serial.MaxInFlight);
+    }
+
+    private sealed class OverlapScorer : IScorer
+    {
+        private int _inFlight;
+        private int _max;
+
+        public ModelInfo Model { get; } = new("overlap", "overlap", false, "fp32", 200704, 200704);
+
+        public int MaxInFlight => Volatile.Read(ref _max);
+
+        public System.Collections.Concurrent.ConcurrentQueue<int> BatchSizes { get; } = new();
+
+        public async Task<IReadOnlyList<ScoreResult>> ScoreAsync(IReadOnlyList<ScoreRequest> requests, IProgress<ScoreProgress>? progress = null, CancellationToken cancellationToken = default)
+        {
+            BatchSizes.Enqueue(requests.Count);
+            int now = Interlocked.Increment(ref _inFlight);
+            int seen;
+            while ((seen = Volatile.Read(ref _max)) < now && Interlocked.CompareExchange(ref _max, now, seen) != seen)
+            {
+            }
+
+            await Task.Delay(150, cancellationToken);
+            Interlocked.Decrement(ref _inFlight);
+            return requests.Select(r => ScoreResult.Success(r, new Score(1, 0))).ToArray();
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact]
     public async Task ItemsOfAClientThatDisconnectedAreDropped()
     {
         var scorer = new FakeScorer { Delay = TimeSpan.FromMilliseconds(400) };
-        await using var host = await ServiceHost.StartAsync(scorer, new RewardServiceOptions { MaxBatchSize = 1 });
+        await using var host = await ServiceHost.StartAsync(scorer, new RewardServiceOptions { PrepareAhead = false, MaxBatchSize = 1 });
         var first = host.PostJsonAsync("/v1/score", Items(1, 0));
         await ServiceHost.WaitUntilAsync(() => scorer.Calls == 1, "the worker took the first item");
 
@@ -104,7 +154,7 @@ public sealed class QueueBehaviourTests
     public async Task ShutdownFinishesWorkInFlight()
     {
         var scorer = new FakeScorer { Delay = TimeSpan.FromMilliseconds(200) };
-        var host = await ServiceHost.StartAsync(scorer, new RewardServiceOptions { MaxBatchSize = 2 });
+        var host = await ServiceHost.StartAsync(scorer, new RewardServiceOptions { PrepareAhead = false, MaxBatchSize = 2 });
         try
         {
             var pending = host.PostJsonAsync("/v1/score", Items(5, 0));

@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json.Nodes;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Testing;
@@ -100,6 +101,42 @@ public sealed class ScoreEndpointTests
         }
 
         Assert.Contains("image[3]", (string)r[3]!["error"]!, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task InvalidUtf8InAMultipartPromptIsA400NamingTheField()
+    {
+        var scorer = new FakeScorer();
+        await using var host = await ServiceHost.StartAsync(scorer);
+        async Task<HttpResponseMessage> Post(byte[] prompt1)
+        {
+            using var form = new MultipartFormDataContent();
+            for (int i = 0; i < 2; i++)
+            {
+                form.Add(new ByteArrayContent(i == 1 ? prompt1 : Encoding.UTF8.GetBytes("café ✓")), $"prompt[{i}]");
+                form.Add(new ByteArrayContent(Images[i]), $"image[{i}]", $"img{i}.png");
+            }
+
+            return await host.Client.PostAsync("/v1/score", form);
+        }
+
+        // 0xC3 starts a 2-byte sequence that '(' does not continue; 0xFF never occurs in UTF-8.
+        foreach (var bad in new[] { new byte[] { 0x61, 0xC3, 0x28 }, [0xFF], [0x61, 0xE2, 0x9C] })
+        {
+            using var response = await Post(bad);
+            Assert.Equal(400, (int)response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType!.MediaType);
+            Assert.Contains("form field 'prompt[1]' is not valid UTF-8", (string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["detail"]!, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, scorer.Items);
+
+        // Valid multi-byte text, including an encoded U+FFFD the client really sent, is scored as sent.
+        using var ok = await Post(Encoding.UTF8.GetBytes("ok \uFFFD ✓"));
+        Assert.Equal(200, (int)ok.StatusCode);
+        var r = JsonNode.Parse(await ok.Content.ReadAsStringAsync())!["results"]!.AsArray();
+        Assert.Equal(TestImages.FakeMu("café ✓", Images[0]), (double)r[0]!["mu"]!, 12);
+        Assert.Equal(TestImages.FakeMu("ok \uFFFD ✓", Images[1]), (double)r[1]!["mu"]!, 12);
     }
 
     [Fact]
@@ -221,7 +258,8 @@ public sealed class ScoreEndpointTests
         var second = host.PostJsonAsync("/v1/score", Body(2, 10));
         await ServiceHost.WaitUntilAsync(() => host.App.Queue().Depth == 2, "the second request is queued");
         var third = host.PostJsonAsync("/v1/score", Body(4, 20));
-        await ServiceHost.WaitUntilAsync(() => host.App.Queue().Depth == 6, "the third request is queued");
+        // A full batch waiting is handed to the scorer while the first is still scored, so the queue may shrink at once.
+        await ServiceHost.WaitUntilAsync(() => host.App.Queue().Depth == 6 || scorer.Calls == 2, "the third request is queued");
 
         Assert.Equal(200, (await first).Status);
         Assert.Equal(200, (await second).Status);

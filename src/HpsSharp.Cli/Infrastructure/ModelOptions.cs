@@ -99,7 +99,15 @@ public sealed class ModelOptions
     public IScorer Load(ParseResult parse, CliEnvironment env)
     {
         ArgumentNullException.ThrowIfNull(env);
-        var scorer = env.ScorerLoader(Read(parse));
+        var options = Read(parse);
+        var scorer = env.ScorerLoader(options);
+
+        // The loader ran it one item per forward; saying so in Model keys the score cache and the protocol on it.
+        if (options.Deterministic && !scorer.Model.Deterministic)
+        {
+            scorer = new DeterministicScorer(scorer);
+        }
+
         env.Error.WriteLine($"model: {scorer.Model.Describe()}");
         return scorer;
     }

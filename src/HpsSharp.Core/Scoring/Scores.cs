@@ -64,6 +64,12 @@ public sealed record ModelInfo(string Name, string Fingerprint, bool IsReleasedH
     /// <summary>The device the model runs on ("cpu", "cuda:0"); part of the score cache key, as kernels differ.</summary>
     public string Device { get; init; } = "cpu";
 
+    /// <summary>
+    /// True when every forward holds one item (<c>--deterministic</c>), so a score does not depend on which other items
+    /// shared its batch; part of the score cache key, as batched bf16 scores differ slightly, and printed in protocols.
+    /// </summary>
+    public bool Deterministic { get; init; }
+
     /// <summary>A one-line description that says plainly when the model is not the released HPSv3.</summary>
     public string Describe() => Scorer != "hpsv3"
         ? $"{Name} [{Dtype}]"
