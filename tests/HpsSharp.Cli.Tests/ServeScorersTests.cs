@@ -19,7 +19,7 @@ public sealed partial class ServeScorersTests
 {
     private static string Golden(string scorer) => TestPaths.Fixture("scorers/" + scorer);
 
-    private static string PickScoreDir(TempDir dir)
+    internal static string PickScoreDir(TempDir dir)
     {
         var model = dir.File("pickscore");
         Directory.CreateDirectory(model);
@@ -33,7 +33,7 @@ public sealed partial class ServeScorersTests
     }
 
     /// <summary>The PickScore "batch" golden: prompts, image files and scores, pair by pair.</summary>
-    private static (string[] Prompts, string[] Images, double[] Scores) Batch()
+    internal static (string[] Prompts, string[] Images, double[] Scores) Batch()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Golden("pickscore"), "cases.json")));
         var c = doc.RootElement.GetProperty("cases").EnumerateArray().Single(x => x.GetProperty("id").GetString() == "batch");
