@@ -42,7 +42,7 @@ public static class CohpHtml
         sb.Append(CultureInfo.InvariantCulture, $"<div class=\"meta\">status <b>{H(run.Status)}</b>{(run.Stopped is null ? string.Empty : $" (stopped: {H(run.Stopped)})")} · seed {s.Seed} · {s.ImagesPerGenerator} image(s) per generator · {s.Rounds} round(s) × {s.CandidatesPerRound} candidate(s) · strengths {string.Join(", ", s.Strengths.Select(F))} · threshold {F(s.Threshold)}{(s.StartCompetes ? " · start competes" : string.Empty)}{(s.EarlyStop ? " · early stop" : string.Empty)}</div>\n");
         if (run.Model is not null)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"<div class=\"meta\">scorer: {H(run.Model.Name)} [{H(run.Model.Dtype)}]{(run.Model.ReleasedHpsv3 || run.Model.Name.Contains("released HPSv3", StringComparison.OrdinalIgnoreCase) ? string.Empty : " — not the released HPSv3")}</div>\n");
+            sb.Append(CultureInfo.InvariantCulture, $"<div class=\"meta\">scorer: {H(run.Model.Scorer)} · {H(run.Model.Name)} [{H(run.Model.Dtype)}]{(run.Model.Scorer != "hpsv3" || run.Model.ReleasedHpsv3 || run.Model.Name.Contains("released HPSv3", StringComparison.OrdinalIgnoreCase) ? string.Empty : " — not the released HPSv3")}</div>\n");
         }
 
         if (run.Error is not null)

@@ -140,6 +140,10 @@ public sealed class CohpModel
     [JsonPropertyName("released_hpsv3")]
     public bool ReleasedHpsv3 { get; set; }
 
+    /// <summary>The registry name of the scorer that judged the run (<c>hpsv3</c> unless <c>--scorer</c> said otherwise).</summary>
+    [JsonPropertyName("scorer")]
+    public string Scorer { get; set; } = "hpsv3";
+
     [JsonPropertyName("dtype")]
     public string Dtype { get; set; } = string.Empty;
 }

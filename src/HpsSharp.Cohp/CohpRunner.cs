@@ -142,7 +142,7 @@ public sealed partial class CohpRunner
             _run = new CohpRun
             {
                 Prompt = prompt,
-                Model = new CohpModel { Name = model.Name, Fingerprint = model.Fingerprint, ReleasedHpsv3 = model.IsReleasedHpsv3, Dtype = model.Dtype },
+                Model = new CohpModel { Name = model.Name, Fingerprint = model.Fingerprint, ReleasedHpsv3 = model.IsReleasedHpsv3, Dtype = model.Dtype, Scorer = model.Scorer },
                 Settings = new CohpSettings
                 {
                     Seed = options.Seed,
@@ -350,8 +350,9 @@ public sealed partial class CohpRunner
                 if (results[i].Score is Score s)
                 {
                     todo[i].Mu = s.Mu;
-                    todo[i].LogSigma = s.LogSigma;
-                    todo[i].Sigma = s.Sigma;
+                    // A scorer without σ (a baseline, --scorer) gives point scores: no log σ or σ is recorded.
+                    todo[i].LogSigma = s.HasUncertainty ? s.LogSigma : null;
+                    todo[i].Sigma = s.HasUncertainty ? s.Sigma : null;
                     todo[i].ScoredBy = _owner._scorer.Model.Fingerprint;
                     todo[i].Error = null;
                 }

@@ -122,6 +122,47 @@ public static class ModelDownloader
         return new ModelDownloadResult(dir, weights.CommitHash, baseCommit, files.Select(f => f.File).ToList(), missing);
     }
 
+    /// <summary>
+    /// Downloads <paramref name="files"/> (paths inside <paramref name="repo"/>, e.g. a baseline scorer's checkpoint
+    /// and config) into the cache and assembles <paramref name="outputDir"/> (default
+    /// <c>$HF_HOME/hpssharp/models/&lt;name&gt;-&lt;commit&gt;</c>) with a link per file at the same relative path,
+    /// plus <c>hpssharp-source.json</c>. Every file is required: a missing one fails with the hub's error.
+    /// </summary>
+    public static async Task<ModelDownloadResult> DownloadFilesAsync(HubClient client, string name, string repo, string revision, IReadOnlyList<string> files,
+        string? outputDir, bool verify, IProgress<DownloadProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(files);
+        if (files.Count == 0)
+        {
+            throw new ArgumentException("at least one file is needed", nameof(files));
+        }
+
+        var got = new List<(string Name, CachedFile File)>();
+        foreach (var file in files)
+        {
+            got.Add((file, await client.DownloadAsync(repo, file, revision, progress, verify, cancellationToken).ConfigureAwait(false)));
+        }
+
+        var commit = got[0].File.CommitHash;
+        var dir = Path.GetFullPath(outputDir ?? Path.Combine(client.Options.HfHome, "hpssharp", "models", $"{name}-{commit[..12]}"));
+        foreach (var (file, cached) in got)
+        {
+            var link = Path.Combine(dir, file);
+            Directory.CreateDirectory(Path.GetDirectoryName(link)!);
+            var target = Path.GetRelativePath(Path.GetDirectoryName(link)!, cached.SnapshotPath);
+            if (new FileInfo(link).LinkTarget != target || !File.Exists(link))
+            {
+                Links.ReplaceWithSymlink(link, target);
+            }
+        }
+
+        var source = new ModelSource(repo, revision, commit, files[0], repo, revision, commit, client.Options.Endpoint,
+            got.Select(f => new ModelSourceFile(f.Name, f.File.Repo, f.File.File, f.File.Size)).ToList());
+        AtomicFile.WriteAllText(Path.Combine(dir, SourceFileName), JsonSerializer.Serialize(source, HubJsonContext.Default.ModelSource));
+        return new ModelDownloadResult(dir, commit, commit, got.Select(f => f.File).ToList(), []);
+    }
+
     private static string ShortName(string repo) => repo[(repo.IndexOf('/', StringComparison.Ordinal) + 1)..].ToLowerInvariant();
 }
 

@@ -20,6 +20,15 @@ public sealed record ParsedScoreBody(IReadOnlyList<ParsedItem> Items, bool Group
 {
     /// <summary>The request's <c>"reward"</c> and <c>"k"</c>, as given (checked when the reward is applied).</summary>
     public (string? Name, double K) Reward { get; init; } = (null, 1.0);
+
+    /// <summary>
+    /// <c>"scorers": [..]</c> or the keys of <c>"rewards": {name: weight}</c>, in request order; null when the request
+    /// names no scorer (the primary answers).
+    /// </summary>
+    public IReadOnlyList<string>? Scorers { get; init; }
+
+    /// <summary><c>"rewards"</c>: the weight of each scorer in the mix; null without one.</summary>
+    public IReadOnlyDictionary<string, double>? Weights { get; init; }
 }
 
 /// <summary>
@@ -58,7 +67,8 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
             i++;
         }
 
-        return new ParsedScoreBody(items, group) { Reward = Protocols.VideoItem.ReadReward(root) };
+        var (scorers, weights) = ReadScorers(root);
+        return new ParsedScoreBody(items, group) { Reward = Protocols.VideoItem.ReadReward(root), Scorers = scorers, Weights = weights };
     }
 
     /// <summary>Reads <c>{"prompt", "a", "b"}</c>.</summary>
@@ -313,6 +323,62 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
         {
             throw BodyTooLarge();
         }
+    }
+
+    /// <summary>Reads <c>"scorers": ["a", "b"]</c> or <c>"rewards": {"a": 1.0, "b": 0.5}</c> (not both).</summary>
+    private static (IReadOnlyList<string>? Scorers, IReadOnlyDictionary<string, double>? Weights) ReadScorers(JsonElement root)
+    {
+        bool hasList = root.TryGetProperty("scorers", out var list) && list.ValueKind != JsonValueKind.Null;
+        bool hasMix = root.TryGetProperty("rewards", out var mix) && mix.ValueKind != JsonValueKind.Null;
+        if (hasList && hasMix)
+        {
+            throw new RequestRejectedException(400, "bad request", "give either \"scorers\" or \"rewards\", not both");
+        }
+
+        if (hasList)
+        {
+            if (list.ValueKind != JsonValueKind.Array || list.GetArrayLength() == 0 || list.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+            {
+                throw new RequestRejectedException(400, "bad request", "\"scorers\" must be a non-empty array of scorer names");
+            }
+
+            var names = list.EnumerateArray().Select(e => e.GetString()!).ToList();
+            if (names.Distinct(StringComparer.Ordinal).Count() != names.Count)
+            {
+                throw new RequestRejectedException(400, "bad request", "\"scorers\" names a scorer twice");
+            }
+
+            return (names, null);
+        }
+
+        if (hasMix)
+        {
+            if (mix.ValueKind != JsonValueKind.Object || !mix.EnumerateObject().Any())
+            {
+                throw new RequestRejectedException(400, "bad request", "\"rewards\" must be a non-empty object of scorer name → weight");
+            }
+
+            var order = new List<string>();
+            var weights = new Dictionary<string, double>(StringComparer.Ordinal);
+            foreach (var p in mix.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.Number || !double.IsFinite(p.Value.GetDouble()))
+                {
+                    throw new RequestRejectedException(400, "bad request", $"\"rewards\": the weight of '{p.Name}' must be a finite number");
+                }
+
+                if (!weights.TryAdd(p.Name, p.Value.GetDouble()))
+                {
+                    throw new RequestRejectedException(400, "bad request", $"\"rewards\" names '{p.Name}' twice");
+                }
+
+                order.Add(p.Name);
+            }
+
+            return (order, weights);
+        }
+
+        return (null, null);
     }
 
     private RequestRejectedException BodyTooLarge() => new(413, "request body too large",

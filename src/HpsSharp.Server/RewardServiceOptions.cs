@@ -64,6 +64,12 @@ public sealed record RewardServiceOptions
     /// </summary>
     public HpsSharp.Core.Scoring.Calibration? Calibration { get; init; }
 
+    /// <summary>
+    /// Calibrations of the other hosted scorers (a <see cref="ScorerSet"/>), keyed by scorer name; the primary's is
+    /// <see cref="Calibration"/>. A <c>"rewards"</c> mix sums percentiles when every scorer in it has one.
+    /// </summary>
+    public IReadOnlyDictionary<string, HpsSharp.Core.Scoring.Calibration> Calibrations { get; init; } = new Dictionary<string, HpsSharp.Core.Scoring.Calibration>(StringComparer.Ordinal);
+
     /// <summary>Thresholds and window of the reward-hacking monitors (<c>GET /v1/monitor</c>, <c>/metrics</c>).</summary>
     public Core.Scoring.MonitorOptions Monitor { get; init; } = new();
 

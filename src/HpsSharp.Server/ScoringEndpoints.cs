@@ -24,8 +24,13 @@ public static class ScoringEndpoints
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             var body = await parser.ReadScoreAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
-            var selection = Protocols.ProtocolSupport.Selection(body.Reward.Name, body.Reward.K, options);
             metrics.RecordParse(ctx.Request.HasFormContentType ? "multipart" : "json", System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
+            if (body.Scorers is not null)
+            {
+                return TypedResults.Ok(await MultiScorer.ScoreAsync(ctx, queue, options, body).ConfigureAwait(false));
+            }
+
+            var selection = Protocols.ProtocolSupport.Selection(body.Reward.Name, body.Reward.K, options);
             var (results, model) = await Protocols.VideoItem.RunWithVideosAsync(ctx, queue, options, body.Items).ConfigureAwait(false);
             if (body.GroupNormalize)
             {
@@ -48,9 +53,12 @@ public static class ScoringEndpoints
                 throw new RequestRejectedException(status, "image could not be scored", string.Join("; ", failed.Select(f => f.Item2.Error)));
             }
 
-            var sa = new Score(results[0].Mu!.Value, results[0].LogSigma!.Value);
-            var sb = new Score(results[1].Mu!.Value, results[1].LogSigma!.Value);
-            return TypedResults.Ok(new CompareResponseDto(model, Preference.ProbabilityAOverB(sa, sb), results[0], results[1]));
+            // A scorer without σ gives no probability, only which image scores higher.
+            double sa = results[0].Score!.Value, sb = results[1].Score!.Value;
+            double? p = results[0].LogSigma is { } la && results[1].LogSigma is { } lb
+                ? Preference.ProbabilityAOverB(new Score(sa, la), new Score(sb, lb))
+                : null;
+            return TypedResults.Ok(new CompareResponseDto(model, p, results[0], results[1]) { Preferred = sa > sb ? "a" : sa < sb ? "b" : "tie" });
         });
 
     private static Task<IResult> RankAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
@@ -59,8 +67,8 @@ public static class ScoringEndpoints
             var items = await parser.ReadRankAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
             var (results, model) = await RunAsync(ctx, queue, options, items).ConfigureAwait(false);
             var order = Enumerable.Range(0, results.Count)
-                .Where(i => results[i].Mu is not null)
-                .OrderByDescending(i => results[i].Mu!.Value)
+                .Where(i => results[i].Score is not null)
+                .OrderByDescending(i => results[i].Score!.Value)
                 .ThenBy(i => i)
                 .ToArray();
             return TypedResults.Ok(new RankResponseDto(model, order, results));
@@ -109,18 +117,21 @@ public static class ScoringEndpoints
             }
 
             var r = tasks[t++].Result;
-            results[i] = r.Score is { } s
-                ? double.IsFinite(s.Mu) && double.IsFinite(s.LogSigma)
-                    ? ItemResultDto.From(s)
-                    : ItemResultDto.Failed($"{r.Request.Image.Name}: the scorer returned a non-finite score", 422)
-                : ItemResultDto.Failed($"{r.Request.Image.Name}: {r.Error}", 422);
+            results[i] = ToDto(r, queue.Model!.Scorer);
         }
 
         return (results, ModelDto.From(queue.Model!));
     }
 
+    /// <summary>One scorer's result as an item answer: a score, or a 422 error for a failed or non-finite one.</summary>
+    internal static ItemResultDto ToDto(ScoreResult r, string scorer) => r.Score is { } s
+        ? double.IsFinite(s.Mu) && (!s.HasUncertainty || double.IsFinite(s.LogSigma))
+            ? ItemResultDto.From(s, scorer)
+            : ItemResultDto.Failed($"{r.Request.Image.Name}: the scorer returned a non-finite score", 422) with { Scorer = scorer }
+        : ItemResultDto.Failed($"{r.Request.Image.Name}: {r.Error}", 422) with { Scorer = scorer };
+
     /// <summary>
-    /// z = (μ − mean) / std over the scored items of the request that share the prompt (population std). A group of
+    /// z = (score − mean) / std over the scored items of the request that share the prompt (population std). A group of
     /// one item, or one whose μ are all equal, gets z = 0: there is no spread to normalise by.
     /// </summary>
     public static IReadOnlyList<ItemResultDto> GroupNormalize(IReadOnlyList<ParsedItem> items, IReadOnlyList<ItemResultDto> results)
@@ -129,16 +140,16 @@ public static class ScoringEndpoints
         ArgumentNullException.ThrowIfNull(results);
         var output = results.ToArray();
         var groups = Enumerable.Range(0, items.Count)
-            .Where(i => results[i].Mu is not null)
+            .Where(i => results[i].Score is not null)
             .GroupBy(i => items[i].Request?.Prompt ?? items[i].Video?.Prompt ?? string.Empty, StringComparer.Ordinal);
         foreach (var g in groups)
         {
             var idx = g.ToArray();
-            double mean = idx.Average(i => results[i].Mu!.Value);
-            double std = Math.Sqrt(idx.Sum(i => Math.Pow(results[i].Mu!.Value - mean, 2)) / idx.Length);
+            double mean = idx.Average(i => results[i].Score!.Value);
+            double std = Math.Sqrt(idx.Sum(i => Math.Pow(results[i].Score!.Value - mean, 2)) / idx.Length);
             foreach (int i in idx)
             {
-                double z = std > 1e-12 ? (results[i].Mu!.Value - mean) / std : 0.0;
+                double z = std > 1e-12 ? (results[i].Score!.Value - mean) / std : 0.0;
                 output[i] = output[i] with { GroupZ = z };
             }
         }

@@ -83,6 +83,9 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
     /// <summary>The loaded scorer's model description, or null while loading.</summary>
     public ModelInfo? Model => _scorer?.Model;
 
+    /// <summary>The loaded scorer (a <see cref="ScorerSet"/> when several are hosted); null until loaded.</summary>
+    public IScorer? Scorer => _ready ? _scorer : null;
+
     /// <summary>Items waiting to be scored.</summary>
     public int Depth => Volatile.Read(ref _pending);
 

@@ -11,6 +11,7 @@ namespace HpsSharp.Cli.Tests;
 /// installed offline from that folder into a temporary tool path, then run on the tiny model.
 /// </summary>
 [Trait("Category", "Integration")]
+[Collection(PackagingCollection.Name)]
 public sealed class PackagedToolTests
 {
     [Fact]
@@ -105,4 +106,14 @@ public sealed class PackagedToolTests
 
         return new Result(p.ExitCode, await stdout, await stderr);
     }
+}
+
+/// <summary>
+/// Packing builds the Cli project and its references: it runs alone, never beside tests that start the built hps,
+/// so a rebuild can never swap files under a running process.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class PackagingCollection
+{
+    public const string Name = "packaging (runs alone)";
 }

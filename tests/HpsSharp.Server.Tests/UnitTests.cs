@@ -34,7 +34,7 @@ public sealed class UnitTests
         var img = ImageInput.FromBytes(new byte[] { 1 });
         ParsedItem Item(string p) => new(new ScoreRequest(p, img), null);
         var items = new[] { Item("a"), Item("a"), new ParsedItem(null, "bad"), Item("b") };
-        var results = new[] { ItemResultDto.From(new Score(1, 0)), ItemResultDto.From(new Score(3, 0)), ItemResultDto.Failed("bad", 400), ItemResultDto.From(new Score(7, 0)) };
+        var results = new[] { ItemResultDto.From(new Score(1, 0), "hpsv3"), ItemResultDto.From(new Score(3, 0), "hpsv3"), ItemResultDto.Failed("bad", 400), ItemResultDto.From(new Score(7, 0), "hpsv3") };
         var z = ScoringEndpoints.GroupNormalize(items, results);
         Assert.Equal(-1.0, z[0].GroupZ);
         Assert.Equal(1.0, z[1].GroupZ);

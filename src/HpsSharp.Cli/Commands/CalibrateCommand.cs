@@ -36,7 +36,7 @@ public sealed class CalibrateCommand : ICommandFactory
             calibration.Save(parse.GetValue(output)!);
             var inv = CultureInfo.InvariantCulture;
             env.Error.WriteLine($"model: {scorer.Model.Describe()}");
-            env.Out.WriteLine(string.Create(inv, $"calibrated on {calibration.Count} reference images ({calibration.Failed} failed): mean μ {calibration.Mean:0.0000}, std {calibration.Std:0.0000}, mean σ {calibration.MeanSigma:0.0000}"));
+            env.Out.WriteLine(string.Create(inv, $"calibrated on {calibration.Count} reference images ({calibration.Failed} failed): mean {(calibration.MeanSigma is null ? "score" : "μ")} {calibration.Mean:0.0000}, std {calibration.Std:0.0000}{(calibration.MeanSigma is { } ms ? $", mean σ {ms:0.0000}" : string.Empty)} ({calibration.Scorer})"));
             env.Out.WriteLine($"wrote {parse.GetValue(output)}");
             foreach (var r in results.Where(r => !r.Ok))
             {

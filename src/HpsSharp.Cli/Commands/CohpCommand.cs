@@ -17,7 +17,7 @@ public sealed class CohpCommand : ICommandFactory
         ArgumentNullException.ThrowIfNull(env);
         var prompt = new Option<string>("--prompt") { Description = "The text prompt", Required = true };
         var generators = new Option<string>("--generators") { Description = "Generators file (JSON array of {name, kind: a1111|comfyui, url, ...})", Required = true };
-        var model = new ModelOptions(baselines: false); // the service and CoHP report σ: HPSv3 only for now
+        var model = new ModelOptions();
         var outDir = new Option<string>("--out") { Description = "Run folder (rerun the same command to continue an interrupted run)", Required = true };
         var use = new Option<string[]>("--use") { Description = "Use only these generators (names; repeat or separate with commas)", AllowMultipleArgumentsPerToken = true };
         var images = new Option<int>("--images-per-generator") { Description = "Images per generator in the model stage", DefaultValueFactory = _ => 2 };
@@ -30,7 +30,7 @@ public sealed class CohpCommand : ICommandFactory
         var earlyStop = new Option<bool>("--early-stop") { Description = "Stop after the first round that brings no gain (off upstream)" };
         var json = new Option<bool>("--json") { Description = "Print run.json to stdout" };
 
-        var cmd = new Command("cohp", "Chain-of-Human-Preference: pick the best generator, then refine its best image by img2img rounds, judged by HPSv3");
+        var cmd = new Command("cohp", "Chain-of-Human-Preference: pick the best generator, then refine its best image by img2img rounds, judged by HPSv3 (or --scorer)");
         cmd.Options.Add(prompt);
         cmd.Options.Add(generators);
         model.AddTo(cmd);

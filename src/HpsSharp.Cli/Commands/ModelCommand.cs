@@ -357,9 +357,11 @@ public sealed class ModelCommand : ICommandFactory
         var offline = new Option<bool>("--offline") { Description = "Use the cache only, no network (also HF_HUB_OFFLINE=1)" };
         var verify = new Option<bool>("--verify") { Description = "Also hash files already in the cache against the hub's checksums" };
         var json = new Option<bool>("--json") { Description = "Print {\"model_dir\": ...} as one JSON document on stdout" };
-        var cmd = new Command("download", "Download HPSv3.safetensors and the Qwen2-VL-7B-Instruct config/tokenizer/processor files into the Hugging Face cache and print the model folder")
+        var scorer = new Option<string>("--scorer") { Description = "Which scorer's folder to assemble: hpsv3 (default), pickscore, hpsv2, hpsv2.1, imagereward, clipscore (from its hub repository; --repo overrides it)", DefaultValueFactory = _ => "hpsv3" };
+        scorer.AcceptOnlyFromAmong([.. HpsSharp.Modeling.Scorers.ScorerRegistry.Names]);
+        var cmd = new Command("download", "Download HPSv3.safetensors and the Qwen2-VL-7B-Instruct config/tokenizer/processor files (or a baseline's hub files with --scorer) into the Hugging Face cache and print the model folder")
         {
-            repo, revision, baseRepo, baseRevision, output, cacheDir, endpoint, token, offline, verify, json,
+            repo, revision, baseRepo, baseRevision, output, cacheDir, endpoint, token, offline, verify, json, scorer,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -395,6 +397,12 @@ public sealed class ModelCommand : ICommandFactory
             };
             env.Error.WriteLine($"hub: {options.Endpoint}{(options.Offline ? " (offline)" : string.Empty)}, cache: {options.CacheDir}");
             using var client = new HubClient(options);
+            var scorerName = HpsSharp.Modeling.Scorers.ScorerRegistry.Find(parse.GetValue(scorer)!).Name;
+            if (scorerName != HpsSharp.Modeling.Scorers.ScorerRegistry.Default)
+            {
+                return await DownloadBaselineAsync(env, client, scorerName, parse.GetResult(repo) is { Implicit: false } ? request.Repo : null, request, parse.GetValue(json), ct).ConfigureAwait(false);
+            }
+
             var result = await RunWithProgressAsync(env, p => ModelDownloader.DownloadAsync(client, request, p, ct)).ConfigureAwait(false);
             foreach (var missing in result.Missing)
             {
@@ -414,6 +422,37 @@ public sealed class ModelCommand : ICommandFactory
             return CliApp.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// <c>--scorer X</c>: the registry's hub repository and files for X, linked into a folder laid out as the
+    /// scorer's loader reads it. The CLIP vocabulary (<c>bpe_simple_vocab_16e6.txt.gz</c>) and BERT's vocabulary are
+    /// not in these repositories: the note says to pass <c>--tokenizer DIR</c> or copy them in.
+    /// </summary>
+    private static async Task<int> DownloadBaselineAsync(CliEnvironment env, HubClient client, string name, string? repoOverride, ModelDownloadOptions request, bool json, CancellationToken ct)
+    {
+        var d = HpsSharp.Modeling.Scorers.ScorerRegistry.Find(name);
+        if (name == "aesthetic")
+        {
+            throw new HpsSharp.Core.UserInputException("--scorer", "the aesthetic predictor's sac+logos+ava1-l14-linearMSE.pth is published on GitHub (christophschuhmann/improved-aesthetic-predictor), not on the hub; put it in a folder beside clip/, which `hps model download --scorer clipscore --out DIR/clip` assembles");
+        }
+
+        var repo = repoOverride ?? d.HubRepository;
+        var result = await RunWithProgressAsync(env, p => ModelDownloader.DownloadFilesAsync(client, name, repo, request.Revision, d.Files, request.OutputDir, request.Verify, p, ct)).ConfigureAwait(false);
+        env.Error.WriteLine(name == "imagereward"
+            ? "note: add BERT's vocab.txt + added_tokens.json to the folder, or pass --tokenizer DIR when scoring"
+            : "note: add bpe_simple_vocab_16e6.txt.gz (the CLIP vocabulary, shipped with open_clip) to the folder, or pass --tokenizer DIR when scoring");
+        if (json)
+        {
+            env.Out.WriteLine(DownloadJson(result));
+        }
+        else
+        {
+            env.Error.WriteLine($"{repo}@{result.Commit[..12]}: {result.Files.Count} files, {Bytes(result.Files.Sum(f => f.Size))}; pass this folder to --scorer {name} --model:");
+            env.Out.WriteLine(result.ModelDir);
+        }
+
+        return CliApp.Ok;
     }
 
     internal static string DownloadJson(ModelDownloadResult result)

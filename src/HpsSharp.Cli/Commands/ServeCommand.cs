@@ -17,7 +17,7 @@ public sealed class ServeCommand : ICommandFactory
     {
         ArgumentNullException.ThrowIfNull(env);
         var defaults = new RewardServiceOptions();
-        var model = new ModelOptions(baselines: false); // the service and CoHP report σ: HPSv3 only for now
+        var model = new ModelOptions();
         model.BatchSize.Description = "Most items per scorer batch (the micro-batch size)";
         model.BatchSize.DefaultValueFactory = _ => defaults.MaxBatchSize;
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, separated by ';' (loopback unless told otherwise)", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
@@ -77,10 +77,27 @@ public sealed class ServeCommand : ICommandFactory
                 r.AddError("--model-fingerprint goes with --cluster");
             }
         });
+        var scorers = new Option<string?>("--scorers")
+        {
+            Description = "Host several scorers, e.g. hpsv3,pickscore: the first is the primary (its folder is --model unless --model-for names one); requests pick with \"scorers\" or \"rewards\"",
+        };
+        var modelFor = new Option<string[]>("--model-for") { Description = "NAME=DIR: the model folder of one of --scorers (repeat per scorer)", AllowMultipleArgumentsPerToken = false };
+        var calibrationFor = new Option<string[]>("--calibration-for") { Description = "NAME=calib.json: the calibration of one of --scorers (a \"rewards\" mix sums percentiles when all have one)" };
+        cmd.Options.Add(scorers);
+        cmd.Options.Add(modelFor);
+        cmd.Options.Add(calibrationFor);
         cmd.SetAction(async (parse, ct) =>
         {
             var clusterAddress = parse.GetValue(cluster) is { } c ? Cluster.ClusterAddress.Parse(c, parse.GetValue(clusterId)) : null;
             var scorerOptions = clusterAddress is null ? model.Read(parse) : null;
+            if (clusterAddress is not null && (parse.GetValue(scorers) is not null || parse.GetValue(modelFor) is { Length: > 0 }))
+            {
+                throw new UsageException("--scorers and --model-for do not go with --cluster (the workers hold the model)");
+            }
+
+            var hosted = scorerOptions is null ? new List<ScorerOptions>() : HostedScorers(parse, scorers, modelFor, model, scorerOptions);
+            var calibrations = NamedPaths(parse.GetValue(calibrationFor), "--calibration-for", [.. hosted.Select(h => h.Scorer)])
+                .ToDictionary(kv => kv.Key, kv => HpsSharp.Core.Scoring.Calibration.Load(kv.Value), StringComparer.Ordinal);
             var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HPS_API_KEY");
             var options = new RewardServiceOptions
             {
@@ -99,6 +116,7 @@ public sealed class ServeCommand : ICommandFactory
                 ApiKey = string.IsNullOrEmpty(key) ? null : key,
                 ImageRoot = parse.GetValue(imageRoot),
                 Calibration = parse.GetValue(calibration) is { } cp ? HpsSharp.Core.Scoring.Calibration.Load(cp) : null,
+                Calibrations = calibrations,
             };
             try
             {
@@ -123,12 +141,37 @@ public sealed class ServeCommand : ICommandFactory
             var app = RewardService.Build(
                 async loadCt =>
                 {
-                    var scorer = clusterAddress is not null
-                        ? await Cluster.ClusterScorer.ConnectAsync(clusterAddress, parse.GetValue(fingerprint), "serve", line => env.Error.WriteLine(line), loadCt).ConfigureAwait(false)
-                        : await Task.Run(() => env.ScorerLoader(scorerOptions!), loadCt).ConfigureAwait(false);
-                    env.Error.WriteLine($"model: {scorer.Model.Describe()}");
-                    ScoreCommand.WarnIfOtherModel(env, options.Calibration, scorer.Model);
-                    return scorer;
+                    if (clusterAddress is not null)
+                    {
+                        var gateway = await Cluster.ClusterScorer.ConnectAsync(clusterAddress, parse.GetValue(fingerprint), "serve", line => env.Error.WriteLine(line), loadCt).ConfigureAwait(false);
+                        env.Error.WriteLine($"model: {gateway.Model.Describe()}");
+                        ScoreCommand.WarnIfOtherModel(env, options.Calibration, gateway.Model);
+                        return gateway;
+                    }
+
+                    var loaded = new List<(string, HpsSharp.Core.Scoring.IScorer)>();
+                    try
+                    {
+                        foreach (var h in hosted)
+                        {
+                            var scorer = await Task.Run(() => env.ScorerLoader(h), loadCt).ConfigureAwait(false);
+                            loaded.Add((h.Scorer, scorer));
+                            env.Error.WriteLine($"model: {scorer.Model.Describe()}");
+                            ScoreCommand.WarnIfOtherModel(env, loaded.Count == 1 ? options.Calibration : null, scorer.Model);
+                            ScoreCommand.WarnIfOtherModel(env, calibrations.GetValueOrDefault(h.Scorer), scorer.Model);
+                        }
+                    }
+                    catch
+                    {
+                        foreach (var (_, s) in loaded)
+                        {
+                            s.Dispose();
+                        }
+
+                        throw;
+                    }
+
+                    return loaded.Count == 1 ? loaded[0].Item2 : new ScorerSet(loaded);
                 },
                 options,
                 logging => logging.AddProvider(new WriterLoggerProvider(env)).SetMinimumLevel(LogLevel.Information)
@@ -148,6 +191,99 @@ public sealed class ServeCommand : ICommandFactory
             return CliApp.Ok;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// The scorers to host: <c>--scorer</c> alone, or each of <c>--scorers</c> with its folder (<c>--model-for</c>, the
+    /// first falling back to <c>--model</c>). The baselines run in fp32 on the CPU whatever the primary's device.
+    /// </summary>
+    private static List<ScorerOptions> HostedScorers(ParseResult parse, Option<string?> scorers, Option<string[]> modelFor, ModelOptions model, ScorerOptions primary)
+    {
+        var list = parse.GetValue(scorers);
+        if (list is null)
+        {
+            if (parse.GetValue(modelFor) is { Length: > 0 })
+            {
+                throw new UsageException("--model-for needs --scorers (the scorers to host)");
+            }
+
+            return [primary];
+        }
+
+        if (parse.GetResult(model.Scorer) is { Implicit: false })
+        {
+            throw new UsageException("give either --scorer (one) or --scorers (several), not both");
+        }
+
+        var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length == 0)
+        {
+            throw new UsageException("--scorers: name at least one scorer, e.g. hpsv3,pickscore");
+        }
+
+        var canonical = new List<string>();
+        foreach (var n in names)
+        {
+            var known = HpsSharp.Modeling.Scorers.ScorerRegistry.Names.FirstOrDefault(k => string.Equals(k, n, StringComparison.OrdinalIgnoreCase))
+                ?? throw new UsageException($"--scorers: unknown scorer '{n}' (known: {string.Join(", ", HpsSharp.Modeling.Scorers.ScorerRegistry.Names)})");
+            if (canonical.Contains(known))
+            {
+                throw new UsageException($"--scorers: '{known}' is named twice");
+            }
+
+            canonical.Add(known);
+        }
+
+        var folders = NamedPaths(parse.GetValue(modelFor), "--model-for", canonical);
+        var hosted = new List<ScorerOptions>();
+        for (int i = 0; i < canonical.Count; i++)
+        {
+            var name = canonical[i];
+            var dir = folders.GetValueOrDefault(name) ?? (i == 0 ? primary.ModelDir
+                : throw new UsageException($"--scorers: '{name}' needs its model folder: --model-for {name}=DIR"));
+            if (!Directory.Exists(dir))
+            {
+                throw new DirectoryNotFoundException($"--model-for {name}: folder not found: {dir}");
+            }
+
+            bool isHps = name == HpsSharp.Modeling.Scorers.ScorerRegistry.Default;
+            hosted.Add(primary with
+            {
+                ModelDir = dir,
+                Scorer = name,
+                Dtype = isHps ? primary.Dtype : "fp32",
+                Device = isHps ? primary.Device : "cpu",
+            });
+        }
+
+        return hosted;
+    }
+
+    /// <summary>Parses repeated NAME=PATH values whose names must be among <paramref name="allowed"/>.</summary>
+    private static Dictionary<string, string> NamedPaths(string[]? values, string option, IReadOnlyList<string> allowed)
+    {
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var v in values ?? [])
+        {
+            int eq = v.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || eq == v.Length - 1)
+            {
+                throw new UsageException($"{option}: '{v}' is not NAME=PATH");
+            }
+
+            var name = v[..eq].Trim().ToLowerInvariant();
+            if (!allowed.Contains(name))
+            {
+                throw new UsageException($"{option}: '{name}' is not one of the hosted scorers ({string.Join(", ", allowed)})");
+            }
+
+            if (!map.TryAdd(name, v[(eq + 1)..]))
+            {
+                throw new UsageException($"{option}: '{name}' is given twice");
+            }
+        }
+
+        return map;
     }
 
     /// <summary>An http(s) URL Kestrel can bind ('*' and '+' stand for every address), with no path or query.</summary>

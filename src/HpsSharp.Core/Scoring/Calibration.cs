@@ -47,9 +47,13 @@ public sealed record Calibration
     [JsonPropertyName("std")]
     public double Std { get; init; }
 
-    /// <summary>Mean σ of the reference set.</summary>
+    /// <summary>Mean σ of the reference set; null for a scorer without σ (the baselines).</summary>
     [JsonPropertyName("mean_sigma")]
-    public double MeanSigma { get; init; }
+    public double? MeanSigma { get; init; }
+
+    /// <summary>The registry name of the scorer that scored the reference set (files without it are HPSv3's).</summary>
+    [JsonPropertyName("scorer")]
+    public string Scorer { get; init; } = "hpsv3";
 
     /// <summary>The reference μ values, ascending.</summary>
     [JsonPropertyName("mu_sorted")]
@@ -94,7 +98,8 @@ public sealed record Calibration
             Failed = failed,
             Mean = mean,
             Std = std,
-            MeanSigma = scores.Average(s => s.Sigma),
+            MeanSigma = scores.All(s => s.HasUncertainty) ? scores.Average(s => s.Sigma) : null,
+            Scorer = model.Scorer,
             MuSorted = mus,
         };
     }

@@ -89,7 +89,7 @@ internal static class ProtocolSupport
 
     /// <summary>The score of each result (null for failed ones).</summary>
     public static Score?[] Scores(IReadOnlyList<ItemResultDto> results) =>
-        [.. results.Select(r => r.Mu is { } mu && r.LogSigma is { } ls ? new Score(mu, ls) : (Score?)null)];
+        [.. results.Select(r => r.Score is { } v ? new Score(v, r.LogSigma ?? double.NaN) : (Score?)null)];
 
     /// <summary>The selected reward per item, null where the item failed.</summary>
     public static IReadOnlyList<double?> Rewards(RewardSelection selection, IReadOnlyList<ItemResultDto> results, IReadOnlyList<string> prompts, RewardServiceOptions options) =>
@@ -106,7 +106,7 @@ internal static class ProtocolSupport
         for (int i = 0; i < results.Count; i++)
         {
             var r = results[i];
-            if (r.Mu is { } mu && options.Calibration is { } c)
+            if (r.Score is { } mu && options.Calibration is { } c)
             {
                 r = r with { Percentile = c.Percentile(mu) };
             }

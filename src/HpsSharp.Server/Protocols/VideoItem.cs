@@ -117,8 +117,11 @@ public sealed record VideoItem(string Prompt, string Base64, VideoOptions Option
             }
 
             // σ of a clip: the frames' mean log σ, so μ − kσ and σ-based monitors mean the same for clips and images.
-            double logSigma = v.Frames.Where(f => f.LogSigma is not null).Average(f => f.LogSigma!.Value);
-            results[videoIdx[k]] = new ItemResultDto(v.Mu, logSigma, Math.Exp(logSigma), null, null, null) { Aggregate = v.Aggregate, Frames = v.Frames };
+            // A scorer without σ (a baseline) gives point scores: the clip then carries only "score".
+            var sigmas = v.Frames.Where(f => f.LogSigma is not null).ToList();
+            results[videoIdx[k]] = sigmas.Count > 0
+                ? new ItemResultDto(v.Mu, sigmas.Average(f => f.LogSigma!.Value), Math.Exp(sigmas.Average(f => f.LogSigma!.Value)), null, null, null) { Score = v.Mu, Scorer = model.Scorer, Aggregate = v.Aggregate, Frames = v.Frames }
+                : new ItemResultDto(null, null, null, null, null, null) { Score = v.Mu, Scorer = model.Scorer, Aggregate = v.Aggregate, Frames = v.Frames };
         }
 
         return (results, model);

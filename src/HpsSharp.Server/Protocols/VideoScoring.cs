@@ -89,7 +89,7 @@ public sealed class VideoScoring(IVideoDecoder decoder, ScoringQueue queue, Rewa
         var scored = new List<FrameScoreDto>(frames.Count);
         for (int i = 0; i < frames.Count; i++)
         {
-            scored.Add(new FrameScoreDto(frames[i].Index, frames[i].Time, results[i].Mu, results[i].LogSigma, results[i].Error));
+            scored.Add(new FrameScoreDto(frames[i].Index, frames[i].Time, results[i].Score, results[i].LogSigma, results[i].Error));
         }
 
         var ok = scored.Where(f => f.Mu is not null).Select(f => f.Mu!.Value).ToList();

@@ -24,7 +24,7 @@ public sealed class CalibrationTests
         Assert.Equal(100.0 * 3 / 5, c.Percentile(2.5), 12);
         Assert.Equal(2.4, c.Mean, 12);
         Assert.Equal(Math.Sqrt(((1.4 * 1.4) + (0.4 * 0.4 * 2) + (0.6 * 0.6) + (1.6 * 1.6)) / 5), c.Std, 12);
-        Assert.Equal(2.0, c.MeanSigma, 12);
+        Assert.Equal(2.0, c.MeanSigma!.Value, 12);
         Assert.Equal(1, c.Failed);
     }
 
