@@ -153,12 +153,12 @@ public sealed class TrainCommandTests
         static double Mu(string json) => JsonDocument.Parse(json).RootElement.GetProperty("results")[0].GetProperty("mu").GetDouble();
         Assert.Equal(Mu(adapted), Mu(merged), 5);
 
-        // Not an adapter: one line, exit 1. LoRA on random weights: refused.
+        // Not an adapter: one line, exit 1. LoRA on random weights: refused as an option problem (usage error, exit 2).
         (code, _, stderr) = await CliHarness.RunAsync(["model", "merge-lora", model, "--out", dir.File("m2")]);
         Assert.Equal(1, code);
         Assert.Contains("is not a LoRA adapter folder", stderr, StringComparison.Ordinal);
         (code, _, stderr) = await CliHarness.RunAsync(["train", "--model", model, "--data", data, "--out", dir.File("r2"), "--lora", "--random-init"]);
-        Assert.Equal(1, code);
+        Assert.Equal(2, code);
         Assert.Contains("--random-init", stderr, StringComparison.Ordinal);
     }
 }
