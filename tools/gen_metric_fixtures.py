@@ -11,7 +11,7 @@ from scipy import stats
 
 HUMAN = {"Playground-v2.5": 12.79, "Kolors": 12.51, "Flux-dev": 11.97, "CogView4": 10.79, "Infinity": 10.61,
          "PixArt-Σ": 8.72, "Hunyuan": 6.79, "SDXL": 5.85, "SD3": 5.70, "SD2": 0.67}
-# HPSv3 "All" column of the paper's benchmark table (HPSV3.md §6.4), same model order as HUMAN.
+# HPSv3 "All" column of the paper's benchmark table (docs/evaluation.md#generation-benchmark), same model order as HUMAN.
 HPSV3_ALL = {"Playground-v2.5": 10.27, "Kolors": 10.55, "Flux-dev": 10.43, "CogView4": 9.61, "Infinity": 10.26,
              "PixArt-Σ": 9.37, "Hunyuan": 8.19, "SDXL": 8.20, "SD3": 5.31, "SD2": -0.24}
 

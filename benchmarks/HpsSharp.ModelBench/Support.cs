@@ -65,7 +65,7 @@ internal sealed record CheckpointSpec(string Name, Hpsv3Dimensions Dims, int Vis
     /// <summary>HPSv3 as released (Qwen2-VL-7B-Instruct; lm_head stored, 16.6 GB).</summary>
     public static CheckpointSpec Released7B { get; } = new("7b", Hpsv3Dimensions.Released7B, 16, TiedEmbeddings: false);
 
-    /// <summary>The Qwen2-VL-2B shapes (QWEN2VL.md §1) with the HPSv3 vocabulary and head; embeddings tied (no lm_head).</summary>
+    /// <summary>The Qwen2-VL-2B shapes (docs/model.md) with the HPSv3 vocabulary and head; embeddings tied (no lm_head).</summary>
     public static CheckpointSpec Qwen2VL2B { get; } = new("2b", new Hpsv3Dimensions(1536, 28, 12, 2, 8960, 151658, 32, 1280, 4), 16, TiedEmbeddings: true);
 
     public IReadOnlyList<SafetensorsWriter.Header> Headers()

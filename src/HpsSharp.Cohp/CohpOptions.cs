@@ -3,7 +3,7 @@ using System.Globalization;
 namespace HpsSharp.Cohp;
 
 /// <summary>
-/// Every number of the CoHP algorithm. Defaults are the upstream code's behaviour (HPSV3.md §7.2): 2 images per
+/// Every number of the CoHP algorithm. Defaults are the upstream code's behaviour (docs/cohp.md): 2 images per
 /// generator, 4 rounds of 4 candidates, strengths 0.8, 0.8, 0.8, 0.5, best-so-far starting at 0, the model-stage
 /// image not competing, no early stop. (The upstream README says 0.8 for rounds 1–2 and 0.5 for rounds 3–4.)
 /// </summary>

@@ -12,7 +12,7 @@ namespace HpsSharp.Cohp;
 public readonly record struct CohpProgress(int Done, int Total, string Message);
 
 /// <summary>
-/// Chain-of-Human-Preference (HPSV3.md §7): a model-wise stage (every generator makes N images; the generator with
+/// Chain-of-Human-Preference (docs/cohp.md): a model-wise stage (every generator makes N images; the generator with
 /// the best mean μ wins and its best image is the start), then sample-wise rounds (K img2img candidates from the
 /// current source with the round's strength; a round's best is adopted when it beats the best so far). Selection
 /// follows the upstream code by default (<see cref="CohpOptions"/>). Everything lands in a <see cref="RunFolder"/>;

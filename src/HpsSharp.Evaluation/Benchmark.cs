@@ -11,10 +11,10 @@ namespace HpsSharp.Evaluation;
 public sealed record HumanReference(string Name, IReadOnlyDictionary<string, double> Scores)
 {
     /// <summary>
-    /// The paper's "Human Annotation" score of ten text-to-image models (HPSV3.md §6.3, from
+    /// The paper's "Human Annotation" score of ten text-to-image models (docs/evaluation.md#model-ranking-correlation, from
     /// <c>metric_to_humananno.png</c> / <c>benchmark_diff_models.png</c>); its origin is open question O5.
     /// </summary>
-    public static HumanReference Paper { get; } = new("HPSv3 paper human annotation (10 models, HPSV3.md §6.3)", new Dictionary<string, double>(StringComparer.Ordinal)
+    public static HumanReference Paper { get; } = new("HPSv3 paper human annotation (10 models, docs/evaluation.md)", new Dictionary<string, double>(StringComparer.Ordinal)
     {
         ["Playground-v2.5"] = 12.79,
         ["Kolors"] = 12.51,
@@ -163,7 +163,7 @@ public sealed record BenchmarkResult
 public sealed record BenchmarkImage(string Model, string Category, string RelativePath, string Prompt);
 
 /// <summary>
-/// The HPDv3 generation benchmark (HPSV3.md §6.4): images in per-model folders (<c>ROOT/MODEL/[CATEGORY/]x.png</c>)
+/// The HPDv3 generation benchmark (docs/evaluation.md#generation-benchmark): images in per-model folders (<c>ROOT/MODEL/[CATEGORY/]x.png</c>)
 /// with the prompt in <c>x.txt</c>; per-category mean μ; a model's overall score is the mean of its category means;
 /// the overall scores are compared with a human reference by Spearman ρ, Kendall τ-b and normalised MSE.
 /// </summary>

@@ -67,10 +67,10 @@ public sealed class EvalDataset
     public MetricKind Metric { get; }
 
     /// <summary>
-    /// How human ties count unless the caller chooses (HPSV3.md §6.1): HPDv3 counts every listed pair with path1
+    /// How human ties count unless the caller chooses (docs/evaluation.md#pair-accuracy): HPDv3 counts every listed pair with path1
     /// preferred, as <c>evaluate.py</c> does (it never reads <c>choice_dist</c>); the ranking formats (ImageReward,
     /// HPDv2, JSONL rankings) skip equal ranks as <c>calc_rank_acc</c> does; Pick-a-Pic 0.5/0.5 rows and JSONL
-    /// <c>"label": 0.5</c> pairs name no preferred image, so they are left out (HPSV3.md O4: the paper does not say).
+    /// <c>"label": 0.5</c> pairs name no preferred image, so they are left out (docs/quirks.md O4: the paper does not say).
     /// </summary>
     public static GroundTruthTiePolicy DefaultTruthTies(DatasetFormat format) =>
         format == DatasetFormat.Hpdv3 ? GroundTruthTiePolicy.Listed : GroundTruthTiePolicy.Exclude;

@@ -50,7 +50,7 @@ public sealed record EvalOptions
 public readonly record struct EvalProgress(long Records, long Scored);
 
 /// <summary>
-/// Runs the paper's evaluation protocols (HPSV3.md §6.1) over a dataset with any score source, streaming the
+/// Runs the paper's evaluation protocols (docs/evaluation.md#pair-accuracy) over a dataset with any score source, streaming the
 /// dataset in chunks so memory stays bounded (one byte per pair is kept for the bootstrap).
 /// </summary>
 public static class Evaluator

@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace HpsSharp.Modeling;
 
 // Python counterpart: HPSv3 hpsv3/model/qwen2vl_trainer.py `Qwen2VLRewardModelBT.forward` (d3fc9d7), over
-// transformers 4.45.2 `Qwen2VLForConditionalGeneration` (HPSV3.md §1.1).
+// transformers 4.45.2 `Qwen2VLForConditionalGeneration` (docs/model.md#the-hpsv3-forward).
 
 /// <summary>
 /// HPSv3: the Qwen2-VL vision tower and decoder plus the fp32 reward head read at <c>&lt;|Reward|&gt;</c>.

@@ -6,7 +6,7 @@ using HpsSharp.Core.Safetensors;
 namespace HpsSharp.Modeling;
 
 /// <summary>
-/// The Qwen2-VL configuration (Hugging Face <c>config.json</c>, QWEN2VL.md §1) as far as HPSv3 scoring needs it.
+/// The Qwen2-VL configuration (Hugging Face <c>config.json</c>, docs/model.md) as far as HPSv3 scoring needs it.
 /// dtype and device are load options, not configuration.
 /// </summary>
 public sealed record Qwen2VLConfig
@@ -93,7 +93,7 @@ public sealed record Qwen2VLConfig
         }
 
         // A config.json that says the vocabulary is 152064 (the base Qwen2-VL) is common next to HPSv3.safetensors:
-        // the checkpoint's embedding decides (HPSV3.md §2). The caller passes the effective rows to WithVocab.
+        // the checkpoint's embedding decides (docs/model.md#checkpoint-and-key-layouts). The caller passes the effective rows to WithVocab.
         config.Validate(path);
         return config;
     }
@@ -206,7 +206,7 @@ public sealed record Qwen2VLVisionConfig
 
     [JsonPropertyName("temporal_patch_size")] public int TemporalPatchSize { get; init; } = 2;
 
-    /// <summary>Absent from the released config: the class default <c>quick_gelu</c> applies (QWEN2VL.md §1).</summary>
+    /// <summary>Absent from the released config: the class default <c>quick_gelu</c> applies (docs/model.md).</summary>
     [JsonPropertyName("hidden_act")] public string HiddenAct { get; init; } = "quick_gelu";
 
     /// <summary>Vision head dimension (embed / heads).</summary>

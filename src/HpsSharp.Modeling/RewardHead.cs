@@ -10,7 +10,7 @@ namespace HpsSharp.Modeling;
 
 /// <summary>
 /// <c>rm_head</c> = Sequential(Linear(H,1024) [0], ReLU [1], Dropout(0.05) [2], Linear(1024,16) [3], ReLU [4],
-/// Linear(16,2) [5]), always fp32: the hidden state is upcast explicitly (HPSV3.md §1.2, quirk Q14).
+/// Linear(16,2) [5]), always fp32: the hidden state is upcast explicitly (docs/model.md#reward-head, quirk Q14).
 /// Dropout is the identity at inference; in training mode it is applied with p = <see cref="Dropout"/> (0.05 as released).
 /// </summary>
 internal sealed class RewardHead : nn.Module<Tensor, Tensor>

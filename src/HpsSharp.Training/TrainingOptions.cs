@@ -10,7 +10,7 @@ namespace HpsSharp.Training;
 
 /// <summary>
 /// Every option of <c>hps train</c>. The JSON names (for <c>--config FILE.json</c>) are the command-line names without
-/// the leading dashes; defaults are those of HPSv3's <c>HPSv3_7B.yaml</c> where it sets them (HPSV3.md §4.4).
+/// the leading dashes; defaults are those of HPSv3's <c>HPSv3_7B.yaml</c> where it sets them (docs/training.md#defaults).
 /// </summary>
 public sealed record TrainingOptions
 {

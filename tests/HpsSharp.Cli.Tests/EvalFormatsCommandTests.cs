@@ -96,7 +96,7 @@ public sealed class EvalFormatsCommandTests
             Assert.Equal(accuracy, doc.RootElement.GetProperty("accuracy").GetDouble(), 12);
             Assert.Equal(format, doc.RootElement.GetProperty("protocol").GetProperty("format").GetString());
 
-            // The paper's protocol per format (HPSV3.md §6.1): HPDv3 counts every listed pair, the others exclude ties.
+            // The paper's protocol per format (docs/evaluation.md#pair-accuracy): HPDv3 counts every listed pair, the others exclude ties.
             Assert.Equal(format == "hpdv3" ? "listed" : "exclude", doc.RootElement.GetProperty("protocol").GetProperty("ground_truth_ties").GetString());
         }
 

@@ -9,7 +9,7 @@ namespace HpsSharp.Cohp.Tests;
 
 /// <summary>
 /// The CoHP loop against fake A1111 and ComfyUI servers with a scorer whose preferences are known, asserting the
-/// exact selections the upstream code's algorithm makes (HPSV3.md §7.2).
+/// exact selections the upstream code's algorithm makes (docs/cohp.md).
 /// </summary>
 [Trait("Category", "Integration")]
 public sealed class CohpRunnerTests : IDisposable

@@ -8,7 +8,7 @@ namespace HpsSharp.Evaluation.Tests;
 [Trait("Category", "Unit")]
 public sealed class BenchmarkTests
 {
-    /// <summary>The paper's HPSv3 benchmark table (HPSV3.md §6.4), 10 models × 12 categories, folder-style names.</summary>
+    /// <summary>The paper's HPSv3 benchmark table (docs/evaluation.md#generation-benchmark), 10 models × 12 categories, folder-style names.</summary>
     internal static readonly string[] Categories = ["Characters", "Arts", "Design", "Architecture", "Animals", "Natural Scenery", "Transportation", "Products", "Plants", "Food", "Science", "Others"];
 
     internal static readonly Dictionary<string, double[]> PaperTable = new()

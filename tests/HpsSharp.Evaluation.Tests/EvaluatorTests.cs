@@ -67,7 +67,7 @@ public sealed class EvaluatorTests
     [Fact]
     public async Task EveryFormatHasThePapersGroundTruthTieDefault()
     {
-        // HPSV3.md §6.1: HPDv3 pairs all count (path1 preferred); ranking formats skip equal ranks; Pick-a-Pic and
+        // docs/evaluation.md#pair-accuracy: HPDv3 pairs all count (path1 preferred); ranking formats skip equal ranks; Pick-a-Pic and
         // JSONL ties name no preferred image and are left out (O4), always with the policy printed.
         using var fx = new Fixtures();
         var expected = new (string Data, string Format, string Policy)[]

@@ -9,7 +9,7 @@ namespace HpsSharp.Hub.Tests;
 [Trait("Category", "Unit")]
 public sealed class CheckpointInspectorTests
 {
-    // HPSV3.md §2 / QWEN2VL.md §1: 7B = 8,291,375,616 parameters (lm_head included) with 152064 vocabulary rows;
+    // docs/model.md#checkpoint-and-key-layouts / docs/model.md: 7B = 8,291,375,616 parameters (lm_head included) with 152064 vocabulary rows;
     // HPSv3 shrinks both to 151658 rows (−2·406·3584) and adds the fp32 head 3584·1024+1024 + 1024·16+16 + 16·2+2.
     private const long Released7BParameters = 8_291_375_616L - 2L * 406 * 3584 + (3584L * 1024 + 1024 + 1024 * 16 + 16 + 16 * 2 + 2);
     private const long Released7BBytes = 2L * (8_291_375_616L - 2L * 406 * 3584) + 4L * (3584L * 1024 + 1024 + 1024 * 16 + 16 + 16 * 2 + 2);

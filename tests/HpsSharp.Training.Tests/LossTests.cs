@@ -237,7 +237,7 @@ public sealed class LossTests
     [Fact]
     public void UncertaintyLossAlwaysGrowsWithSigma()
     {
-        // HPSV3.md §4.1 / Q5: ∂L/∂s > 0 for every m.
+        // docs/training.md#the-uncertainty-loss / Q5: ∂L/∂s > 0 for every m.
         foreach (var m in new[] { -5.0, 0.0, 0.5, 5.0 })
         {
             double prev = LossReference.UncertaintyMs(m, 0.01);

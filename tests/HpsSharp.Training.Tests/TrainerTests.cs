@@ -261,7 +261,7 @@ public sealed class TrainerTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"clear pairs:     sigma {c0.MeanSigma:F3} -> {c1.MeanSigma:F3}, |dmu| {c0.MeanAbsMargin:F3} -> {c1.MeanAbsMargin:F3}, accuracy {c0.Accuracy:F3} -> {c1.Accuracy:F3}");
         output.WriteLine($"ambiguous pairs: sigma {a0.MeanSigma:F3} -> {a1.MeanSigma:F3}, |dmu| {a0.MeanAbsMargin:F3} -> {a1.MeanAbsMargin:F3}");
 
-        // ∂L/∂σ > 0 everywhere (HPSV3.md §4.1, Q5): σ falls on every kind of pair, ambiguous ones included; the model
+        // ∂L/∂σ > 0 everywhere (docs/training.md#the-uncertainty-loss, Q5): σ falls on every kind of pair, ambiguous ones included; the model
         // expresses ambiguity through a small |Δμ| instead.
         Assert.True(c1.MeanSigma < c0.MeanSigma && a1.MeanSigma < a0.MeanSigma);
         Assert.True(c1.Accuracy >= 0.8, $"clear accuracy {c1.Accuracy}");

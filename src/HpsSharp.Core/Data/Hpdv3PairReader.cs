@@ -1,7 +1,7 @@
 namespace HpsSharp.Core.Data;
 
 /// <summary>
-/// One HPDv3 annotation (HPSV3.md §5). <see cref="Path1"/> is always the preferred image.
+/// One HPDv3 annotation (docs/data-formats.md#hpdv3). <see cref="Path1"/> is always the preferred image.
 /// </summary>
 /// <param name="Index">0-based position in the JSON array.</param>
 /// <param name="Prompt">The prompt both images were generated for.</param>

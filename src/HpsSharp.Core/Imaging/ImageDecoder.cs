@@ -7,7 +7,7 @@ using SkiaSharp;
 
 namespace HpsSharp.Core.Imaging;
 
-/// <summary>Facts about a decoded image that change what the model sees compared with a viewer (HPSV3.md §8 Q15).</summary>
+/// <summary>Facts about a decoded image that change what the model sees compared with a viewer (docs/quirks.md Q15).</summary>
 [Flags]
 public enum DecodeNotes
 {
@@ -28,7 +28,7 @@ public enum DecodeNotes
 
 /// <summary>
 /// Decodes an <see cref="ImageInput"/> to 8-bit RGB exactly as HPSv3's <c>PIL.Image.open(...).convert("RGB")</c> does
-/// (HPSV3.md §3.4 steps 1–2): no EXIF rotation, no colour management (embedded ICC profiles and PNG gamma are
+/// (docs/preprocessing.md): no EXIF rotation, no colour management (embedded ICC profiles and PNG gamma are
 /// ignored), alpha dropped without compositing, grey and palette images expanded, 16-bit PNG samples reduced the way
 /// Pillow does. PNG, JPEG, WebP, BMP and GIF (first frame) are decoded with SkiaSharp; anything else is refused.
 /// </summary>

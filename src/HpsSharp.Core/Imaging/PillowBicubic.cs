@@ -8,7 +8,7 @@ namespace HpsSharp.Core.Imaging;
 
 /// <summary>
 /// Pillow's <c>Image.resize(size, Image.BICUBIC)</c> for 8-bit RGB, bit for bit (<c>src/libImaging/Resample.c</c>,
-/// unchanged in its 8-bit arithmetic since Pillow 5.2; HPSV3.md §3.4 step 4): a = −0.5 cubic kernel widened by the
+/// unchanged in its 8-bit arithmetic since Pillow 5.2; docs/preprocessing.md): a = −0.5 cubic kernel widened by the
 /// scale when shrinking (antialias), coefficients normalised in double then rounded to 22-bit fixed point, a horizontal
 /// pass then a vertical pass, each rounding and clipping to a byte. Pillow ≥ 12.2 runs the vertical pass first for
 /// images more than 100 times taller than wide that shrink in height; this class always uses the ordinary order.

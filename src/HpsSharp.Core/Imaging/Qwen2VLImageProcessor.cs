@@ -33,7 +33,7 @@ public sealed record ProcessedImage(float[] PixelValues, int Rows, int GridT, in
 /// <summary>
 /// HPSv3's image path, exactly: decode and <c>convert("RGB")</c> (<see cref="ImageDecoder"/>), smart_resize (factor
 /// 28), Pillow bicubic resize, the HF <c>Qwen2VLImageProcessor</c> (transformers 4.45.2, slow) rescale and CLIP
-/// normalisation, temporal duplication and patchify (HPSV3.md §3.4, QWEN2VL.md §3). Thread-safe; one instance can
+/// normalisation, temporal duplication and patchify (docs/preprocessing.md). Thread-safe; one instance can
 /// serve concurrent callers.
 /// </summary>
 public sealed class Qwen2VLImageProcessor
@@ -163,7 +163,7 @@ public sealed class Qwen2VLImageProcessor
     /// <summary>
     /// Rescale, normalise and patchify a resized RGB image (height and width multiples of 28) into
     /// <c>pixel_values</c>: row p, element e = frame[t][c][row·14 + ph][col·14 + pw] with the closed form of
-    /// QWEN2VL.md §3 step 7; both temporal copies are the same frame.
+    /// docs/preprocessing.md; both temporal copies are the same frame.
     /// </summary>
     public static ProcessedImage Patchify(ReadOnlySpan<byte> rgb, int width, int height)
     {

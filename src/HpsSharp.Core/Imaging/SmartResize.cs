@@ -2,7 +2,7 @@ namespace HpsSharp.Core.Imaging;
 
 /// <summary>
 /// qwen-vl-utils / HPSv3 <c>smart_resize</c>: the target size, a multiple of <c>factor</c> on both axes, whose area is
-/// near [minPixels, maxPixels] while keeping the aspect ratio (HPSV3.md §3.4 step 3).
+/// near [minPixels, maxPixels] while keeping the aspect ratio (docs/preprocessing.md).
 /// </summary>
 public static class SmartResize
 {

@@ -6,7 +6,7 @@ namespace HpsSharp.Core.Metrics;
 /// </summary>
 /// <remarks>
 /// For s ≤ 1 the integrand is smooth on the scale of the Gaussian and 32-node Gauss–Hermite is exact to ~1e-13
-/// (see HPSV3.md §4.2). For larger s, f varies on a scale of 1 while the Gaussian is wide, which Gauss–Hermite
+/// (see docs/training.md#deterministic-form). For larger s, f varies on a scale of 1 while the Gaussian is wide, which Gauss–Hermite
 /// resolves poorly; there we integrate f(z)·φ((z−m)/s)/s over [m−12s, m+12s] with composite 8-point Gauss–Legendre
 /// on panels of width at most 0.5 that have a break at z = 0 (where sigmoid and softplus bend). The tail mass left
 /// out beyond 12 s is below 1e-32.

@@ -2,7 +2,7 @@ namespace HpsSharp.Core.Metrics;
 
 /// <summary>
 /// Rank correlations and the normalised MSE used to compare a metric's model ranking with human annotation
-/// (HPSV3.md §6.3). Definitions match scipy: <see cref="Spearman"/> = <c>scipy.stats.spearmanr</c> (Pearson
+/// (docs/evaluation.md#model-ranking-correlation). Definitions match scipy: <see cref="Spearman"/> = <c>scipy.stats.spearmanr</c> (Pearson
 /// correlation of average ranks), <see cref="KendallTauB"/> = <c>scipy.stats.kendalltau</c> (variant "b", which
 /// corrects for ties in either vector and equals τ-a when there are none).
 /// </summary>

@@ -4,7 +4,7 @@ namespace HpsSharp.Core.Safetensors;
 
 /// <summary>
 /// The dimensions that fix the HPSv3 tensor table: the Qwen2-VL decoder and vision tower sizes, and the vocabulary
-/// rows after HPSv3's resize (151658 for the released checkpoint, HPSV3.md §2).
+/// rows after HPSv3's resize (151658 for the released checkpoint, docs/model.md#checkpoint-and-key-layouts).
 /// </summary>
 public sealed record Hpsv3Dimensions(
     int HiddenSize,
@@ -82,7 +82,7 @@ public sealed record Hpsv3TensorMismatch(string Name, string Expected, string Ac
     public override string ToString() => $"{Name}: expected {Expected}, found {Actual}";
 }
 
-/// <summary>Which key layout a checkpoint uses (QWEN2VL.md §2.3).</summary>
+/// <summary>Which key layout a checkpoint uses (docs/model.md#checkpoint-and-key-layouts).</summary>
 public enum Hpsv3KeyLayout
 {
     /// <summary>No backbone key recognised.</summary>
@@ -118,8 +118,8 @@ public sealed record Hpsv3LayoutCheck(
 }
 
 /// <summary>
-/// The HPSv3 state-dict table (HPSV3.md §2) and key normalisation between the two transformers layouts
-/// (QWEN2VL.md §2.3). Pure .NET: used by the TorchSharp loader, by <c>hps model inspect/convert</c> and by tests.
+/// The HPSv3 state-dict table (docs/model.md#checkpoint-and-key-layouts) and key normalisation between the two transformers layouts
+/// (docs/model.md#checkpoint-and-key-layouts). Pure .NET: used by the TorchSharp loader, by <c>hps model inspect/convert</c> and by tests.
 /// </summary>
 public static class Hpsv3Layout
 {
@@ -331,7 +331,7 @@ public static class Hpsv3Layout
     }
 
     /// <summary>
-    /// True when the stored tensors have exactly the released 7B shapes (HPSV3.md §2), whatever their layout.
+    /// True when the stored tensors have exactly the released 7B shapes (docs/model.md#checkpoint-and-key-layouts), whatever their layout.
     /// </summary>
     public static bool HasReleasedShapes(IEnumerable<CheckpointTensor> stored) => Check(stored, Hpsv3Dimensions.Released7B).Ok;
 

@@ -8,7 +8,7 @@ public static class Preference
     /// <summary>
     /// P(A≻B) = E[sigmoid(z)], z ~ N(μA − μB, σA² + σB²): the probability that A is preferred when each image's
     /// reward is Gaussian with the predicted mean and standard deviation. Computed deterministically by quadrature
-    /// (<see cref="Quadrature.NormalExpectation"/>); not an upstream HPSv3 output (HPSV3.md §3.6).
+    /// (<see cref="Quadrature.NormalExpectation"/>); not an upstream HPSv3 output (docs/model.md#outputs).
     /// </summary>
     public static double ProbabilityAOverB(Score a, Score b)
     {

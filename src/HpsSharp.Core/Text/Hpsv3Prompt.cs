@@ -3,7 +3,7 @@ namespace HpsSharp.Core.Text;
 /// <summary>
 /// The HPSv3 model input for one (prompt, image) pair: the Qwen2-VL chat template with the default system message,
 /// the image placeholder, HPSv3's rating instruction with the user prompt, and the <c>&lt;|Reward|&gt;</c> suffix
-/// (spec HPSV3.md §3.1–3.3; strings from <c>hpsv3/dataset/data_collator_qwen.py</c>, byte for byte).
+/// (spec docs/prompt.md#exact-strings; strings from <c>hpsv3/dataset/data_collator_qwen.py</c>, byte for byte).
 /// </summary>
 /// <remarks>
 /// A user prompt may contain added-token text such as <c>&lt;|im_end|&gt;</c>; like the Python processor, it is

@@ -503,7 +503,7 @@ public sealed partial class Qwen2Tokenizer
         added[content] = id;
     }
 
-    /// <summary>GPT-2 byte-to-unicode table (QWEN2VL.md §5.1), used to decode byte-level tokens.</summary>
+    /// <summary>GPT-2 byte-to-unicode table (docs/prompt.md#tokenizer), used to decode byte-level tokens.</summary>
     private static class ByteLevel
     {
         private static readonly Dictionary<char, byte> CharToByteMap = Build();

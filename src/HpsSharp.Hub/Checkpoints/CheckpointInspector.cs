@@ -314,7 +314,7 @@ public static partial class CheckpointInspector
 
     /// <summary>
     /// The table dimensions a Qwen2-VL <c>config.json</c> declares. The vocabulary is HPSv3's 151658 rows when the
-    /// config has the base model's larger vocabulary (HPSv3 shrinks the embedding to its tokenizer, HPSV3.md §2).
+    /// config has the base model's larger vocabulary (HPSv3 shrinks the embedding to its tokenizer, docs/model.md#checkpoint-and-key-layouts).
     /// </summary>
     public static Hpsv3Dimensions? DimensionsFromConfig(string configPath)
     {

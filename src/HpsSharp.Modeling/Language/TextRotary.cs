@@ -8,7 +8,7 @@ namespace HpsSharp.Modeling.Language;
 
 /// <summary>
 /// Decoder RoPE with HPSv3's sequential positions 0..L−1 in every M-RoPE section, which is plain 1-D RoPE
-/// (HPSV3.md §1.1, quirk Q1). In bf16 the inverse frequencies are the bf16-rounded buffer of
+/// (docs/model.md#the-hpsv3-forward, quirk Q1). In bf16 the inverse frequencies are the bf16-rounded buffer of
 /// <c>model.to(bfloat16)</c>, upcast; angles, cos and sin in fp32, then cast to the activation dtype.
 /// </summary>
 internal static class TextRotary

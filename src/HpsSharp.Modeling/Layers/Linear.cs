@@ -139,7 +139,7 @@ internal sealed class LayerNorm : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// Qwen2 RMSNorm (transformers <c>Qwen2RMSNorm</c>): normalise in fp32, cast back to the input dtype, then multiply
-/// by the weight — in bf16 the product is rounded once more, as HF does (QWEN2VL.md §6.5, §7).
+/// by the weight — in bf16 the product is rounded once more, as HF does (docs/model.md#backbone, §7).
 /// </summary>
 internal sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {

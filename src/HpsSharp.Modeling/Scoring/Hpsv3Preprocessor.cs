@@ -6,7 +6,7 @@ namespace HpsSharp.Modeling.Scoring;
 
 /// <summary>
 /// The HPSv3 processor: image → Qwen2-VL patches at the pixel budget; prompt → the fixed chat text with the image
-/// pad expanded to the image's merged token count and <c>&lt;|Reward|&gt;</c> (HPSV3.md §3). Stateless after
+/// pad expanded to the image's merged token count and <c>&lt;|Reward|&gt;</c> (docs/prompt.md). Stateless after
 /// construction, so items are prepared in parallel.
 /// </summary>
 internal sealed class Hpsv3Preprocessor(Qwen2Tokenizer tokenizer, Qwen2VLImageProcessor images) : IScoringPreprocessor

@@ -10,7 +10,7 @@ namespace HpsSharp.Modeling.Vision;
 
 /// <summary>
 /// The Conv3d patch embedding. Kernel = stride and the input is already cut into patches, so the convolution is a
-/// matmul with the weight flattened to [embed, C·T·P·P] (its flattening order is the patch vector's, QWEN2VL.md §3).
+/// matmul with the weight flattened to [embed, C·T·P·P] (its flattening order is the patch vector's, docs/preprocessing.md).
 /// </summary>
 internal sealed class PatchEmbed : nn.Module<Tensor, Tensor>
 {

@@ -34,7 +34,7 @@ internal static class VisionRotary
             maxGrid = Math.Max(maxGrid, Math.Max(h, w));
         }
 
-        // Patch order: 2×2 merge blocks row-major, the four patches of a block consecutive (QWEN2VL.md §4 step 2).
+        // Patch order: 2×2 merge blocks row-major, the four patches of a block consecutive (docs/model.md#backbone).
         var rows = new long[n];
         var cols = new long[n];
         int k = 0;

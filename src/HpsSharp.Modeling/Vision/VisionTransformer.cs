@@ -8,7 +8,7 @@ namespace HpsSharp.Modeling.Vision;
 
 // Python counterpart: modeling_qwen2_vl.py `Qwen2VisionTransformerPretrainedModel` (4.45).
 
-/// <summary>The Qwen2-VL vision tower: patch embed → blocks with 2-D RoPE → patch merger (QWEN2VL.md §4).</summary>
+/// <summary>The Qwen2-VL vision tower: patch embed → blocks with 2-D RoPE → patch merger (docs/model.md#backbone).</summary>
 internal sealed class VisionTransformer : nn.Module<Tensor, Tensor, Tensor>
 {
     public readonly PatchEmbed patch_embed;

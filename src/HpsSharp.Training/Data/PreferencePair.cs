@@ -12,7 +12,7 @@ namespace HpsSharp.Training.Data;
 /// <param name="Confidence">Annotation confidence, when given.</param>
 public sealed record PreferencePair(long Row, string Prompt, string Preferred, string Other, double[]? ChoiceDist, double? Confidence);
 
-/// <summary>What to do with a pair whose <c>confidence</c> is an explicit JSON <c>null</c> (HPSV3.md Q7).</summary>
+/// <summary>What to do with a pair whose <c>confidence</c> is an explicit JSON <c>null</c> (docs/quirks.md Q7).</summary>
 public enum NullConfidencePolicy
 {
     /// <summary>Keep it, like a pair without the key (HpsSharp's default; counted in the summary).</summary>

@@ -11,7 +11,7 @@ namespace HpsSharp.Training.Losses;
 /// </summary>
 /// <remarks>
 /// The losses other than the uncertainty loss were written upstream for a one-output head; HpsSharp applies them to
-/// μ only (HPSV3.md Q6). The deterministic uncertainty loss is evaluated in float64 (it costs O(B·128)) and returned
+/// μ only (docs/quirks.md Q6). The deterministic uncertainty loss is evaluated in float64 (it costs O(B·128)) and returned
 /// as float64; its gradient flows back into the caller's dtype.
 /// </remarks>
 public static class PairLosses
@@ -57,7 +57,7 @@ public static class PairLosses
     }
 
     /// <summary>
-    /// Per-pair L(m, s) = E_{z~N(m, s²)}[−log σ(z)] = E[softplus(−z)], deterministic (HPSV3.md §4.2).
+    /// Per-pair L(m, s) = E_{z~N(m, s²)}[−log σ(z)] = E[softplus(−z)], deterministic (docs/training.md#deterministic-form).
     /// s ≤ 1: 32-node Gauss–Hermite, L ≈ π^(−1/2) Σ wᵢ softplus(−(m + √2·s·xᵢ)).
     /// s &gt; 1: split form, softplus(−z) = max(−z, 0) + log1p(e^(−|z|)) with E[max(−z, 0)] = s·φ(m/s) − m·Φ(−m/s)
     /// exactly, and E[log1p(e^(−|z|))] = ∫ log1p(e^(−|z|)) φ((z − m)/s)/s dz by 64-node Gauss–Legendre on each of

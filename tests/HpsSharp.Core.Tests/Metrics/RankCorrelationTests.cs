@@ -38,7 +38,7 @@ public sealed class RankCorrelationTests
     [Fact]
     public void ReproducesThePapersCorrelationTableForHpsv3()
     {
-        // HPSV3.md §6.3: HPSv3 row = Spearman 0.94, Kendall 0.82, normalised MSE 0.029 (from the benchmark "All" means).
+        // docs/evaluation.md#model-ranking-correlation: HPSv3 row = Spearman 0.94, Kendall 0.82, normalised MSE 0.029 (from the benchmark "All" means).
         var human = HumanReferenceTable();
         var hpsv3 = new Dictionary<string, double>
         {

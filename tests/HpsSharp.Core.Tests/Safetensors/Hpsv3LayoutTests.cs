@@ -17,9 +17,9 @@ public sealed class Hpsv3LayoutTests
     public void Released7BTableHasTheSpecsKeyCountAndParameterCount()
     {
         var table = Hpsv3Layout.ExpectedTensors(Hpsv3Dimensions.Released7B);
-        // QWEN2VL.md §2.2: 28·12 + 2 decoder tensors, 32·12 + 7 vision tensors; HPSV3.md §2: plus 6 rm_head tensors.
+        // docs/model.md#backbone: 28·12 + 2 decoder tensors, 32·12 + 7 vision tensors; docs/model.md#checkpoint-and-key-layouts: plus 6 rm_head tensors.
         Assert.Equal(28 * 12 + 2 + 32 * 12 + 7 + 6, table.Count);
-        // QWEN2VL.md §1: Qwen2-VL-7B has 8,291,375,616 parameters with a 152064-row embedding and lm_head.
+        // docs/model.md: Qwen2-VL-7B has 8,291,375,616 parameters with a 152064-row embedding and lm_head.
         // HPSv3 shrinks the embedding to 151658 rows, drops lm_head from what scoring needs, and adds the head.
         long head = 3584L * 1024 + 1024 + 1024 * 16 + 16 + 16 * 2 + 2;
         long expected = 8_291_375_616L - 2 * 152064L * 3584 + 151658L * 3584 + head;

@@ -24,7 +24,7 @@ public sealed class Hpsv3PromptTests
         var sha = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Hpsv3Prompt.Instruction)));
         Assert.Equal("0393599dad45a971903d1d62a3acf9bad3ccccdafa7f40f680523419e1f68b7a", sha);
 
-        // The details HPSV3.md §3.1 warns about, so a failure says which one was lost.
+        // The details docs/prompt.md#exact-strings warns about, so a failure says which one was lost.
         var s = Hpsv3Prompt.Instruction;
         Assert.StartsWith("\nYou are tasked", s, StringComparison.Ordinal);
         Assert.EndsWith("Textual prompt - {text_prompt}\n\n\n", s, StringComparison.Ordinal);
@@ -117,7 +117,7 @@ public sealed class Hpsv3PromptTests
     [Fact]
     public void TextTokenCountOfATypicalPrompt()
     {
-        // Open question O9 (HPSV3.md §3.7): template, instruction and suffix are 530 text tokens; the prompt adds its
+        // Open question O9 (docs/prompt.md#sequence-length): template, instruction and suffix are 530 text tokens; the prompt adds its
         // own tokens as encoded after "Textual prompt -" (a final "." joins the "\n\n\n\n" that follows: one less).
         // Chelsea: 557 text tokens + 280 image tokens = 837; a 448×448 image (256 tokens) makes it 813.
         var chelsea = ModelCase("chelsea").GetProperty("prompt").GetString()!;
