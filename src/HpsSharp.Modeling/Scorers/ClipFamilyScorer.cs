@@ -1,6 +1,9 @@
 using HpsSharp.Core;
 using HpsSharp.Core.Imaging;
+using HpsSharp.Core.Safetensors;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Text.Clip;
+using HpsSharp.Modeling.Clip;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -113,15 +116,39 @@ public abstract class ClipFamilyScorer : IScorer
         return (tensor(flat, [ids.Count, l]), tensor(mask, [ids.Count, l]));
     }
 
-    /// <summary>A fingerprint of the files a scorer loads (name, size, write time) and its settings.</summary>
+    /// <summary>
+    /// A fingerprint of the files a scorer loads — by content, through the same memoised <see cref="WeightDigest"/> as
+    /// HPSv3's (two checkpoints of one run never share it) — and its settings.
+    /// </summary>
     internal static string Fingerprint(string scorer, IEnumerable<string> files, string settings)
     {
-        var text = scorer + "|" + settings + "|" + string.Join("|", files.Select(f =>
-        {
-            var fi = new FileInfo(f);
-            return $"{fi.Name}:{fi.Length}:{fi.LastWriteTimeUtc.Ticks}";
-        }));
+        var text = scorer + "|" + settings + "|" + string.Join("|", files.Select(f => $"{Path.GetFileName(f)}:{WeightDigest.Sha256(f)}"));
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16];
+    }
+
+    /// <summary>
+    /// The HF CLIP inputs (PickScore, CLIPScore): HF image processor pixels and fast-tokenizer ids padded with EOT;
+    /// the causal mask alone suffices, as padding sits after the EOT and never reaches the pooled state.
+    /// </summary>
+    internal static (Tensor Pixels, Tensor Ids) HuggingFaceInputs(ClipModel model, ClipTokenizer tokenizer, IEnumerable<string> texts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
+    {
+        int size = model.Config.ImageSize;
+        var pixels = StackPixels(images.Select(i => ClipImageProcessor.Preprocess(i, size, ClipPipeline.HuggingFace)), size);
+        trace?.Add("pixel_values", pixels);
+        var (ids, mask) = PadBatch(texts.Select(t => tokenizer.Encode(t, ClipTokenizerFlavor.HuggingFaceFast, model.Config.ContextLength)).ToList(), ClipTokenizer.EotId);
+        trace?.Add("input_ids", ids);
+        trace?.Add("attention_mask", mask);
+        return (pixels, ids);
+    }
+
+    /// <summary>Cosine of the normalised image and text embeddings, one per item (intermediates traced as the goldens name them).</summary>
+    internal static Tensor Cosine(ClipModel model, Tensor pixels, Tensor ids, ForwardTrace? trace)
+    {
+        var img = ClipModel.Normalize(model.vision.Forward(pixels, trace));
+        var txt = ClipModel.Normalize(model.text!.Forward(ids, null, trace));
+        trace?.Add("image_embeds_normalized", img);
+        trace?.Add("text_embeds_normalized", txt);
+        return img.mul(txt).sum(-1);
     }
 
     /// <summary>Releases the model.</summary>

@@ -40,11 +40,7 @@ public sealed class Hpsv2Scorer : ClipFamilyScorer
         trace?.Add("pixel_values", pixels);
         var ids = stack(prompts.Select(p => tensor(_tokenizer.EncodePadded(p, ClipTokenizerFlavor.OpenClip, _model.Config.ContextLength))).ToList());
         trace?.Add("input_ids", ids);
-        var img = ClipModel.Normalize(_model.vision.Forward(pixels, trace));
-        var txt = ClipModel.Normalize(_model.text!.Forward(ids, null, trace));
-        trace?.Add("image_embeds_normalized", img);
-        trace?.Add("text_embeds_normalized", txt);
-        var scores = img.mul(txt).sum(-1);
+        var scores = Cosine(_model, pixels, ids, trace);
         trace?.Add("scores", scores);
         return scores.data<float>().ToArray();
     }

@@ -41,22 +41,11 @@ public sealed class PickScoreScorer : ClipFamilyScorer
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        int size = _model.Config.ImageSize;
-        var pixels = StackPixels(images.Select(i => ClipImageProcessor.Preprocess(i, size, ClipPipeline.HuggingFace)), size);
-        trace?.Add("pixel_values", pixels);
-        var (ids, mask) = PadBatch(prompts.Select(p => _tokenizer.Encode(p, ClipTokenizerFlavor.HuggingFaceFast, _model.Config.ContextLength)).ToList(), ClipTokenizer.EotId);
-        trace?.Add("input_ids", ids);
-        trace?.Add("attention_mask", mask);
-
-        // Causal mask only: padding sits after the EOT, so it never reaches the pooled state (SCORERS.md §1.4); the
-        // goldens' states at the pad positions are computed this way too.
-        var img = ClipModel.Normalize(_model.vision.Forward(pixels, trace));
-        var txt = ClipModel.Normalize(_model.text!.Forward(ids, null, trace));
-        trace?.Add("image_embeds_normalized", img);
-        trace?.Add("text_embeds_normalized", txt);
+        var (pixels, ids) = HuggingFaceInputs(_model, _tokenizer, prompts, images, trace);
+        var cos = Cosine(_model, pixels, ids, trace);
         var scale = _model.logit_scale!.exp();
         trace?.Add("logit_scale_exp", scale.reshape(1));
-        var scores = img.mul(txt).sum(-1).mul(scale);
+        var scores = cos.mul(scale);
         trace?.Add("scores", scores);
         return scores.data<float>().ToArray();
     }
