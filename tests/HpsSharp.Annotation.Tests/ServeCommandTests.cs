@@ -17,8 +17,8 @@ public sealed partial class ServeCommandTests
     {
         using var ws = new Workspace(pairs: 6, gold: 1);
         using var modelDir = new TempDir();
-        var stdout = new LockedWriter();
-        var stderr = new LockedWriter();
+        var stdout = new SyncWriter();
+        var stderr = new SyncWriter();
         ScorerOptions? seen = null;
         var mu = new Dictionary<string, double> { ["coins.png"] = 3, ["text.png"] = 0, ["camera.png"] = 0.2, ["rocket.jpg"] = -3, ["chelsea.png"] = 1, ["retina.jpg"] = 5 };
         var env = new CliEnvironment(stdout, stderr, interactive: false, o =>
@@ -58,39 +58,4 @@ public sealed partial class ServeCommandTests
 
     [GeneratedRegex(@"Now listening on: (http://\S+)")]
     private static partial Regex ListeningRegex();
-
-    /// <summary>A string writer that the app's threads may write while the test reads it.</summary>
-    private sealed class LockedWriter : TextWriter
-    {
-        private readonly StringBuilder _sb = new();
-
-        public override Encoding Encoding => Encoding.UTF8;
-
-        public string Text
-        {
-            get
-            {
-                lock (_sb)
-                {
-                    return _sb.ToString();
-                }
-            }
-        }
-
-        public override void Write(char value)
-        {
-            lock (_sb)
-            {
-                _sb.Append(value);
-            }
-        }
-
-        public override void Write(string? value)
-        {
-            lock (_sb)
-            {
-                _sb.Append(value);
-            }
-        }
-    }
 }

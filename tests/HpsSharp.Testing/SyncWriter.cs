@@ -1,9 +1,9 @@
 using System.Text;
 
-namespace HpsSharp.Cli.Tests;
+namespace HpsSharp.Testing;
 
 /// <summary>A string writer safe to read while the service writes to it from other threads.</summary>
-internal sealed class SyncWriter : TextWriter
+public sealed class SyncWriter : TextWriter
 {
     private readonly StringBuilder _sb = new();
 
