@@ -192,4 +192,51 @@ public static class Plots
         plot.YLabel("μ");
         return plot.GetImageBytes(Width, Height, ImageFormat.Png);
     }
+
+    /// <summary>
+    /// Accuracy per scorer of a comparison: a bar each, its 95% interval as a black line, and the paper's number
+    /// (where it gives one) as a red diamond.
+    /// </summary>
+    public static byte[] ScorerAccuracy(EvalComparison comparison)
+    {
+        ArgumentNullException.ThrowIfNull(comparison);
+        var plot = NewPlot();
+        var rows = comparison.Scorers;
+        bool paperShown = false;
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var s = rows[i];
+            plot.Add.Bar(new Bar { Position = i, Value = (s.Accuracy ?? 0) * 100, FillColor = Colors.SteelBlue });
+            if (s.Ci95 is { } ci)
+            {
+                var line = plot.Add.Line(i, ci[0] * 100, i, ci[1] * 100);
+                line.Color = Colors.Black;
+                line.LineWidth = 2;
+            }
+
+            if (s.PaperAccuracy is { } paper)
+            {
+                var m = plot.Add.Marker(i, paper * 100);
+                m.Color = Colors.OrangeRed;
+                m.Size = 12;
+                m.Shape = MarkerShape.FilledDiamond;
+                if (!paperShown)
+                {
+                    m.LegendText = $"paper ({comparison.Paper.Column})";
+                    paperShown = true;
+                }
+            }
+        }
+
+        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray(), rows.Select(s => $"{s.Scorer} ({s.Pairs})").ToArray());
+        plot.Axes.SetLimitsY(0, 100);
+        if (paperShown)
+        {
+            plot.ShowLegend(Alignment.LowerRight);
+        }
+
+        plot.Title($"{comparison.Protocol.Metric} per scorer, 95% interval ({comparison.Protocol.TiePolicy} ties)");
+        plot.YLabel("accuracy (%)");
+        return plot.GetImageBytes(Width, Height, ImageFormat.Png);
+    }
 }

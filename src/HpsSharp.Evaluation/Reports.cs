@@ -12,7 +12,7 @@ namespace HpsSharp.Evaluation;
 /// Writes results as JSON, Markdown and a self-contained HTML page (plots embedded as PNG data URIs). Every report
 /// starts with the protocol block. Files are written atomically (temporary file, then rename).
 /// </summary>
-public static class Reports
+public static partial class Reports
 {
     /// <summary>The JSON options of every machine-readable output.</summary>
     public static JsonSerializerOptions JsonOptions { get; } = new()

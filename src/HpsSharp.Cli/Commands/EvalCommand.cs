@@ -48,6 +48,9 @@ public sealed class EvalCommand : ICommandFactory
         }
 
         source.AddTo(cmd);
+        var several = new EvalScorers();
+        several.AddTo(cmd);
+        source.SeveralScorers = several.Scorers;
 
         cmd.SetAction(async (parse, ct) =>
         {
@@ -73,6 +76,11 @@ public sealed class EvalCommand : ICommandFactory
                 ImagesRoot = dataset.Format == DatasetFormat.Pickapic || source.ScoresFile(parse) is not null ? null : effectiveRoot,
                 Calibration = parse.GetValue(calibration) is { } cp ? Calibration.Load(cp) : null,
             };
+
+            if (several.Requested(parse))
+            {
+                return await several.RunAsync(env, parse, source, dataset, options, effectiveRoot, parse.GetValue(json), parse.GetValue(report), ct).ConfigureAwait(false);
+            }
 
             // The reward-hacking monitors' saturated-pixel share reads each image's pixels once, while it is read anyway.
             using var run = EvalConsole.OpenSource(env, source, effectiveRoot, parse, new PixelMonitor(options.Monitor));

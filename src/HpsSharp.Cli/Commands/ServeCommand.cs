@@ -96,7 +96,7 @@ public sealed class ServeCommand : ICommandFactory
             }
 
             var hosted = scorerOptions is null ? new List<ScorerOptions>() : HostedScorers(parse, scorers, modelFor, model, scorerOptions);
-            var calibrations = NamedPaths(parse.GetValue(calibrationFor), "--calibration-for", [.. hosted.Select(h => h.Scorer)])
+            var calibrations = NamedPaths.Parse(parse.GetValue(calibrationFor), "--calibration-for", [.. hosted.Select(h => h.Scorer)], "hosted scorers")
                 .ToDictionary(kv => kv.Key, kv => HpsSharp.Core.Scoring.Calibration.Load(kv.Value), StringComparer.Ordinal);
             var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HPS_API_KEY");
             var options = new RewardServiceOptions
@@ -234,7 +234,7 @@ public sealed class ServeCommand : ICommandFactory
             canonical.Add(known);
         }
 
-        var folders = NamedPaths(parse.GetValue(modelFor), "--model-for", canonical);
+        var folders = NamedPaths.Parse(parse.GetValue(modelFor), "--model-for", canonical, "hosted scorers");
         var hosted = new List<ScorerOptions>();
         for (int i = 0; i < canonical.Count; i++)
         {
@@ -257,33 +257,6 @@ public sealed class ServeCommand : ICommandFactory
         }
 
         return hosted;
-    }
-
-    /// <summary>Parses repeated NAME=PATH values whose names must be among <paramref name="allowed"/>.</summary>
-    private static Dictionary<string, string> NamedPaths(string[]? values, string option, IReadOnlyList<string> allowed)
-    {
-        var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var v in values ?? [])
-        {
-            int eq = v.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0 || eq == v.Length - 1)
-            {
-                throw new UsageException($"{option}: '{v}' is not NAME=PATH");
-            }
-
-            var name = v[..eq].Trim().ToLowerInvariant();
-            if (!allowed.Contains(name))
-            {
-                throw new UsageException($"{option}: '{name}' is not one of the hosted scorers ({string.Join(", ", allowed)})");
-            }
-
-            if (!map.TryAdd(name, v[(eq + 1)..]))
-            {
-                throw new UsageException($"{option}: '{name}' is given twice");
-            }
-        }
-
-        return map;
     }
 
     /// <summary>An http(s) URL Kestrel can bind ('*' and '+' stand for every address), with no path or query.</summary>

@@ -99,7 +99,14 @@ public sealed class ModelOptions
     public IScorer Load(ParseResult parse, CliEnvironment env)
     {
         ArgumentNullException.ThrowIfNull(env);
-        var options = Read(parse);
+        return Load(Read(parse), env);
+    }
+
+    /// <summary>Loads the scorer <paramref name="options"/> describe and says on stderr what model it is.</summary>
+    public static IScorer Load(ScorerOptions options, CliEnvironment env)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(env);
         var scorer = env.ScorerLoader(options);
 
         // The loader ran it one item per forward; saying so in Model keys the score cache and the protocol on it.

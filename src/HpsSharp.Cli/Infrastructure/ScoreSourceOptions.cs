@@ -25,6 +25,12 @@ public sealed class ScoreSourceOptions(string scoresDescription, bool cluster = 
 
     public Option<string?> ModelFingerprint { get; } = new("--model-fingerprint") { Description = "With --cluster: the model the workers must run (default: the one every live worker runs)" };
 
+    /// <summary>
+    /// An option naming several scorers (<c>hps eval --scorers</c>); when it is given, the command checks the sources
+    /// itself (each scorer has its folder or scores file), so the one-source rule here does not apply.
+    /// </summary>
+    public Option? SeveralScorers { get; set; }
+
     /// <summary>True when this command offers --cluster.</summary>
     public bool OffersCluster => cluster;
 
@@ -44,6 +50,11 @@ public sealed class ScoreSourceOptions(string scoresDescription, bool cluster = 
 
         command.Validators.Add(r =>
         {
+            if (SeveralScorers is not null && r.GetResult(SeveralScorers) is not null)
+            {
+                return;
+            }
+
             int given = (r.GetResult(Model.Model) is null ? 0 : 1) + (r.GetResult(Scores) is null ? 0 : 1) + (cluster && r.GetResult(Cluster) is not null ? 1 : 0);
             if (given != 1)
             {
