@@ -11,7 +11,7 @@ public sealed class ScorerOptionTests
     private static string Golden(string scorer) => TestPaths.Fixture("scorers/" + scorer);
 
     /// <summary>A model folder as the registry expects: the fixture's files linked, plus the CLIP vocabulary.</summary>
-    private static string ModelDir(TempDir dir, string scorer)
+    internal static string ModelDir(TempDir dir, string scorer)
     {
         var model = dir.File(scorer);
         Directory.CreateDirectory(model);
