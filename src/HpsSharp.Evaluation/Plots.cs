@@ -202,7 +202,7 @@ public static class Plots
         ArgumentNullException.ThrowIfNull(comparison);
         var plot = NewPlot();
         var rows = comparison.Scorers;
-        bool paperShown = false;
+        bool paperShown = false, ciShown = false;
         for (int i = 0; i < rows.Count; i++)
         {
             var s = rows[i];
@@ -212,6 +212,11 @@ public static class Plots
                 var line = plot.Add.Line(i, ci[0] * 100, i, ci[1] * 100);
                 line.Color = Colors.Black;
                 line.LineWidth = 2;
+                if (!ciShown)
+                {
+                    line.LegendText = "95% interval";
+                    ciShown = true;
+                }
             }
 
             if (s.PaperAccuracy is { } paper)
@@ -230,7 +235,7 @@ public static class Plots
 
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray(), rows.Select(s => $"{s.Scorer} ({s.Pairs})").ToArray());
         plot.Axes.SetLimitsY(0, 100);
-        if (paperShown)
+        if (paperShown || ciShown)
         {
             plot.ShowLegend(Alignment.LowerRight);
         }

@@ -85,14 +85,21 @@ public static partial class Reports
         sb.AppendLine();
         sb.Append("Paper: ").Append(EscapeMd(c.Paper.Source)).Append(". ").Append(EscapeMd(c.Paper.Note)).AppendLine(".").AppendLine();
         AppendProtocolMd(sb, c.Protocol.Lines());
-        sb.AppendLine("## Scorers").AppendLine().AppendLine("| Scorer | Model | Scores | dtype | Preprocessing | Cache hits |").AppendLine("|---|---|---|---|---|---|");
+        sb.AppendLine("## Scorers").AppendLine().AppendLine("| Scorer | Model | dtype | Preprocessing | Cache hits |").AppendLine("|---|---|---|---|---|");
         foreach (var s in c.Scorers)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| [{EscapeMd(s.Scorer)}]({Uri.EscapeDataString(s.Scorer)}/report.md) | {EscapeMd(s.Model)} | {EscapeMd(s.Scores)} | {EscapeMd(s.Dtype)} | {EscapeMd(s.Preprocessing)} | {s.CacheHits} |");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| [{EscapeMd(s.Scorer)}]({Uri.EscapeDataString(s.Scorer)}/report.md) | {EscapeMd(ModelAndScores(s))} | {EscapeMd(s.Dtype)} | {EscapeMd(s.Preprocessing)} | {s.CacheHits} |");
         }
 
         sb.AppendLine().AppendLine("## Accuracy per scorer").AppendLine().AppendLine("![Accuracy per scorer](accuracy.png)").AppendLine();
         return sb.ToString();
+    }
+
+    /// <summary>The model, and where the scores came from when that is not the model itself (a scores file).</summary>
+    public static string ModelAndScores(ScorerAccuracy s)
+    {
+        ArgumentNullException.ThrowIfNull(s);
+        return s.Scores == s.Model ? s.Model : $"{s.Model}; scores: {s.Scores}";
     }
 
     private static string Html(EvalComparison c, byte[] png)
@@ -121,10 +128,10 @@ public static partial class Reports
         body.AppendLine("</table>");
         body.Append("<p><small>Paper: ").Append(Enc(c.Paper.Source)).Append(". ").Append(Enc(c.Paper.Note)).AppendLine(".</small></p>");
         AppendProtocolHtml(body, c.Protocol.Lines());
-        body.AppendLine("<h2>Scorers</h2><table><tr><th>Scorer</th><th>Model</th><th>Scores</th><th>dtype</th><th>Preprocessing</th><th>Cache hits</th></tr>");
+        body.AppendLine("<h2>Scorers</h2><table><tr><th>Scorer</th><th>Model</th><th>dtype</th><th>Preprocessing</th><th>Cache hits</th></tr>");
         foreach (var s in c.Scorers)
         {
-            body.Append(CultureInfo.InvariantCulture, $"<tr><td>{Enc(s.Scorer)}</td><td>{Enc(s.Model)}</td><td>{Enc(s.Scores)}</td><td>{Enc(s.Dtype)}</td><td>{Enc(s.Preprocessing)}</td><td>{s.CacheHits}</td></tr>").AppendLine();
+            body.Append(CultureInfo.InvariantCulture, $"<tr><td>{Enc(s.Scorer)}</td><td>{Enc(ModelAndScores(s))}</td><td>{Enc(s.Dtype)}</td><td>{Enc(s.Preprocessing)}</td><td>{s.CacheHits}</td></tr>").AppendLine();
         }
 
         body.AppendLine("</table>");

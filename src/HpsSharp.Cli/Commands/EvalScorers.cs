@@ -100,6 +100,13 @@ internal sealed class EvalScorers
             plan.Add((name, dir, files.GetValueOrDefault(name)));
         }
 
+        // Scores files are read before any model runs, so a bad one fails in a second, not after an hour of scoring.
+        var loaded = new Dictionary<string, ScoresFileSource>(StringComparer.Ordinal);
+        foreach (var (name, file) in files)
+        {
+            loaded[name] = ScoresFileSource.Load(file);
+        }
+
         if (model is not null && !plan.Any(p => p.Dir == model))
         {
             throw new UsageException($"--model is not used: --model-for names a folder for the first scorer ({names[0]})");
@@ -110,12 +117,11 @@ internal sealed class EvalScorers
         var results = new List<(string, EvalResult)>();
         foreach (var (name, dir, scoresFile) in plan)
         {
-            // Precomputed scores: measured from the images they name only for the monitors; here no monitors are asked.
             IScoreSource scoreSource;
             IScorer? scorer = null;
             if (scoresFile is not null)
             {
-                scoreSource = ScoresFileSource.Load(scoresFile);
+                scoreSource = loaded[name];
             }
             else
             {
@@ -170,7 +176,7 @@ internal sealed class EvalScorers
         models.AddColumns("scorer", "model", "dtype", "preprocessing", "cache hits");
         foreach (var s in c.Scorers)
         {
-            models.AddRow(Markup.Escape(s.Scorer), Markup.Escape(s.Model), Markup.Escape(s.Dtype), Markup.Escape(s.Preprocessing), s.CacheHits.ToString(CultureInfo.InvariantCulture));
+            models.AddRow(Markup.Escape(s.Scorer), Markup.Escape(Reports.ModelAndScores(s)), Markup.Escape(s.Dtype), Markup.Escape(s.Preprocessing), s.CacheHits.ToString(CultureInfo.InvariantCulture));
         }
 
         env.Console.Write(models);
