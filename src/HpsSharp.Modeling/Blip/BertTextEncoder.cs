@@ -39,7 +39,8 @@ internal sealed class BertTextEncoder : nn.Module<Tensor, Tensor>
         long l = ids.shape[1];
         var x = embeddings_norm.forward(word_embeddings.forward(ids).add(position_embeddings.narrow(0, 0, l)));
         trace?.Add("text_embeddings", x);
-        var ext = ones_like(mask, ScalarType.Float32).sub(mask.to(ScalarType.Float32)).mul(-10000.0).view(mask.shape[0], 1, 1, l);
+        // The additive mask in the activations' dtype: an fp32 mask would promote bf16 scores to fp32 (and then fail at AV).
+        var ext = ones_like(mask, x.dtype).sub(mask.to(x.dtype)).mul(-10000.0).view(mask.shape[0], 1, 1, l);
         var hidden = trace is null ? null : new List<Tensor>();
         foreach (var layer in layers)
         {
