@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
+using HpsSharp.Core.Text;
 
 namespace HpsSharp.Modeling;
 
@@ -29,9 +30,9 @@ public sealed record Qwen2VLConfig
 
     [JsonPropertyName("hidden_act")] public string HiddenAct { get; init; } = "silu";
 
-    [JsonPropertyName("image_token_id")] public int ImageTokenId { get; init; } = 151655;
+    [JsonPropertyName("image_token_id")] public int ImageTokenId { get; init; } = Qwen2Tokens.ImagePad;
 
-    [JsonPropertyName("video_token_id")] public int VideoTokenId { get; init; } = 151656;
+    [JsonPropertyName("video_token_id")] public int VideoTokenId { get; init; } = Qwen2Tokens.VideoPad;
 
     [JsonPropertyName("pad_token_id")] public int? PadTokenId { get; init; }
 
@@ -41,16 +42,37 @@ public sealed record Qwen2VLConfig
     [JsonIgnore] public int HeadDim => HiddenSize / NumAttentionHeads;
 
     /// <summary>The released HPSv3 7B configuration (Qwen2-VL-7B-Instruct with the vocabulary resized to 151658).</summary>
-    public static Qwen2VLConfig Released7B { get; } = new()
+    public static Qwen2VLConfig Released7B { get; } = FromDimensions(Hpsv3Dimensions.Released7B);
+
+    /// <summary>
+    /// The configuration of <paramref name="dims"/> with Qwen2-VL's defaults for everything the sizes do not fix
+    /// (norm epsilon, RoPE base, activations, token ids): the inverse of <see cref="ToDimensions"/>.
+    /// </summary>
+    public static Qwen2VLConfig FromDimensions(Hpsv3Dimensions dims)
     {
-        HiddenSize = 3584,
-        NumHiddenLayers = 28,
-        NumAttentionHeads = 28,
-        NumKeyValueHeads = 4,
-        IntermediateSize = 18944,
-        VocabSize = Hpsv3Layout.ReleasedVocabSize,
-        VisionConfig = new Qwen2VLVisionConfig { Depth = 32, EmbedDim = 1280, NumHeads = 16, MlpRatio = 4, HiddenSize = 3584 },
-    };
+        ArgumentNullException.ThrowIfNull(dims);
+        return new Qwen2VLConfig
+        {
+            HiddenSize = dims.HiddenSize,
+            NumHiddenLayers = dims.NumLayers,
+            NumAttentionHeads = dims.NumHeads,
+            NumKeyValueHeads = dims.NumKeyValueHeads,
+            IntermediateSize = dims.IntermediateSize,
+            VocabSize = dims.VocabSize,
+            VisionConfig = new Qwen2VLVisionConfig
+            {
+                Depth = dims.VisionDepth,
+                EmbedDim = dims.VisionEmbedDim,
+                NumHeads = dims.VisionNumHeads,
+                MlpRatio = dims.VisionMlpRatio,
+                HiddenSize = dims.HiddenSize,
+                InChans = dims.InChannels,
+                PatchSize = dims.PatchSize,
+                TemporalPatchSize = dims.TemporalPatchSize,
+                SpatialMergeSize = dims.SpatialMergeSize,
+            },
+        };
+    }
 
     /// <summary>Reads and validates <paramref name="path"/> (a <c>config.json</c>).</summary>
     /// <exception cref="UserInputException">the file is missing, not JSON, or a field is out of range.</exception>
@@ -174,11 +196,11 @@ public sealed record Qwen2VLConfig
         return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{n:0.#} {units[u]}");
     }
 
-    /// <summary>The tensor-table dimensions of this configuration.</summary>
+    /// <summary>The sizes of this configuration (TorchSharp-free; see <see cref="FromDimensions"/>).</summary>
     public Hpsv3Dimensions ToDimensions() => new(
         HiddenSize, NumHiddenLayers, NumAttentionHeads, NumKeyValueHeads, IntermediateSize, VocabSize,
         VisionConfig.Depth, VisionConfig.EmbedDim, VisionConfig.MlpRatio, VisionConfig.InChans, VisionConfig.PatchSize,
-        VisionConfig.TemporalPatchSize, VisionConfig.SpatialMergeSize);
+        VisionConfig.TemporalPatchSize, VisionConfig.SpatialMergeSize, VisionConfig.NumHeads);
 }
 
 /// <summary>The <c>vision_config</c> block of a Qwen2-VL <c>config.json</c>.</summary>
