@@ -362,7 +362,7 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
         using var noGrad = no_grad();
         foreach (var (name, parameter) in named_parameters())
         {
-            using var loaded = source.Get(name, parameter.shape, name.StartsWith("rm_head.", StringComparison.Ordinal) ? Hpsv3TensorRole.RewardHead : Hpsv3TensorRole.Backbone);
+            using var loaded = source.Get(name, parameter.shape, parameter.dtype == ScalarType.Float32 && BackboneDtype != ScalarType.Float32 ? ParameterPrecision.Float32 : ParameterPrecision.Model);
             parameter.copy_(loaded);
         }
     }

@@ -164,7 +164,7 @@ public sealed record Qwen2VLConfig
     /// <summary>The most parameters a config may describe (≈ 120× the released 7B; 2 TB in bf16).</summary>
     public const double MaxParameters = 1e12;
 
-    /// <summary>The most tensors a config may describe (the released 7B has 743).</summary>
+    /// <summary>The most tensors a config may describe (the released 7B has 735).</summary>
     public const long MaxTensors = 100_000;
 
     /// <summary>
@@ -179,7 +179,7 @@ public sealed record Qwen2VLConfig
         if (parameters > MaxParameters || tensors > MaxTensors)
         {
             throw new UserInputException(source, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"config.json describes {NumHiddenLayers} decoder layers and {VisionConfig.Depth} vision blocks: {tensors:N0} tensors and {parameters:G3} parameters, which would need {Bytes(parameters * 2)} in bf16 ({Bytes(parameters * 4)} in fp32); refused before allocating (at most {MaxParameters:G0} parameters and {MaxTensors:N0} tensors; the released HPSv3 has 8.29e9 in 743)"));
+                $"config.json describes {NumHiddenLayers} decoder layers and {VisionConfig.Depth} vision blocks: {tensors:N0} tensors and {parameters:G3} parameters, which would need {Bytes(parameters * 2)} in bf16 ({Bytes(parameters * 4)} in fp32); refused before allocating (at most {MaxParameters:G0} parameters and {MaxTensors:N0} tensors; the released HPSv3 has {Hpsv3Dimensions.Released7B.ParameterCount:G3} in {Hpsv3Dimensions.Released7B.TensorCount})"));
         }
     }
 
