@@ -203,19 +203,19 @@ public sealed record Qwen2VLConfig
         VisionConfig.TemporalPatchSize, VisionConfig.SpatialMergeSize, VisionConfig.NumHeads);
 }
 
-/// <summary>The <c>vision_config</c> block of a Qwen2-VL <c>config.json</c>.</summary>
+/// <summary>The <c>vision_config</c> block of a Qwen2-VL <c>config.json</c>; absent sizes default to the released 7B's.</summary>
 public sealed record Qwen2VLVisionConfig
 {
-    [JsonPropertyName("depth")] public int Depth { get; init; } = 32;
+    [JsonPropertyName("depth")] public int Depth { get; init; } = Hpsv3Dimensions.Released7B.VisionDepth;
 
-    [JsonPropertyName("embed_dim")] public int EmbedDim { get; init; } = 1280;
+    [JsonPropertyName("embed_dim")] public int EmbedDim { get; init; } = Hpsv3Dimensions.Released7B.VisionEmbedDim;
 
-    [JsonPropertyName("num_heads")] public int NumHeads { get; init; } = 16;
+    [JsonPropertyName("num_heads")] public int NumHeads { get; init; } = Hpsv3Dimensions.Released7B.VisionNumHeads;
 
-    [JsonPropertyName("mlp_ratio")] public int MlpRatio { get; init; } = 4;
+    [JsonPropertyName("mlp_ratio")] public int MlpRatio { get; init; } = Hpsv3Dimensions.Released7B.VisionMlpRatio;
 
     /// <summary>The merger's output width (= the decoder hidden size).</summary>
-    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 3584;
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = Hpsv3Dimensions.Released7B.HiddenSize;
 
     [JsonPropertyName("in_chans")] public int InChans { get; init; } = 3;
 
