@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using HpsSharp.Core.Data;
 
 namespace HpsSharp.Cohp;
 
@@ -22,8 +23,13 @@ public sealed class RunFolder
     /// <summary>The folder's absolute path.</summary>
     public string Path { get; }
 
-    /// <summary>The absolute path of a file given relative to the folder (forward slashes).</summary>
-    public string Full(string relative) => System.IO.Path.Combine(Path, relative.Replace('/', System.IO.Path.DirectorySeparatorChar));
+    /// <summary>
+    /// The absolute path of a file given relative to the folder (forward slashes). The names come from
+    /// <c>run.json</c>, which a resumed run reads back, so they go through Core's containment policy
+    /// (<see cref="ImageRoot.Resolve"/>): a name that leaves the folder, by ".." or a link, is refused.
+    /// </summary>
+    /// <exception cref="ImagePathException">the name leaves the run folder.</exception>
+    public string Full(string relative) => ImageRoot.Resolve(Path, relative);
 
     /// <summary>The run document of an earlier run in <paramref name="path"/>, or null when there is none.</summary>
     public static CohpRun? TryLoad(string path)

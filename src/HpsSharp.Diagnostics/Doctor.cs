@@ -418,14 +418,13 @@ internal sealed record ModelNeeds(long Bf16Bytes, long Fp32Bytes, long DownloadB
     /// <summary>The released checkpoint: the 7B table in bf16 with an fp32 head (≈16.6 GB).</summary>
     public static ModelNeeds Released7B { get; } = Released();
 
-    /// <summary>The released file also stores the unused bf16 <c>lm_head</c> [151658, 3584]; it is downloaded, never loaded.</summary>
-    private const long ReleasedLmHeadBytes = 151658L * 3584 * 2;
-
     private static ModelNeeds Released()
     {
         var n = FromTable(Hpsv3Layout.ExpectedTensors(Hpsv3Dimensions.Released7B)
             .Select(t => (t.Role == Hpsv3TensorRole.RewardHead, t.Shape.Aggregate(1L, (a, b) => a * b))).ToList(), storedBytes: null);
-        return n with { DownloadBytes = n.DownloadBytes + ReleasedLmHeadBytes };
+        // The released file also stores the unused bf16 lm_head [vocab, hidden]; it is downloaded, never loaded.
+        var d = Hpsv3Dimensions.Released7B;
+        return n with { DownloadBytes = n.DownloadBytes + ((long)d.VocabSize * d.HiddenSize * 2) };
     }
 
     public static ModelNeeds From(CheckpointReport report) => FromTable(report.Tensors

@@ -33,12 +33,6 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
         model = new Qwen2Model("model", config, weights);
         rm_head = new RewardHead("rm_head", config.HiddenSize, weights);
         RegisterComponents();
-
-        var expected = Hpsv3Layout.ExpectedTensors(config.ToDimensions()).Select(t => t.Name).Order(StringComparer.Ordinal);
-        if (!weights.Requested.Order(StringComparer.Ordinal).SequenceEqual(expected))
-        {
-            throw new InvalidOperationException("the module tree and Hpsv3Layout disagree on the parameter names");
-        }
     }
 
     /// <summary>The configuration the model was built from (vocab_size = the checkpoint's embedding rows).</summary>
@@ -136,11 +130,13 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
             config = config with { VocabSize = checked((int)embed.Shape[0]) };
         }
 
-        var check = Hpsv3Layout.Check(weights.Tensors, config.ToDimensions());
+        // The checkpoint is checked against the model this config builds (on the meta device), before a byte is mapped.
+        var check = Hpsv3Layout.Check(weights.Tensors, ParameterTable(config));
         if (!check.Ok)
         {
             string? hint = null;
-            if (check.Mismatched.Count > 0 && Hpsv3Layout.HasReleasedShapes(weights.Tensors.Select(t => new CheckpointTensor(t.Name, SafetensorsDtypes.Name(t.Dtype), t.Shape))))
+            if (check.Mismatched.Count > 0 && config.ToDimensions() != Hpsv3Dimensions.Released7B
+                && Hpsv3Layout.Check(weights.Tensors, ParameterTable(Qwen2VLConfig.Released7B)).Ok)
             {
                 hint = "the checkpoint has the released 7B shapes but config.json describes another size: use the config.json of Qwen/Qwen2-VL-7B-Instruct";
             }
@@ -302,6 +298,22 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     }
 
     /// <summary>
+    /// The parameters of the model <paramref name="config"/> builds, read from that model built on the meta device
+    /// (no memory): flat checkpoint names in module order, shapes, and the role (the fp32 <c>rm_head</c> or the
+    /// backbone). This is the table the loader checks a checkpoint against, so the module tree is the one
+    /// description of the model; the TorchSharp-free <see cref="Hpsv3Layout.ExpectedTensors"/> is tested equal to it.
+    /// </summary>
+    public static IReadOnlyList<Hpsv3ExpectedTensor> ParameterTable(Qwen2VLConfig config)
+    {
+        // Built in bf16, the parameters the weight source keeps in fp32 whatever the backbone dtype are the head's.
+        using var meta = CreateOnMeta(config, "bf16");
+        return meta.named_parameters().Select(p => new Hpsv3ExpectedTensor(
+            p.name,
+            p.parameter.shape,
+            p.parameter.dtype == ScalarType.Float32 ? Hpsv3TensorRole.RewardHead : Hpsv3TensorRole.Backbone)).ToList();
+    }
+
+    /// <summary>
     /// Writes the weights as one safetensors file in the official flat layout that Python HPSv3 loads with
     /// <c>load_state_dict(strict=True)</c> (plus nothing else: no <c>lm_head</c>). The backbone is stored in
     /// <paramref name="backboneDtype"/> ("bf16" as released, or "fp32"); <c>rm_head</c> is always F32. Atomic.
@@ -340,7 +352,7 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     {
         ArgumentException.ThrowIfNullOrEmpty(pathOrFolder);
         using var weights = SafetensorsModel.Open(pathOrFolder);
-        var check = Hpsv3Layout.Check(weights.Tensors, Config.ToDimensions());
+        var check = Hpsv3Layout.Check(weights.Tensors, ParameterTable(Config));
         if (!check.Ok)
         {
             throw new ModelLoadException(weights.Source, check.Missing, check.Unexpected, check.Mismatched);
@@ -350,7 +362,7 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
         using var noGrad = no_grad();
         foreach (var (name, parameter) in named_parameters())
         {
-            using var loaded = source.Get(name, parameter.shape, name.StartsWith("rm_head.", StringComparison.Ordinal) ? Hpsv3TensorRole.RewardHead : Hpsv3TensorRole.Backbone);
+            using var loaded = source.Get(name, parameter.shape, parameter.dtype == ScalarType.Float32 && BackboneDtype != ScalarType.Float32 ? ParameterPrecision.Float32 : ParameterPrecision.Model);
             parameter.copy_(loaded);
         }
     }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
+using HpsSharp.Core.Text;
 
 namespace HpsSharp.Modeling;
 
@@ -29,9 +30,9 @@ public sealed record Qwen2VLConfig
 
     [JsonPropertyName("hidden_act")] public string HiddenAct { get; init; } = "silu";
 
-    [JsonPropertyName("image_token_id")] public int ImageTokenId { get; init; } = 151655;
+    [JsonPropertyName("image_token_id")] public int ImageTokenId { get; init; } = Qwen2Tokens.ImagePad;
 
-    [JsonPropertyName("video_token_id")] public int VideoTokenId { get; init; } = 151656;
+    [JsonPropertyName("video_token_id")] public int VideoTokenId { get; init; } = Qwen2Tokens.VideoPad;
 
     [JsonPropertyName("pad_token_id")] public int? PadTokenId { get; init; }
 
@@ -41,16 +42,37 @@ public sealed record Qwen2VLConfig
     [JsonIgnore] public int HeadDim => HiddenSize / NumAttentionHeads;
 
     /// <summary>The released HPSv3 7B configuration (Qwen2-VL-7B-Instruct with the vocabulary resized to 151658).</summary>
-    public static Qwen2VLConfig Released7B { get; } = new()
+    public static Qwen2VLConfig Released7B { get; } = FromDimensions(Hpsv3Dimensions.Released7B);
+
+    /// <summary>
+    /// The configuration of <paramref name="dims"/> with Qwen2-VL's defaults for everything the sizes do not fix
+    /// (norm epsilon, RoPE base, activations, token ids): the inverse of <see cref="ToDimensions"/>.
+    /// </summary>
+    public static Qwen2VLConfig FromDimensions(Hpsv3Dimensions dims)
     {
-        HiddenSize = 3584,
-        NumHiddenLayers = 28,
-        NumAttentionHeads = 28,
-        NumKeyValueHeads = 4,
-        IntermediateSize = 18944,
-        VocabSize = Hpsv3Layout.ReleasedVocabSize,
-        VisionConfig = new Qwen2VLVisionConfig { Depth = 32, EmbedDim = 1280, NumHeads = 16, MlpRatio = 4, HiddenSize = 3584 },
-    };
+        ArgumentNullException.ThrowIfNull(dims);
+        return new Qwen2VLConfig
+        {
+            HiddenSize = dims.HiddenSize,
+            NumHiddenLayers = dims.NumLayers,
+            NumAttentionHeads = dims.NumHeads,
+            NumKeyValueHeads = dims.NumKeyValueHeads,
+            IntermediateSize = dims.IntermediateSize,
+            VocabSize = dims.VocabSize,
+            VisionConfig = new Qwen2VLVisionConfig
+            {
+                Depth = dims.VisionDepth,
+                EmbedDim = dims.VisionEmbedDim,
+                NumHeads = dims.VisionNumHeads,
+                MlpRatio = dims.VisionMlpRatio,
+                HiddenSize = dims.HiddenSize,
+                InChans = dims.InChannels,
+                PatchSize = dims.PatchSize,
+                TemporalPatchSize = dims.TemporalPatchSize,
+                SpatialMergeSize = dims.SpatialMergeSize,
+            },
+        };
+    }
 
     /// <summary>Reads and validates <paramref name="path"/> (a <c>config.json</c>).</summary>
     /// <exception cref="UserInputException">the file is missing, not JSON, or a field is out of range.</exception>
@@ -142,7 +164,7 @@ public sealed record Qwen2VLConfig
     /// <summary>The most parameters a config may describe (≈ 120× the released 7B; 2 TB in bf16).</summary>
     public const double MaxParameters = 1e12;
 
-    /// <summary>The most tensors a config may describe (the released 7B has 743).</summary>
+    /// <summary>The most tensors a config may describe (the released 7B has 735).</summary>
     public const long MaxTensors = 100_000;
 
     /// <summary>
@@ -157,7 +179,7 @@ public sealed record Qwen2VLConfig
         if (parameters > MaxParameters || tensors > MaxTensors)
         {
             throw new UserInputException(source, string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"config.json describes {NumHiddenLayers} decoder layers and {VisionConfig.Depth} vision blocks: {tensors:N0} tensors and {parameters:G3} parameters, which would need {Bytes(parameters * 2)} in bf16 ({Bytes(parameters * 4)} in fp32); refused before allocating (at most {MaxParameters:G0} parameters and {MaxTensors:N0} tensors; the released HPSv3 has 8.29e9 in 743)"));
+                $"config.json describes {NumHiddenLayers} decoder layers and {VisionConfig.Depth} vision blocks: {tensors:N0} tensors and {parameters:G3} parameters, which would need {Bytes(parameters * 2)} in bf16 ({Bytes(parameters * 4)} in fp32); refused before allocating (at most {MaxParameters:G0} parameters and {MaxTensors:N0} tensors; the released HPSv3 has {Hpsv3Dimensions.Released7B.ParameterCount:G3} in {Hpsv3Dimensions.Released7B.TensorCount})"));
         }
     }
 
@@ -174,26 +196,26 @@ public sealed record Qwen2VLConfig
         return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{n:0.#} {units[u]}");
     }
 
-    /// <summary>The tensor-table dimensions of this configuration.</summary>
+    /// <summary>The sizes of this configuration (TorchSharp-free; see <see cref="FromDimensions"/>).</summary>
     public Hpsv3Dimensions ToDimensions() => new(
         HiddenSize, NumHiddenLayers, NumAttentionHeads, NumKeyValueHeads, IntermediateSize, VocabSize,
         VisionConfig.Depth, VisionConfig.EmbedDim, VisionConfig.MlpRatio, VisionConfig.InChans, VisionConfig.PatchSize,
-        VisionConfig.TemporalPatchSize, VisionConfig.SpatialMergeSize);
+        VisionConfig.TemporalPatchSize, VisionConfig.SpatialMergeSize, VisionConfig.NumHeads);
 }
 
-/// <summary>The <c>vision_config</c> block of a Qwen2-VL <c>config.json</c>.</summary>
+/// <summary>The <c>vision_config</c> block of a Qwen2-VL <c>config.json</c>; absent sizes default to the released 7B's.</summary>
 public sealed record Qwen2VLVisionConfig
 {
-    [JsonPropertyName("depth")] public int Depth { get; init; } = 32;
+    [JsonPropertyName("depth")] public int Depth { get; init; } = Hpsv3Dimensions.Released7B.VisionDepth;
 
-    [JsonPropertyName("embed_dim")] public int EmbedDim { get; init; } = 1280;
+    [JsonPropertyName("embed_dim")] public int EmbedDim { get; init; } = Hpsv3Dimensions.Released7B.VisionEmbedDim;
 
-    [JsonPropertyName("num_heads")] public int NumHeads { get; init; } = 16;
+    [JsonPropertyName("num_heads")] public int NumHeads { get; init; } = Hpsv3Dimensions.Released7B.VisionNumHeads;
 
-    [JsonPropertyName("mlp_ratio")] public int MlpRatio { get; init; } = 4;
+    [JsonPropertyName("mlp_ratio")] public int MlpRatio { get; init; } = Hpsv3Dimensions.Released7B.VisionMlpRatio;
 
     /// <summary>The merger's output width (= the decoder hidden size).</summary>
-    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 3584;
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = Hpsv3Dimensions.Released7B.HiddenSize;
 
     [JsonPropertyName("in_chans")] public int InChans { get; init; } = 3;
 

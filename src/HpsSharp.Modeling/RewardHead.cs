@@ -22,9 +22,9 @@ internal sealed class RewardHead : nn.Module<Tensor, Tensor>
     public RewardHead(string name, long hidden, WeightSource weights)
         : base(name)
     {
-        _l0 = new Linear(name + ".0", hidden, 1024, true, weights, Hpsv3TensorRole.RewardHead);
-        _l3 = new Linear(name + ".3", 1024, 16, true, weights, Hpsv3TensorRole.RewardHead);
-        _l5 = new Linear(name + ".5", 16, 2, true, weights, Hpsv3TensorRole.RewardHead);
+        _l0 = new Linear(name + ".0", hidden, 1024, true, weights, ParameterPrecision.Float32);
+        _l3 = new Linear(name + ".3", 1024, 16, true, weights, ParameterPrecision.Float32);
+        _l5 = new Linear(name + ".5", 16, 2, true, weights, ParameterPrecision.Float32);
         register_module("0", _l0);
         register_module("3", _l3);
         register_module("5", _l5);

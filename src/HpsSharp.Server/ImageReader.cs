@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using HpsSharp.Core.Data;
 using HpsSharp.Core.Scoring;
 using SkiaSharp;
 
@@ -161,15 +162,7 @@ public sealed class ImageReader
         }
 
         string full = ResolveUnderRoot(_root, relative, item);
-
-        // Only regular files: opening a FIFO blocks until a writer appears (the request hung), and a device or a
-        // /proc file has no end. stat reports size 0 for all of them, so a file with content is a regular file.
         var info = new FileInfo(full);
-        if (!info.Exists || info.Length == 0)
-        {
-            throw new ItemRejectedException(item, $"'{relative}' is not a regular file with content (FIFOs, sockets, devices and empty files are refused)");
-        }
-
         if (info.Length > _options.MaxRequestBodyBytes)
         {
             throw new ItemRejectedException(item, $"'{relative}' is {info.Length} bytes, larger than the limit max_request_body_bytes = {_options.MaxRequestBodyBytes}");
@@ -201,55 +194,32 @@ public sealed class ImageReader
     }
 
     /// <summary>
-    /// Resolves <paramref name="relative"/> under <paramref name="root"/> the way the file system will, following
-    /// symbolic links component by component, and refuses any result outside the root.
+    /// Resolves a request's <c>path</c> under <paramref name="root"/> by Core's one containment policy
+    /// (<see cref="ImageRoot.Resolve"/>: links resolved, ".." escapes refused, absolute paths only under the root) and
+    /// requires an existing regular file with content. A refusal becomes a per-item error that names the path as
+    /// the client wrote it and never the server's own folders.
     /// </summary>
     public static string ResolveUnderRoot(string root, string relative, string item)
     {
         ArgumentNullException.ThrowIfNull(root);
         ArgumentNullException.ThrowIfNull(relative);
-        if (relative.Length == 0 || Path.IsPathRooted(relative) || relative.Contains('\0', StringComparison.Ordinal))
+        try
         {
-            throw new ItemRejectedException(item, $"path '{relative}' must be a non-empty path relative to the image root");
+            return ImageRoot.Resolve(root, relative, ImageRootRequirement.RegularFile);
         }
-
-        string realRoot = RealPath(Path.GetFullPath(root));
-        string current = realRoot;
-        foreach (var part in relative.Split(['/', '\\'], StringSplitOptions.RemoveEmptyEntries))
+        catch (ImagePathException ex)
         {
-            current = Path.GetFullPath(Path.Combine(current, part));
-            if (current != realRoot && !IsUnder(realRoot, current))
+            throw new ItemRejectedException(item, ex.Problem switch
             {
-                throw new ItemRejectedException(item, $"path '{relative}' leaves the image root");
-            }
-
-            FileSystemInfo info = Directory.Exists(current) ? new DirectoryInfo(current) : new FileInfo(current);
-            if (info.LinkTarget is not null)
-            {
-                current = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? current;
-                if (current != realRoot && !IsUnder(realRoot, current))
-                {
-                    throw new ItemRejectedException(item, $"path '{relative}' leads out of the image root through a link");
-                }
-            }
+                ImagePathProblem.Malformed => $"path '{relative}' must be a non-empty path under the image root ({ex.Reason})",
+                ImagePathProblem.LeavesRoot => $"path '{relative}' leaves the image root",
+                ImagePathProblem.AbsoluteOutside => $"path '{relative}' is absolute and not under the image root; give a path relative to the image root",
+                ImagePathProblem.LinkOutside => $"path '{relative}' leads out of the image root through a link",
+                ImagePathProblem.Missing => $"no file '{relative}' under the image root",
+                _ => $"'{relative}' is not a regular file with content (FIFOs, sockets, devices, folders and empty files are refused)",
+            });
         }
-
-        if (!IsUnder(realRoot, current) || !File.Exists(current))
-        {
-            throw new ItemRejectedException(item, $"no file '{relative}' under the image root");
-        }
-
-        return current;
     }
-
-    private static string RealPath(string path)
-    {
-        var info = new DirectoryInfo(path);
-        return Path.TrimEndingDirectorySeparator(info.LinkTarget is null ? path : info.ResolveLinkTarget(true)?.FullName ?? path);
-    }
-
-    private static bool IsUnder(string root, string path) =>
-        path.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     private static int ReadDimension(JsonElement element, string name, string item)
     {

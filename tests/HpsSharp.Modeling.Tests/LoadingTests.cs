@@ -1,5 +1,6 @@
 using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
+using HpsSharp.Modeling.Weights;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -161,8 +162,8 @@ public sealed class MappedWeightsTests : IDisposable
 
         using var model = SafetensorsModel.Open(path);
         using var source = new Weights.MappedWeightSource(model, new Dictionary<string, string> { ["a"] = "a", ["b"] = "b" }, ScalarType.BFloat16, new TorchSharp.torch.Device("cpu"), false);
-        using var a = source.Get("a", [3], Hpsv3TensorRole.Backbone);
-        using var b = source.Get("b", [2], Hpsv3TensorRole.RewardHead);
+        using var a = source.Get("a", [3], ParameterPrecision.Model);
+        using var b = source.Get("b", [2], ParameterPrecision.Float32);
         Assert.Equal(ScalarType.BFloat16, a.dtype);
         Assert.Equal(new[] { 1f, -2f, 0.5f }, a.to(ScalarType.Float32).data<float>().ToArray());
         Assert.Equal(new[] { 3.25f, -7f }, b.data<float>().ToArray());

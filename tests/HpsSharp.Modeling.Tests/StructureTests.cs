@@ -40,15 +40,32 @@ public sealed class StructureTests
         Assert.Empty(model.buffers());
     }
 
-    [Fact]
-    public void ParameterNamesAreTheLayoutTableForTheTinyConfig()
+    public static TheoryData<string> Configs => new() { "tiny", "released-7b" };
+
+    /// <summary>
+    /// The TorchSharp-free table (<c>hps model inspect</c>, <c>hps doctor</c>) equals the parameters of the model built
+    /// on the meta device — the table the loader checks against — name by name, in order, with shapes and roles.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void TheInspectorTableIsTheMetaDeviceModel(string which)
     {
-        var config = Qwen2VLConfig.Load(Path.Combine(TinyFixture.ModelDir, "config.json"));
-        using var model = Hpsv3Model.CreateOnMeta(config, "fp32");
-        var names = model.named_parameters().Select(p => p.name).Order(StringComparer.Ordinal);
-        var table = Hpsv3Layout.ExpectedTensors(config.ToDimensions()).Select(t => t.Name).Order(StringComparer.Ordinal);
-        Assert.Equal(table, names);
-        Assert.All(model.named_parameters(), p => Assert.Equal(ScalarType.Float32, p.parameter.dtype));
+        var config = which == "tiny" ? Qwen2VLConfig.Load(Path.Combine(TinyFixture.ModelDir, "config.json")) : Qwen2VLConfig.Released7B;
+        var table = Hpsv3Layout.ExpectedTensors(config.ToDimensions());
+        var model = Hpsv3Model.ParameterTable(config);
+        Assert.Equal(table.Select(t => t.Name), model.Select(t => t.Name));
+        Assert.Equal(table.Select(t => $"{t.Name} {t.ShapeText} {t.Role}"), model.Select(t => $"{t.Name} {t.ShapeText} {t.Role}"));
+        Assert.Equal(config.ToDimensions().TensorCount, model.Count);
+        Assert.Equal(config.ToDimensions().ParameterCount, model.Sum(t => (double)t.Shape.Aggregate(1L, (a, b) => a * b)));
+    }
+
+    [Fact]
+    public void TheReleasedConfigAndDimensionsAreOneDefinition()
+    {
+        Assert.Equal(Hpsv3Dimensions.Released7B, Qwen2VLConfig.Released7B.ToDimensions());
+        Assert.Equal(Qwen2VLConfig.Released7B, Qwen2VLConfig.FromDimensions(Qwen2VLConfig.Released7B.ToDimensions()));
+        var tiny = Qwen2VLConfig.Load(Path.Combine(TinyFixture.ModelDir, "config.json"));
+        Assert.Equal(tiny.ToDimensions(), Qwen2VLConfig.FromDimensions(tiny.ToDimensions()).ToDimensions());
     }
 }
 

@@ -113,7 +113,7 @@ public sealed class ScorerStructureTests
 
         public override ScalarType BackboneDtype => ScalarType.Float32;
 
-        public override TorchSharp.Modules.Parameter Get(string name, long[] shape, HpsSharp.Core.Safetensors.Hpsv3TensorRole role)
+        public override TorchSharp.Modules.Parameter Get(string name, long[] shape, HpsSharp.Modeling.Weights.ParameterPrecision precision)
         {
             Record(name);
             Shapes[name] = shape;

@@ -124,16 +124,19 @@ public sealed class LimitsAndAuthTests
 
         await using var host = await ServiceHost.StartAsync(new FakeScorer(), new RewardServiceOptions { ImageRoot = root.Path });
         string escape = Path.GetRelativePath(root.Path, outside.File("secret.png"));
-        var paths = new[] { "sub/a.png", escape, outside.File("secret.png"), "link.png", "dirlink/secret.png", "sub/missing.png", "sub/../sub/a.png" };
+        var paths = new[] { "sub/a.png", escape, outside.File("secret.png"), "link.png", "dirlink/secret.png", "sub/missing.png", "sub/../sub/a.png", Path.Combine(root.Path, "sub", "a.png") };
         var (status, body, _) = await host.PostJsonAsync("/v1/score", new { items = paths.Select(p => new { prompt = "p", path = p }).ToArray() });
         Assert.Equal(200, status);
         var r = body!["results"]!.AsArray();
         Assert.Equal(TestImages.FakeMu("p", png), (double)r[0]!["mu"]!, 12);
         Assert.Contains("leaves the image root", (string)r[1]!["error"]!, StringComparison.Ordinal);
-        Assert.Contains("relative", (string)r[2]!["error"]!, StringComparison.Ordinal);
+        Assert.Contains("absolute and not under the image root", (string)r[2]!["error"]!, StringComparison.Ordinal);
+        Assert.DoesNotContain(root.Path, (string)r[1]!["error"]!, StringComparison.Ordinal); // the server's own folders are never named
+        Assert.DoesNotContain(root.Path, (string)r[2]!["error"]!, StringComparison.Ordinal);
         Assert.Contains("link", (string)r[3]!["error"]!, StringComparison.Ordinal);
         Assert.Contains("link", (string)r[4]!["error"]!, StringComparison.Ordinal);
         Assert.Contains("no file", (string)r[5]!["error"]!, StringComparison.Ordinal);
         Assert.Equal(TestImages.FakeMu("p", png), (double)r[6]!["mu"]!, 12);
+        Assert.Equal(TestImages.FakeMu("p", png), (double)r[7]!["mu"]!, 12); // absolute, under the root: one policy with datasets
     }
 }

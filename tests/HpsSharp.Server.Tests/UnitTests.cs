@@ -60,6 +60,7 @@ public sealed class UnitTests
         Assert.Equal(root.File("x.png"), ImageReader.ResolveUnderRoot(root.Path, "x.png", "i"));
         Assert.Throws<ItemRejectedException>(() => ImageReader.ResolveUnderRoot(root.Path, "../x.png", "i"));
         Assert.Throws<ItemRejectedException>(() => ImageReader.ResolveUnderRoot(root.Path, "/etc/passwd", "i"));
+        Assert.Equal(root.File("x.png"), ImageReader.ResolveUnderRoot(root.Path, root.File("x.png"), "i"));
         Assert.Throws<ItemRejectedException>(() => ImageReader.ResolveUnderRoot(root.Path, "", "i"));
         var e = Assert.Throws<ItemRejectedException>(() => ImageReader.ResolveUnderRoot(root.Path, "a/../../x.png", "items[2]"));
         Assert.Equal("items[2]", e.Item);

@@ -6,9 +6,9 @@ namespace HpsSharp.Cli.Infrastructure;
 /// <summary><c>--min-pixels</c> / <c>--max-pixels</c>: HPSv3's fixed pixel budget (200704 = 256·28² each) unless overridden.</summary>
 public sealed class PixelOptions
 {
-    public Option<int> MinPixels { get; } = new("--min-pixels") { Description = "Smallest resized area (HPSv3: 200704)", DefaultValueFactory = _ => SmartResize.Hpsv3Pixels };
+    public Option<int> MinPixels { get; } = new("--min-pixels") { Description = $"Smallest resized area (HPSv3: {SmartResize.Hpsv3Pixels})", DefaultValueFactory = _ => SmartResize.Hpsv3Pixels };
 
-    public Option<int> MaxPixels { get; } = new("--max-pixels") { Description = "Largest resized area (HPSv3: 200704)", DefaultValueFactory = _ => SmartResize.Hpsv3Pixels };
+    public Option<int> MaxPixels { get; } = new("--max-pixels") { Description = $"Largest resized area (HPSv3: {SmartResize.Hpsv3Pixels})", DefaultValueFactory = _ => SmartResize.Hpsv3Pixels };
 
     public void AddTo(Command command)
     {

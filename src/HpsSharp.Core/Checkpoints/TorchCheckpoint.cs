@@ -51,6 +51,18 @@ public sealed class TorchCheckpoint : IDisposable
     /// </summary>
     public object? Root { get; }
 
+    /// <summary>
+    /// The scan policy of <c>torch.load(weights_only=True)</c>: object construction only through the allowed globals,
+    /// any number of opcodes, trailing bytes ignored (as Python's unpickler does).
+    /// </summary>
+    private static readonly PicklePolicy Policy = new()
+    {
+        Accepts = "tensor-only checkpoints name only collections.OrderedDict, torch._utils._rebuild_tensor_v2/_rebuild_parameter and torch.*Storage",
+        AllowGlobal = IsAllowed,
+        AllowObjectConstruction = true,
+        AllowSetsAndBuffers = true,
+    };
+
     /// <summary>True for a Python global the reader lets a pickle name.</summary>
     public static bool IsAllowed(string module, string name) => (module, name) switch
     {
@@ -102,7 +114,15 @@ public sealed class TorchCheckpoint : IDisposable
                 pickle = ms.ToArray();
             }
 
-            PickleScanner.Check(pickle, IsAllowed, path);
+            try
+            {
+                PickleScanner.Check(pickle, Policy);
+            }
+            catch (PickleScanException ex)
+            {
+                throw new TorchCheckpointException(path, $"data.pkl: {ex.Message}", ex);
+            }
+
             object? root;
             try
             {

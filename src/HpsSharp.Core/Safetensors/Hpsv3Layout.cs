@@ -3,8 +3,10 @@ using System.Globalization;
 namespace HpsSharp.Core.Safetensors;
 
 /// <summary>
-/// The dimensions that fix the HPSv3 tensor table: the Qwen2-VL decoder and vision tower sizes, and the vocabulary
-/// rows after HPSv3's resize (151658 for the released checkpoint, docs/model.md#checkpoint-and-key-layouts).
+/// The sizes of an HPSv3 model without TorchSharp: the Qwen2-VL decoder and vision tower sizes, and the vocabulary
+/// rows after HPSv3's resize (151658 for the released checkpoint, docs/model.md#checkpoint-and-key-layouts). All but
+/// <see cref="VisionNumHeads"/> fix the tensor table; the heads only split the vision width. <c>Qwen2VLConfig</c>
+/// (Modeling) converts to and from it, and <see cref="Released7B"/> is the one definition of the released size.
 /// </summary>
 public sealed record Hpsv3Dimensions(
     int HiddenSize,
@@ -19,10 +21,11 @@ public sealed record Hpsv3Dimensions(
     int InChannels = 3,
     int PatchSize = 14,
     int TemporalPatchSize = 2,
-    int SpatialMergeSize = 2)
+    int SpatialMergeSize = 2,
+    int VisionNumHeads = 16)
 {
     /// <summary>The released HPSv3 (Qwen2-VL-7B-Instruct backbone, vocabulary resized to 151658 rows).</summary>
-    public static Hpsv3Dimensions Released7B { get; } = new(3584, 28, 28, 4, 18944, 151658, 32, 1280, 4);
+    public static Hpsv3Dimensions Released7B { get; } = new(3584, 28, 28, 4, 18944, Hpsv3Layout.ReleasedVocabSize, 32, 1280, 4);
 
     /// <summary>Width of one key/value projection (kv heads × head dim).</summary>
     public int KeyValueWidth => NumKeyValueHeads * (HiddenSize / NumHeads);
@@ -118,8 +121,11 @@ public sealed record Hpsv3LayoutCheck(
 }
 
 /// <summary>
-/// The HPSv3 state-dict table (docs/model.md#checkpoint-and-key-layouts) and key normalisation between the two transformers layouts
-/// (docs/model.md#checkpoint-and-key-layouts). Pure .NET: used by the TorchSharp loader, by <c>hps model inspect/convert</c> and by tests.
+/// The HPSv3 state-dict table (docs/model.md#checkpoint-and-key-layouts) and key normalisation between the two
+/// transformers layouts. Pure .NET, for what must not load libtorch: <c>hps model inspect/convert</c> and
+/// <c>hps doctor</c>. The TorchSharp loader checks against the table of the model it builds on the meta device
+/// (<c>Hpsv3Model.ParameterTable</c>) through <see cref="Check(IEnumerable{CheckpointTensor}, IReadOnlyList{Hpsv3ExpectedTensor})"/>;
+/// a structure test pins this table to that one for the tiny and the released 7B configurations.
 /// </summary>
 public static class Hpsv3Layout
 {
@@ -275,11 +281,19 @@ public static class Hpsv3Layout
     /// Checks stored tensors against the table: every expected tensor present exactly once (after normalising the
     /// layout), with the expected shape and a floating dtype; everything else is unexpected unless ignored.
     /// </summary>
-    public static Hpsv3LayoutCheck Check(IEnumerable<CheckpointTensor> stored, Hpsv3Dimensions dims)
+    public static Hpsv3LayoutCheck Check(IEnumerable<CheckpointTensor> stored, Hpsv3Dimensions dims) => Check(stored, ExpectedTensors(dims));
+
+    /// <summary>
+    /// Checks stored tensors against <paramref name="table"/> (flat names; for the loader, the table of the model it
+    /// builds): every expected tensor present exactly once after normalising the layout, with the expected shape and
+    /// a floating dtype; everything else is unexpected unless ignored.
+    /// </summary>
+    public static Hpsv3LayoutCheck Check(IEnumerable<CheckpointTensor> stored, IReadOnlyList<Hpsv3ExpectedTensor> table)
     {
         ArgumentNullException.ThrowIfNull(stored);
+        ArgumentNullException.ThrowIfNull(table);
         var storedList = stored.ToList();
-        var expected = ExpectedTensors(dims).ToDictionary(t => t.Name, StringComparer.Ordinal);
+        var expected = table.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var found = new Dictionary<string, string>(StringComparer.Ordinal);
         var unexpected = new List<string>();
         var mismatched = new List<Hpsv3TensorMismatch>();
@@ -324,10 +338,13 @@ public static class Hpsv3Layout
     }
 
     /// <summary>Checks the tensors of a safetensors file or sharded model (see the other overload).</summary>
-    public static Hpsv3LayoutCheck Check(IEnumerable<TensorInfo> stored, Hpsv3Dimensions dims)
+    public static Hpsv3LayoutCheck Check(IEnumerable<TensorInfo> stored, Hpsv3Dimensions dims) => Check(stored, ExpectedTensors(dims));
+
+    /// <summary>Checks the tensors of a safetensors file or sharded model against <paramref name="table"/>.</summary>
+    public static Hpsv3LayoutCheck Check(IEnumerable<TensorInfo> stored, IReadOnlyList<Hpsv3ExpectedTensor> table)
     {
         ArgumentNullException.ThrowIfNull(stored);
-        return Check(stored.Select(t => new CheckpointTensor(t.Name, SafetensorsDtypes.Name(t.Dtype), t.Shape)), dims);
+        return Check(stored.Select(t => new CheckpointTensor(t.Name, SafetensorsDtypes.Name(t.Dtype), t.Shape)), table);
     }
 
     /// <summary>

@@ -340,7 +340,7 @@ public static partial class CheckpointInspector
         return new Hpsv3Dimensions(hidden.Value, layers.Value, heads.Value, kv, inter.Value,
             vocab.Value > Hpsv3Layout.ReleasedVocabSize ? Hpsv3Layout.ReleasedVocabSize : vocab.Value,
             depth.Value, embed.Value, I(v, "mlp_ratio") ?? 4, I(v, "in_chans") ?? I(v, "in_channels") ?? 3, I(v, "patch_size") ?? 14,
-            I(v, "temporal_patch_size") ?? 2, I(v, "spatial_merge_size") ?? 2);
+            I(v, "temporal_patch_size") ?? 2, I(v, "spatial_merge_size") ?? 2, I(v, "num_heads") ?? Hpsv3Dimensions.Released7B.VisionNumHeads);
     }
 
     /// <summary>The architecture the (normalised) names and shapes imply.</summary>

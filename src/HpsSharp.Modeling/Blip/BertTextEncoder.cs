@@ -24,7 +24,7 @@ internal sealed class BertTextEncoder : nn.Module<Tensor, Tensor>
         : base(name)
     {
         word_embeddings = new Embedding(name + ".embeddings.word_embeddings", cfg.VocabSize, cfg.Hidden, weights);
-        position_embeddings = weights.Get(name + ".embeddings.position_embeddings.weight", [cfg.MaxPositions, cfg.Hidden], Hpsv3TensorRole.Backbone);
+        position_embeddings = weights.Get(name + ".embeddings.position_embeddings.weight", [cfg.MaxPositions, cfg.Hidden], ParameterPrecision.Model);
         embeddings_norm = new LayerNorm(name + ".embeddings.LayerNorm", cfg.Hidden, cfg.LayerNormEps, weights);
         layers = new ModuleList<BertLayer>(Enumerable.Range(0, cfg.Layers).Select(i => new BertLayer($"{name}.encoder.layer.{i}", cfg, encoderWidth, weights)).ToArray());
         RegisterComponents();

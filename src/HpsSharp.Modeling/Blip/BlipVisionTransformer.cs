@@ -27,10 +27,10 @@ internal sealed class BlipVisionTransformer : nn.Module<Tensor, Tensor>
     {
         long w = cfg.Width;
         _patch = cfg.PatchSize;
-        cls_token = weights.Get(name + ".cls_token", [1, 1, w], Hpsv3TensorRole.Backbone);
-        pos_embed = weights.Get(name + ".pos_embed", [1, cfg.Tokens, w], Hpsv3TensorRole.Backbone);
-        patch_weight = weights.Get(name + ".patch_embed.proj.weight", [w, 3, cfg.PatchSize, cfg.PatchSize], Hpsv3TensorRole.Backbone);
-        patch_bias = weights.Get(name + ".patch_embed.proj.bias", [w], Hpsv3TensorRole.Backbone);
+        cls_token = weights.Get(name + ".cls_token", [1, 1, w], ParameterPrecision.Model);
+        pos_embed = weights.Get(name + ".pos_embed", [1, cfg.Tokens, w], ParameterPrecision.Model);
+        patch_weight = weights.Get(name + ".patch_embed.proj.weight", [w, 3, cfg.PatchSize, cfg.PatchSize], ParameterPrecision.Model);
+        patch_bias = weights.Get(name + ".patch_embed.proj.bias", [w], ParameterPrecision.Model);
         blocks = new ModuleList<BlipVisionBlock>(Enumerable.Range(0, cfg.Depth).Select(i => new BlipVisionBlock($"{name}.blocks.{i}", cfg, weights)).ToArray());
         norm = new LayerNorm(name + ".norm", w, cfg.LayerNormEps, weights);
         RegisterComponents();

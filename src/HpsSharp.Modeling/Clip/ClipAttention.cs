@@ -34,8 +34,8 @@ internal sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
         }
         else
         {
-            in_proj_weight = weights.Get(name + ".in_proj_weight", [3 * width, width], Hpsv3TensorRole.Backbone);
-            in_proj_bias = weights.Get(name + ".in_proj_bias", [3 * width], Hpsv3TensorRole.Backbone);
+            in_proj_weight = weights.Get(name + ".in_proj_weight", [3 * width, width], ParameterPrecision.Model);
+            in_proj_bias = weights.Get(name + ".in_proj_bias", [3 * width], ParameterPrecision.Model);
         }
 
         out_proj = new Linear(name + ".out_proj", width, width, true, weights);

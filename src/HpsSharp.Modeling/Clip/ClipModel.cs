@@ -32,7 +32,7 @@ internal sealed class ClipModel : nn.Module, IDisposable
             text = new ClipTextTower(config, layout, weights);
         }
 
-        logit_scale = withText ? weights.Get("logit_scale", [], Hpsv3TensorRole.Backbone) : null;
+        logit_scale = withText ? weights.Get("logit_scale", [], ParameterPrecision.Model) : null;
         RegisterComponents();
     }
 

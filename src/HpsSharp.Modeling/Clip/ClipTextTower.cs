@@ -33,13 +33,13 @@ internal sealed class ClipTextTower : nn.Module<Tensor, Tensor>
         long w = t.Width;
         bool hf = layout == ClipLayout.HuggingFace;
         token_embedding = new Embedding(hf ? "text_model.embeddings.token_embedding" : "token_embedding", cfg.VocabSize, w, weights);
-        position_embedding = weights.Get(hf ? "text_model.embeddings.position_embedding.weight" : "positional_embedding", [cfg.ContextLength, w], Hpsv3TensorRole.Backbone);
+        position_embedding = weights.Get(hf ? "text_model.embeddings.position_embedding.weight" : "positional_embedding", [cfg.ContextLength, w], ParameterPrecision.Model);
         layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, t.Layers)
             .Select(i => new ClipEncoderLayer(hf ? $"text_model.encoder.layers.{i}" : $"transformer.resblocks.{i}", t, layout, weights)).ToArray());
         final_norm = new LayerNorm(hf ? "text_model.final_layer_norm" : "ln_final", w, t.LayerNormEps, weights);
         projection = hf
-            ? weights.Get("text_projection.weight", [cfg.ProjectionDim, w], Hpsv3TensorRole.Backbone)
-            : weights.Get("text_projection", [w, cfg.ProjectionDim], Hpsv3TensorRole.Backbone);
+            ? weights.Get("text_projection.weight", [cfg.ProjectionDim, w], ParameterPrecision.Model)
+            : weights.Get("text_projection", [w, cfg.ProjectionDim], ParameterPrecision.Model);
         RegisterComponents();
     }
 

@@ -36,16 +36,16 @@ internal sealed class ClipVisionTower : nn.Module<Tensor, Tensor>
         long w = v.Width;
         bool hf = layout == ClipLayout.HuggingFace;
         string p = hf ? "vision_model." : "visual.";
-        class_embedding = weights.Get(p + (hf ? "embeddings.class_embedding" : "class_embedding"), [w], Hpsv3TensorRole.Backbone);
-        patch_weight = weights.Get(p + (hf ? "embeddings.patch_embedding.weight" : "conv1.weight"), [w, 3, cfg.PatchSize, cfg.PatchSize], Hpsv3TensorRole.Backbone);
-        position_embedding = weights.Get(p + (hf ? "embeddings.position_embedding.weight" : "positional_embedding"), [cfg.VisionTokens, w], Hpsv3TensorRole.Backbone);
+        class_embedding = weights.Get(p + (hf ? "embeddings.class_embedding" : "class_embedding"), [w], ParameterPrecision.Model);
+        patch_weight = weights.Get(p + (hf ? "embeddings.patch_embedding.weight" : "conv1.weight"), [w, 3, cfg.PatchSize, cfg.PatchSize], ParameterPrecision.Model);
+        position_embedding = weights.Get(p + (hf ? "embeddings.position_embedding.weight" : "positional_embedding"), [cfg.VisionTokens, w], ParameterPrecision.Model);
         pre_norm = new LayerNorm(p + (hf ? "pre_layrnorm" : "ln_pre"), w, v.LayerNormEps, weights);
         layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, v.Layers)
             .Select(i => new ClipEncoderLayer(p + (hf ? $"encoder.layers.{i}" : $"transformer.resblocks.{i}"), v, layout, weights)).ToArray());
         post_norm = new LayerNorm(p + (hf ? "post_layernorm" : "ln_post"), w, v.LayerNormEps, weights);
         projection = hf
-            ? weights.Get("visual_projection.weight", [cfg.ProjectionDim, w], Hpsv3TensorRole.Backbone)
-            : weights.Get("visual.proj", [w, cfg.ProjectionDim], Hpsv3TensorRole.Backbone);
+            ? weights.Get("visual_projection.weight", [cfg.ProjectionDim, w], ParameterPrecision.Model)
+            : weights.Get("visual.proj", [w, cfg.ProjectionDim], ParameterPrecision.Model);
         RegisterComponents();
     }
 

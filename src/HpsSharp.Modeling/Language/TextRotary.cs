@@ -1,4 +1,4 @@
-using HpsSharp.Modeling.Vision;
+using HpsSharp.Modeling.Layers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,7 +16,7 @@ internal static class TextRotary
     public static (Tensor Cos, Tensor Sin, Tensor InvFreq) Build(long length, int headDim, double theta, ScalarType dtype, Device device)
     {
         using var scope = NewDisposeScope();
-        var invFreq = VisionRotary.InverseFrequencies(headDim, theta, dtype, device);        // [head_dim/2]
+        var invFreq = Rotary.InverseFrequencies(headDim, theta, dtype, device);        // [head_dim/2]
         var positions = arange(length, dtype: ScalarType.Float32, device: device);            // [L]
         var freqs = outer(positions, invFreq.to(ScalarType.Float32));                          // [L, head_dim/2]
         var emb = cat([freqs, freqs], -1);                                                     // [L, head_dim]
@@ -29,6 +29,6 @@ internal static class TextRotary
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
         using var scope = NewDisposeScope();
-        return ((x * cos) + (VisionRotary.RotateHalf(x) * sin)).MoveToOuterDisposeScope();
+        return ((x * cos) + (Rotary.RotateHalf(x) * sin)).MoveToOuterDisposeScope();
     }
 }

@@ -14,7 +14,7 @@ internal sealed class Embedding : nn.Module<Tensor, Tensor>
     public Embedding(string name, long rows, long dim, WeightSource weights)
         : base(name)
     {
-        weight = weights.Get(name + ".weight", [rows, dim], Hpsv3TensorRole.Backbone);
+        weight = weights.Get(name + ".weight", [rows, dim], ParameterPrecision.Model);
         RegisterComponents();
     }
 

@@ -37,7 +37,7 @@ internal sealed class PatchProjection : nn.Module<Tensor, Tensor>
         : base(name)
     {
         _embed = config.EmbedDim;
-        weight = weights.Get(name + ".weight", [config.EmbedDim, config.InChans, config.TemporalPatchSize, config.PatchSize, config.PatchSize], Hpsv3TensorRole.Backbone);
+        weight = weights.Get(name + ".weight", [config.EmbedDim, config.InChans, config.TemporalPatchSize, config.PatchSize, config.PatchSize], ParameterPrecision.Model);
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using HpsSharp.Modeling.Layers;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -61,7 +62,7 @@ internal static class VisionRotary
         }
 
         using var scope = NewDisposeScope();
-        var invFreq = InverseFrequencies(dim, theta, dtype, device);                    // [dim/2]
+        var invFreq = Rotary.InverseFrequencies(dim, theta, dtype, device);                    // [dim/2]
         var seq = arange(maxGrid, dtype: invFreq.dtype, device: device);                // [max_grid]
         var freqs = outer(seq, invFreq);                                                 // [max_grid, dim/2] in bf16 when bf16
         var rowIdx = tensor(rows, device: device);
@@ -74,15 +75,6 @@ internal static class VisionRotary
         return new VisionRotaryTables(cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope(), invFreq.MoveToOuterDisposeScope());
     }
 
-    /// <summary><c>1 / theta^(arange(0, dim, 2) / dim)</c> in fp32, then rounded to <paramref name="dtype"/>.</summary>
-    public static Tensor InverseFrequencies(int dim, double theta, ScalarType dtype, Device device)
-    {
-        using var scope = NewDisposeScope();
-        var exponent = arange(0, dim, 2, dtype: ScalarType.Float32, device: device) / dim;
-        var inv = full([dim / 2], theta, dtype: ScalarType.Float32, device: device).pow(exponent).reciprocal();
-        return inv.to(dtype).MoveToOuterDisposeScope();
-    }
-
     /// <summary>q·cos + rotate_half(q)·sin in fp32, cast back: x [N, heads, head_dim], cos/sin [N, head_dim].</summary>
     public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
@@ -90,17 +82,7 @@ internal static class VisionRotary
         var xf = x.to(ScalarType.Float32);
         var c = cos.unsqueeze(1);                                      // [N, head_dim] -> [N, 1, head_dim]
         var s = sin.unsqueeze(1);
-        var y = (xf * c) + (RotateHalf(xf) * s);
+        var y = (xf * c) + (Rotary.RotateHalf(xf) * s);
         return y.to(x.dtype).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>concat(−x[half:], x[:half]) on the last dimension.</summary>
-    public static Tensor RotateHalf(Tensor x)
-    {
-        long half = x.shape[^1] / 2;
-        using var scope = NewDisposeScope();
-        var x1 = x.narrow(-1, 0, half);
-        var x2 = x.narrow(-1, half, half);
-        return cat([x2.neg(), x1], -1).MoveToOuterDisposeScope();
     }
 }

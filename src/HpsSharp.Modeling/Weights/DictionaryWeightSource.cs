@@ -14,7 +14,7 @@ internal sealed class DictionaryWeightSource(IReadOnlyDictionary<string, Tensor>
 {
     public override ScalarType BackboneDtype => dtype;
 
-    public override Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
+    public override Parameter Get(string name, long[] shape, ParameterPrecision precision)
     {
         Record(name);
         if (!tensors.TryGetValue(name, out var t))

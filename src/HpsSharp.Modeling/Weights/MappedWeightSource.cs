@@ -37,7 +37,7 @@ internal sealed class MappedWeightSource : WeightSource, IDisposable
     /// <summary>Parameters handed out as views of the mapping (no copy).</summary>
     public int ZeroCopy { get; private set; }
 
-    public override Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
+    public override Parameter Get(string name, long[] shape, ParameterPrecision precision)
     {
         Record(name);
         if (!_storedNames.TryGetValue(name, out var stored))
@@ -53,7 +53,7 @@ internal sealed class MappedWeightSource : WeightSource, IDisposable
             throw new InvalidOperationException($"the model built '{name}' as [{string.Join(", ", shape)}] but the checked file has [{string.Join(", ", info.Shape)}]");
         }
 
-        var want = role == Hpsv3TensorRole.RewardHead ? ScalarType.Float32 : _backbone;
+        var want = precision == ParameterPrecision.Float32 ? ScalarType.Float32 : _backbone;
         var (view, mapped) = Map(file, info);
         Tensor result;
         if (view.dtype == want && _device.type == DeviceType.CPU)

@@ -13,7 +13,7 @@ namespace HpsSharp.Modeling.Weights;
 internal abstract class WeightSource
 {
     /// <summary>The parameter stored under the flat checkpoint name <paramref name="name"/>.</summary>
-    public abstract Parameter Get(string name, long[] shape, Hpsv3TensorRole role);
+    public abstract Parameter Get(string name, long[] shape, ParameterPrecision precision);
 
     /// <summary>dtype the backbone computes in (bf16 emulates the released <c>model.to(bfloat16)</c>).</summary>
     public abstract ScalarType BackboneDtype { get; }
@@ -29,10 +29,10 @@ internal sealed class MetaWeightSource(ScalarType backboneDtype) : WeightSource
 {
     public override ScalarType BackboneDtype => backboneDtype;
 
-    public override Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
+    public override Parameter Get(string name, long[] shape, ParameterPrecision precision)
     {
         Record(name);
-        var dtype = role == Hpsv3TensorRole.RewardHead ? ScalarType.Float32 : backboneDtype;
+        var dtype = precision == ParameterPrecision.Float32 ? ScalarType.Float32 : backboneDtype;
         return new Parameter(empty(shape, dtype, new Device(DeviceType.META)), requires_grad: false);
     }
 }
@@ -47,10 +47,10 @@ internal sealed class RandomWeightSource(ScalarType backboneDtype, Device device
 
     public override ScalarType BackboneDtype => backboneDtype;
 
-    public override Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
+    public override Parameter Get(string name, long[] shape, ParameterPrecision precision)
     {
         Record(name);
-        var dtype = role == Hpsv3TensorRole.RewardHead ? ScalarType.Float32 : backboneDtype;
+        var dtype = precision == ParameterPrecision.Float32 ? ScalarType.Float32 : backboneDtype;
         bool isNorm = name.Contains("norm", StringComparison.Ordinal) || name.Contains("ln_q", StringComparison.Ordinal);
         Tensor t;
         if (name.EndsWith(".bias", StringComparison.Ordinal))

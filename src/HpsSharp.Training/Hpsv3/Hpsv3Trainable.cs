@@ -153,9 +153,9 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
             throw new InvalidOperationException("unmerged LoRA adapters cannot be written as a full checkpoint");
         }
 
-        var dims = model.Config.ToDimensions();
+        // Module order, as the model's own table lists it (the order a Python state dict is saved in).
         var parameters = model.named_parameters().Where(p => !PeftAdapter.IsLoraParameter(p.name)).ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
-        var order = Hpsv3Layout.ExpectedTensors(dims).Select(t => t.Name).Where(parameters.ContainsKey).ToList();
+        var order = Hpsv3Model.ParameterTable(model.Config).Select(t => t.Name).Where(parameters.ContainsKey).ToList();
         order.AddRange(parameters.Keys.Where(k => !order.Contains(k)).Order(StringComparer.Ordinal));
 
         // lm_head: unused by the reward model, required by a strict load. Copied from the input when it has one.
