@@ -69,7 +69,8 @@ public static class CliApp
         }
         catch (UsageException ex)
         {
-            return Usage(env, [ex.Message]);
+            // A usage error made from a library's option error names the field: print it as the flag.
+            return Usage(env, [ex.InnerException is UserInputException { Field: not null } option && ex.Message == option.Message ? OptionFlags.Describe(option) : ex.Message]);
         }
         catch (Exception ex) when (IsUserError(ex))
         {
@@ -165,6 +166,6 @@ public static class CliApp
             ex = ex.InnerException;
         }
 
-        return ex.Message.ReplaceLineEndings(" ");
+        return OptionFlags.Describe(ex).ReplaceLineEndings(" ");
     }
 }
