@@ -26,7 +26,7 @@ namespace HpsSharp.Cli.Commands;
 public sealed class TrainCommand : ICommandFactory
 {
     /// <summary>Every training option: its field, whether it is a switch, and its help line.</summary>
-    internal static IReadOnlyList<(string Field, bool IsSwitch, string Help)> Options { get; } =
+    public static IReadOnlyList<(string Field, bool IsSwitch, string Help)> Options { get; } =
     [
         (nameof(TrainingOptions.Model), false, "Model folder to fine-tune (config.json, weights, tokenizer files); with --random-init only its config.json is used"),
         (nameof(TrainingOptions.RandomInit), true, "Start from random weights (seeded) built from the model folder's config.json"),
@@ -148,7 +148,7 @@ public sealed class TrainCommand : ICommandFactory
     }
 
     /// <summary>Defaults, then the configuration file, then the command line (as <c>--key=value</c> for the command-line provider).</summary>
-    internal static TrainingOptions Bind(string? configFile, IEnumerable<(string Field, string? Value)> given)
+    private static TrainingOptions Bind(string? configFile, IEnumerable<(string Field, string? Value)> given)
     {
         var builder = new ConfigurationBuilder();
         if (configFile is not null)
