@@ -127,7 +127,7 @@ public sealed class DataTests
         using var dir = TestPaths.TempDir();
         File.WriteAllText(dir.File("p.jsonl"), "{\"prompt\": \"x\"}\n");
         var ex = Assert.Throws<TrainingDataException>(() => PairDataset.Load(dir.File("p.jsonl"), PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()));
-        Assert.Contains("--format jsonl", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("jsonl format", ex.Message, StringComparison.Ordinal);
         Assert.Throws<FileNotFoundException>(() => PairDataset.Load(dir.File("none.json"), PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()));
     }
 

@@ -213,7 +213,7 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
             var adapter = PeftAdapter.Read(folder);
             if (adapter.Settings.R != Model.Lora.R || !adapter.Settings.TargetModules.SequenceEqual(Model.Lora.TargetModules))
             {
-                throw new UserInputException(folder, "the checkpoint's adapter has another rank or other target modules than this run (resume with the same --lora-* options)");
+                throw new UserInputException(folder, "the checkpoint's adapter has another rank or other target modules than this run (resume with the same LoRA options)");
             }
 
             adapter.Apply(Model);
@@ -233,7 +233,7 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
             var info = f[name];
             if (info.Dtype != ToSafetensors(p.dtype) || !info.Shape.SequenceEqual(p.shape))
             {
-                throw new SafetensorsException(path, $"'{name}' is {info.Describe()}, the model has {ToSafetensors(p.dtype)} [{string.Join(", ", p.shape)}] (resume with the same --dtype)");
+                throw new SafetensorsException(path, $"'{name}' is {info.Describe()}, the model has {ToSafetensors(p.dtype)} [{string.Join(", ", p.shape)}] (resume with the same dtype)");
             }
 
             using var t = empty(p.shape, p.dtype);
