@@ -26,6 +26,16 @@ public sealed class OptionFlagsTests
     }
 
     [Fact]
+    public void EveryCommandFactoryIsRegisteredOnce()
+    {
+        // Registration is explicit; a command class that is not listed would silently be missing from hps.
+        var declared = typeof(CliApp).Assembly.GetTypes()
+            .Where(t => typeof(ICommandFactory).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
+            .Select(t => t.FullName!).Order(StringComparer.Ordinal);
+        Assert.Equal(declared, CliApp.Commands.Select(c => c.GetType().FullName!).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void LibraryErrorsAreRenderedWithFlags()
     {
         var ex = Assert.Throws<UserInputException>(() => new CohpOptions { CandidatesPerRound = 0 }.Validate());
