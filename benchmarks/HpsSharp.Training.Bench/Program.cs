@@ -77,7 +77,7 @@ try
 
     var o = new TrainingOptions
     {
-        Model = modelDir, RandomInit = true, Data = data, Format = "jsonl", Out = Path.Combine(work, "out"), Dtype = "bf16",
+        Model = modelDir, RandomInit = true, Data = data, Format = HpsSharp.Training.Data.PairFormat.Jsonl, Out = Path.Combine(work, "out"), Dtype = HpsSharp.Core.Precision.Bf16,
         Epochs = 1, BatchSize = batch, GradAccum = 1, LearningRate = 1e-5, WarmupRatio = 0, MinPixels = pixels, MaxPixels = pixels,
         Tokenizer = Path.Combine(assets, "qwen2-vl-tokenizer"), SaveEvery = 1_000_000, HeadOnly = freeze == "head-only",
         TrainRewardToken = freeze != "head-only", Lora = lora, GradientCheckpointing = ckpt,

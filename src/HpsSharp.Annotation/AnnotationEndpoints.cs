@@ -111,21 +111,19 @@ public static class AnnotationEndpoints
             var progress = queue.Progress(judgement.Annotator);
             return TypedResults.Ok(new StoredDto(true, judgement.Id, progress.Done, progress.Total));
         }
-        catch (ArgumentException ex)
+        // Only the queue's own refusals are client errors; anything else is a bug and surfaces as a 500.
+        catch (JudgementRejectedException ex)
         {
-            return Problem(400, ex.Message.Split(" (Parameter", 2)[0]);
-        }
-        catch (KeyNotFoundException ex)
-        {
-            return Problem(404, ex.Message);
+            return ex.Rejection switch
+            {
+                JudgementRejection.UnknownPair => Problem(404, ex.Message),
+                JudgementRejection.NotShown => Problem(409, ex.Message + "; ask GET /api/next first"),
+                _ => Problem(400, ex.Message),
+            };
         }
         catch (DuplicateJudgementException ex)
         {
             return Problem(409, ex.Message);
-        }
-        catch (InvalidOperationException ex)
-        {
-            return Problem(409, ex.Message + "; ask GET /api/next first");
         }
     }
 
@@ -148,10 +146,10 @@ public static class AnnotationEndpoints
             problem = null!;
             return true;
         }
-        catch (ArgumentException ex)
+        catch (JudgementRejectedException ex)
         {
             name = string.Empty;
-            problem = Problem(400, ex.Message.Split(" (Parameter", 2)[0]);
+            problem = Problem(400, ex.Message);
             return false;
         }
     }

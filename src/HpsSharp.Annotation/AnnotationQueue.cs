@@ -160,28 +160,26 @@ public sealed class AnnotationQueue
     }
 
     /// <summary>Stores an answer (committed before this returns).</summary>
-    /// <exception cref="KeyNotFoundException">No pair has this id.</exception>
-    /// <exception cref="ArgumentException">The annotator name or the choice is invalid.</exception>
-    /// <exception cref="InvalidOperationException">The pair was never shown to this annotator.</exception>
+    /// <exception cref="JudgementRejectedException">An invalid annotator name, choice or time; no pair with this id; a pair never shown to this annotator.</exception>
     /// <exception cref="DuplicateJudgementException">The annotator answered this pair before.</exception>
     public Judgement Submit(long pairId, string annotator, string choice, long ms)
     {
         annotator = CheckAnnotator(annotator);
         if (choice is not ("left" or "right" or "tie" or "skip"))
         {
-            throw new ArgumentException($"choice must be \"left\", \"right\", \"tie\" or \"skip\", not \"{choice}\"", nameof(choice));
+            throw new JudgementRejectedException(JudgementRejection.Invalid, $"choice must be \"left\", \"right\", \"tie\" or \"skip\", not \"{choice}\"");
         }
 
         if (ms < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(ms), ms, "ms (time taken) must not be negative");
+            throw new JudgementRejectedException(JudgementRejection.Invalid, string.Create(CultureInfo.InvariantCulture, $"ms (time taken) must not be negative (got {ms})"));
         }
 
         lock (_lock)
         {
             if (!_byId.ContainsKey(pairId))
             {
-                throw new KeyNotFoundException(string.Create(CultureInfo.InvariantCulture, $"no pair has id {pairId}"));
+                throw new JudgementRejectedException(JudgementRejection.UnknownPair, string.Create(CultureInfo.InvariantCulture, $"no pair has id {pairId}"));
             }
 
             if (DoneOf(annotator).Contains(pairId))
@@ -225,12 +223,13 @@ public sealed class AnnotationQueue
     }
 
     /// <summary>A valid annotator name: 1 to 64 characters after trimming, no control characters.</summary>
+    /// <exception cref="JudgementRejectedException">Not a valid name.</exception>
     public static string CheckAnnotator(string? annotator)
     {
         var name = annotator?.Trim() ?? string.Empty;
         if (name.Length is 0 or > 64 || name.Any(char.IsControl))
         {
-            throw new ArgumentException("annotator must be a name of 1 to 64 characters without control characters", nameof(annotator));
+            throw new JudgementRejectedException(JudgementRejection.Invalid, "annotator must be a name of 1 to 64 characters without control characters");
         }
 
         return name;

@@ -36,6 +36,29 @@ public sealed class DuplicateJudgementException(long pairId, string annotator)
     public string Annotator { get; } = annotator;
 }
 
+/// <summary>Why an answer was refused: each maps to one HTTP status in the app.</summary>
+public enum JudgementRejection
+{
+    /// <summary>The annotator name, the choice or the time is not valid (400).</summary>
+    Invalid,
+
+    /// <summary>No pair has the id (404).</summary>
+    UnknownPair,
+
+    /// <summary>The pair was never shown to the annotator (409).</summary>
+    NotShown,
+}
+
+/// <summary>
+/// An answer the annotation queue refuses because of what the client sent. Only this (and
+/// <see cref="DuplicateJudgementException"/>) becomes a client error; any other exception is a bug and stays a 500.
+/// </summary>
+public sealed class JudgementRejectedException(JudgementRejection rejection, string message)
+    : HpsException(message)
+{
+    public JudgementRejection Rejection { get; } = rejection;
+}
+
 /// <summary>
 /// The annotation database (SQLite, WAL journal, <c>synchronous=FULL</c>): the pairs (copied from the pairs and gold
 /// files so that export and stats need only the database), the order each pair was shown in to each annotator, and
@@ -281,12 +304,12 @@ public sealed class AnnotationStore : IDisposable
     /// transaction is committed.
     /// </summary>
     /// <exception cref="DuplicateJudgementException">The annotator judged this pair before.</exception>
-    /// <exception cref="InvalidOperationException">The pair was never shown to this annotator.</exception>
+    /// <exception cref="JudgementRejectedException">The pair was never shown to this annotator.</exception>
     public Judgement Record(long pairId, string annotator, string choice, long ms)
     {
         lock (_lock)
         {
-            bool leftIsPath1 = ShownLocked(pairId, annotator) ?? throw new InvalidOperationException($"pair {pairId} was not shown to annotator '{annotator}'");
+            bool leftIsPath1 = ShownLocked(pairId, annotator) ?? throw new JudgementRejectedException(JudgementRejection.NotShown, $"pair {pairId} was not shown to annotator '{annotator}'");
             var vote = VoteOf(choice, leftIsPath1);
             var now = DateTime.UtcNow;
             using var cmd = _connection.CreateCommand();

@@ -9,25 +9,25 @@ namespace HpsSharp.Cluster;
 /// </summary>
 public sealed record ClusterAddress(string Host, int Port, string? Password, int Database, string ClusterId)
 {
-    /// <summary>Parses <c>--cluster</c> and <c>--cluster-id</c>; errors name the option and what is wrong.</summary>
+    /// <summary>Parses a redis:// address and a cluster id; errors name the <c>ClusterAddress</c> field and what is wrong.</summary>
     public static ClusterAddress Parse(string uri, string? clusterId = null)
     {
         ArgumentNullException.ThrowIfNull(uri);
         if (!Uri.TryCreate(uri, UriKind.Absolute, out var u) || (u.Scheme != "redis" && u.Scheme != "rediss"))
         {
-            throw new UserInputException("--cluster", $"'{uri}' is not a redis://HOST:PORT address");
+            throw UserInputException.ForOption(nameof(ClusterAddress), $"'{uri}' is not a redis://HOST:PORT address");
         }
 
         if (string.IsNullOrEmpty(u.Host))
         {
-            throw new UserInputException("--cluster", $"'{uri}' has no host");
+            throw UserInputException.ForOption(nameof(ClusterAddress), $"'{uri}' has no host");
         }
 
         int db = 0;
         var path = u.AbsolutePath.Trim('/');
         if (path.Length > 0 && !int.TryParse(path, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out db))
         {
-            throw new UserInputException("--cluster", $"'{uri}': the path must be a database number, not '{path}'");
+            throw UserInputException.ForOption(nameof(ClusterAddress), $"'{uri}': the path must be a database number, not '{path}'");
         }
 
         string? password = null;
@@ -56,7 +56,7 @@ public sealed record ClusterAddress(string Host, int Port, string? Password, int
         }
         catch (Exception ex) when (ex is System.Net.Sockets.SocketException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            throw new UserInputException("--cluster", $"cannot reach Redis at {Host}:{Port} ({(ex is OperationCanceledException ? "timed out after 5 s" : ex.Message)})", ex);
+            throw UserInputException.ForOption(nameof(ClusterAddress), $"cannot reach Redis at {Host}:{Port} ({(ex is OperationCanceledException ? "timed out after 5 s" : ex.Message)})", ex);
         }
     }
 

@@ -44,7 +44,7 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
         ArgumentNullException.ThrowIfNull(submission);
         if (submission.Requests.Count == 0)
         {
-            throw new UserInputException("--manifest", "the manifest has no items");
+            throw UserInputException.ForOption(nameof(JobSubmission.Requests), $"the manifest has no items");
         }
 
         var chosen = await ChooseModelAsync(submission.Fingerprint, cancellationToken).ConfigureAwait(false);
@@ -57,7 +57,7 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
         var opened = await RetryAsync(() => grain.OpenAsync(header), cancellationToken).ConfigureAwait(false);
         if (opened.Error is not null)
         {
-            throw new UserInputException("--job", opened.Error);
+            throw UserInputException.ForOption(nameof(JobSubmission.Job), $"{opened.Error}");
         }
 
         var state = opened.Progress!;
@@ -202,14 +202,14 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
                 if (models.Count > 1)
                 {
                     var list = string.Join("; ", models.Select(g => $"{g.Key} ({g.First().Worker.ModelName}, {g.First().Worker.Dtype}) on {string.Join(", ", g.Select(w => w.Worker.Name))}"));
-                    throw new UserInputException("--cluster", $"the workers run different models: {list}; pass --model-fingerprint to choose one (the others are refused)");
+                    throw UserInputException.ForOption(nameof(ClusterAddress), $"the workers run different models: {list}; pass {new OptionField(nameof(JobSubmission.Fingerprint))} to choose one (the others are refused)");
                 }
 
                 return models[0].First().Worker;
             }
             else if (DateTime.UtcNow > deadline)
             {
-                throw new UserInputException("--cluster", "no worker has registered; start 'hps cluster worker' first");
+                throw UserInputException.ForOption(nameof(ClusterAddress), $"no worker has registered; start 'hps cluster worker' first");
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(500), ct).ConfigureAwait(false);

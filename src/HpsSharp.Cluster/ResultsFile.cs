@@ -37,7 +37,7 @@ public sealed class ResultsFile : IDisposable
         var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (dir is not null && !Directory.Exists(dir))
         {
-            throw new DirectoryNotFoundException($"--out: folder not found: {dir}");
+            throw UserInputException.ForOption(nameof(JobSubmission.OutPath), $"folder not found: {dir}");
         }
 
         var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);

@@ -45,24 +45,24 @@ public sealed record CohpOptions
     /// <summary>Throws <see cref="Core.UserInputException"/> naming the first invalid option.</summary>
     public void Validate()
     {
-        static void Check(bool ok, string option, string reason)
+        static void Check(bool ok, string field, FormattableString reason)
         {
             if (!ok)
             {
-                throw new Core.UserInputException(option, reason);
+                throw Core.UserInputException.ForOption(field, reason);
             }
         }
 
-        Check(ImagesPerGenerator >= 1, "--images-per-generator", $"is {ImagesPerGenerator}; must be at least 1");
-        Check(Rounds >= 0, "--rounds", $"is {Rounds}; must be 0 or more");
-        Check(CandidatesPerRound >= 1, "--candidates", $"is {CandidatesPerRound}; must be at least 1");
-        Check(Strengths.Count >= 1 || Rounds == 0, "--strengths", "needs at least one value");
+        Check(ImagesPerGenerator >= 1, nameof(ImagesPerGenerator), $"is {ImagesPerGenerator}; must be at least 1");
+        Check(Rounds >= 0, nameof(Rounds), $"is {Rounds}; must be 0 or more");
+        Check(CandidatesPerRound >= 1, nameof(CandidatesPerRound), $"is {CandidatesPerRound}; must be at least 1");
+        Check(Strengths.Count >= 1 || Rounds == 0, nameof(Strengths), $"needs at least one value");
         foreach (var s in Strengths)
         {
-            Check(s > 0 && s <= 1, "--strengths", $"value {s.ToString(CultureInfo.InvariantCulture)} is outside (0, 1]");
+            Check(s > 0 && s <= 1, nameof(Strengths), $"value {s.ToString(CultureInfo.InvariantCulture)} is outside (0, 1]");
         }
 
-        Check(Seed >= 0, "--seed", $"is {Seed}; must be 0 or more");
-        Check(double.IsFinite(Threshold), "--threshold", "must be a finite number");
+        Check(Seed >= 0, nameof(Seed), $"is {Seed}; must be 0 or more");
+        Check(double.IsFinite(Threshold), nameof(Threshold), $"must be a finite number");
     }
 }

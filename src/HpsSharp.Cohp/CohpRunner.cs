@@ -77,7 +77,7 @@ public sealed partial class CohpRunner
         {
             if (!byName.TryGetValue(name, out var g))
             {
-                throw new Core.UserInputException("--use", $"no generator named '{name}' (the generators file has: {string.Join(", ", _generators.Select(x => x.Spec.Name))})");
+                throw Core.UserInputException.ForOption(nameof(CohpOptions.Generators), $"no generator named '{name}' (the generators file has: {string.Join(", ", _generators.Select(x => x.Spec.Name))})");
             }
 
             if (!chosen.Contains(g))

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace HpsSharp.Core;
 
 /// <summary>
@@ -13,9 +15,15 @@ public abstract class HpsException : Exception
     }
 }
 
-/// <summary>An input the user gave is invalid (an option value, a path, a file's content).</summary>
+/// <summary>
+/// An input the user gave is invalid (an option value, a path, a file's content). An option error
+/// (<see cref="ForOption"/>) names the library field (<c>Out</c>, <c>BatchSize</c>), never a command-line flag: a
+/// front end maps fields to its own names with <see cref="Describe"/>.
+/// </summary>
 public sealed class UserInputException : HpsException
 {
+    private readonly FormattableString? _reason;
+
     public UserInputException(string input, string reason, Exception? inner = null)
         : base($"{input}: {reason}", inner)
     {
@@ -23,9 +31,39 @@ public sealed class UserInputException : HpsException
         Reason = reason;
     }
 
-    /// <summary>The input that is wrong (option, file, field).</summary>
+    private UserInputException(string field, FormattableString reason, Exception? inner)
+        : base($"{field}: {reason.ToString(CultureInfo.InvariantCulture)}", inner)
+    {
+        Input = field;
+        Field = field;
+        Reason = reason.ToString(CultureInfo.InvariantCulture);
+        _reason = reason;
+    }
+
+    /// <summary>
+    /// An option field's value is wrong. <paramref name="reason"/> may mention other fields as
+    /// <see cref="OptionField"/> values so that a front end can print them under its own names.
+    /// </summary>
+    public static UserInputException ForOption(string field, FormattableString reason, Exception? inner = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(field);
+        ArgumentNullException.ThrowIfNull(reason);
+        return new UserInputException(field, reason, inner);
+    }
+
+    /// <summary>The input that is wrong (option field, file).</summary>
     public string Input { get; }
 
-    /// <summary>What is wrong with it.</summary>
+    /// <summary>The option field that is wrong (e.g. <c>Out</c>), when the input is an option; null for a file or other input.</summary>
+    public string? Field { get; }
+
+    /// <summary>What is wrong with it (fields named by their library names).</summary>
     public string Reason { get; }
+
+    /// <summary>The message with every option field printed as <paramref name="nameOf"/> names it (e.g. as its flag).</summary>
+    public string Describe(Func<string, string> nameOf)
+    {
+        ArgumentNullException.ThrowIfNull(nameOf);
+        return Field is null || _reason is null ? Message : $"{nameOf(Field)}: {_reason.ToString(new OptionNameFormat(nameOf))}";
+    }
 }

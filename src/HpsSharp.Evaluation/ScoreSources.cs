@@ -377,7 +377,7 @@ public sealed class ScoresFileSource : IScoreSource
             string file = ImageRoot.Resolve(ImagesRoot, image.Key);
             return File.Exists(file) ? Pixels.Measure(image.Key, ImageInput.FromBytes(File.ReadAllBytes(file), image.Key)) : null;
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or InvalidDataException or Core.HpsException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Core.Data.ImagePathException)
         {
             return null; // the monitor only lacks this image's pixels; the score stands
         }

@@ -230,15 +230,20 @@ public sealed partial class HpsScorer : IScorer
             {
                 prepared[k] = (i, _preprocessor.Prepare(requests[i]));
             }
-            // Only what is the item's own fault becomes a per-item error: an undecodable or unreadable image, a refused
-            // prompt (HpsException and I/O errors). Anything else is a bug and must surface, not pass as bad data.
-            catch (Exception ex) when (ex is HpsException or IOException or UnauthorizedAccessException)
+            // Only what is the item's own fault becomes a per-item error: an image that cannot be decoded or read
+            // (the decoder reports I/O errors as ImageDecodeException too), a path outside the image root, a prompt
+            // the template refuses. Anything else is a bug and must surface, not pass as bad data.
+            catch (Exception ex) when (IsItemFault(ex))
             {
                 LogItemFailed(_logger, requests[i].Image.Name, ex.Message);
                 results[i] = ScoreResult.Failure(requests[i], ex.Message);
             }
         });
     }
+
+    /// <summary>Errors that are one item's own fault (its image or its prompt), reported per item instead of failing the batch.</summary>
+    internal static bool IsItemFault(Exception ex) =>
+        ex is ImageDecodeException or Core.Data.ImagePathException or UserInputException { Input: Hpsv3Prompt.PromptInput };
 
     private Score[] RunBatch(IReadOnlyList<PreparedItem> items)
     {

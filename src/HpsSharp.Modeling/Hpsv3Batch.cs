@@ -1,3 +1,4 @@
+using HpsSharp.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,38 +31,21 @@ public sealed record Hpsv3Batch(Tensor InputIds, Tensor AttentionMask, Tensor Pi
 /// <param name="RequiresGrad">Whether the parameters track gradients (training); false for scoring.</param>
 public sealed record ModelLoadOptions(string Dtype = "bf16", string Device = "cpu", bool RequiresGrad = false)
 {
-    internal ScalarType BackboneDtype => Dtype switch
-    {
-        "bf16" or "bfloat16" => ScalarType.BFloat16,
-        "fp32" or "float32" => ScalarType.Float32,
-        _ => throw new Core.UserInputException("dtype", $"'{Dtype}' is not a supported dtype: use bf16 (as released) or fp32 (exact mode); fp16 is not supported"),
-    };
+    // Both strings are read through the one spelling of each (Core's Precisions and DeviceSpec), so "bf16", "cuda:1"
+    // mean the same here as on every command line and in every config file.
+    internal ScalarType BackboneDtype => Precisions.Parse(Dtype) == Precision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
 
     internal Device TorchDevice
     {
         get
         {
-            Device device;
-            try
+            var device = DeviceSpec.Parse(Device);
+            if (device.Kind == ComputeDevice.Cuda && !TorchSharp.torch.cuda.is_available())
             {
-                device = new Device(Device);
-            }
-            catch (Exception ex) when (ex is ArgumentException or FormatException)
-            {
-                throw new Core.UserInputException("device", $"'{Device}' is not a device name (use cpu or cuda[:N])", ex);
+                throw UserInputException.ForOption(DeviceSpec.Field, $"'{Device}' requested but CUDA is not available (this build references a CPU libtorch; build with -p:LibTorchPackage=libtorch-cuda-12.8-linux-x64)");
             }
 
-            if (device.type == DeviceType.CUDA && !TorchSharp.torch.cuda.is_available())
-            {
-                throw new Core.UserInputException("device", $"'{Device}' requested but CUDA is not available (this build references a CPU libtorch; build with -p:LibTorchPackage=libtorch-cuda-12.8-linux-x64)");
-            }
-
-            if (device.type is not (DeviceType.CPU or DeviceType.CUDA))
-            {
-                throw new Core.UserInputException("device", $"'{Device}' is not supported: use cpu or cuda[:N]");
-            }
-
-            return device;
+            return new Device(device.ToString());
         }
     }
 

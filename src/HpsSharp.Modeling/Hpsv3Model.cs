@@ -226,7 +226,7 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
             chosen.UnionWith(hit);
             if (chosen.Count == before)
             {
-                throw new UserInputException("--lora-targets", $"'{raw}' selects no Linear layer (use decoder, vision, merger or module names such as q_proj)");
+                throw UserInputException.ForOption("LoraTargets", $"'{raw}' selects no Linear layer (use decoder, vision, merger or module names such as q_proj)");
             }
         }
 

@@ -44,7 +44,7 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
         options.Validate(requirePaths: false);
         if (string.IsNullOrWhiteSpace(options.Out))
         {
-            throw new UserInputException("--out", "is required");
+            throw UserInputException.ForOption(nameof(TrainingOptions.Out), $"is required");
         }
 
         _model = model;
@@ -69,12 +69,12 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
         Directory.CreateDirectory(outDir);
         long perEpoch = StepsPerEpoch(data.Train.Count, _o.BatchSize, _o.GradAccum);
         long total = _o.MaxSteps ?? perEpoch * _o.Epochs;
-        var schedule = new LrSchedule(_o.ScheduleKind, _o.WarmupSteps ?? LrSchedule.WarmupFromRatio(total, _o.WarmupRatio), total);
+        var schedule = new LrSchedule(_o.Schedule, _o.WarmupSteps ?? LrSchedule.WarmupFromRatio(total, _o.WarmupRatio), total);
 
         using var optimizer = new AdamW(SelectParameters(), _o.AdamBeta1, _o.AdamBeta2, _o.AdamEps);
-        using var loss = new PairLoss(_o.LossKind, _o.Seed, _o.McSamples);
+        using var loss = new PairLoss(_o.Loss, _o.Seed, _o.McSamples);
         var sampler = new PairSampler(data.Train.Count, _o.Seed);
-        var batcher = new PairBatcher<TItem, TSide>(data.Source, data.Train, sampler, _collator, _o.BatchSize, _o.Strict, TieThresholdFor(_o.LossKind), data.Report);
+        var batcher = new PairBatcher<TItem, TSide>(data.Source, data.Train, sampler, _collator, _o.BatchSize, _o.Strict, TieThresholdFor(_o.Loss), data.Report);
 
         var history = new List<StepRecord>();
         var evals = new List<EvalRecord>();
@@ -351,7 +351,7 @@ public sealed partial class PairwiseTrainer<TItem, TSide>
         RunFolder.CheckResumable(_o, prev, ckpt);
         if (st.Offset > trainCount)
         {
-            throw new UserInputException("--data", $"the checkpoint {ckpt} is at pair {st.Offset} of its epoch but the data has only {trainCount} pairs: not the same data");
+            throw UserInputException.ForOption(nameof(TrainingOptions.Data), $"the checkpoint {ckpt} is at pair {st.Offset} of its epoch but the data has only {trainCount} pairs: not the same data");
         }
     }
 

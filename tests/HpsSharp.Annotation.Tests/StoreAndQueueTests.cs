@@ -24,7 +24,7 @@ public sealed class StoreAndQueueTests
             var j = store.Record(2, "ann", "left", 1234);
             Assert.Equal(Vote.Path2, j.Vote);
             Assert.Throws<DuplicateJudgementException>(() => store.Record(2, "ann", "right", 5));
-            Assert.Throws<InvalidOperationException>(() => store.Record(3, "ann", "left", 5));
+            Assert.Equal(JudgementRejection.NotShown, Assert.Throws<JudgementRejectedException>(() => store.Record(3, "ann", "left", 5)).Rejection);
         }
 
         using var reopened = AnnotationStore.Open(ws.Db, create: false);
@@ -168,10 +168,10 @@ public sealed class StoreAndQueueTests
         queue.Submit(first.Pair.Id, "a", "skip", 10);
         Assert.NotEqual(first.Pair.Id, queue.Next("a")!.Pair.Id);
         Assert.Throws<DuplicateJudgementException>(() => queue.Submit(first.Pair.Id, "a", "left", 10));
-        Assert.Throws<KeyNotFoundException>(() => queue.Submit(99, "a", "left", 10));
-        Assert.Throws<ArgumentException>(() => queue.Submit(1, "a", "up", 10));
-        Assert.Throws<ArgumentException>(() => queue.Next(" "));
-        Assert.Throws<ArgumentOutOfRangeException>(() => queue.Submit(1, "a", "left", -1));
+        Assert.Equal(JudgementRejection.UnknownPair, Assert.Throws<JudgementRejectedException>(() => queue.Submit(99, "a", "left", 10)).Rejection);
+        Assert.Equal(JudgementRejection.Invalid, Assert.Throws<JudgementRejectedException>(() => queue.Submit(1, "a", "up", 10)).Rejection);
+        Assert.Equal(JudgementRejection.Invalid, Assert.Throws<JudgementRejectedException>(() => queue.Next(" ")).Rejection);
+        Assert.Equal(JudgementRejection.Invalid, Assert.Throws<JudgementRejectedException>(() => queue.Submit(1, "a", "left", -1)).Rejection);
     }
 
     [Fact]

@@ -20,7 +20,7 @@ public sealed class UnitTests
         Assert.Equal((6379, "s3cret", ClusterNames.DefaultClusterId), (b.Port, b.Password, b.ClusterId));
         Assert.True(b.IsLoopback);
         var ex = Assert.Throws<UserInputException>(() => ClusterAddress.Parse("http://host:1"));
-        Assert.Equal("--cluster", ex.Input);
+        Assert.Equal(nameof(ClusterAddress), ex.Field);
         Assert.Throws<UserInputException>(() => ClusterAddress.Parse("redis://host:1/notanumber"));
     }
 

@@ -403,10 +403,10 @@ public sealed class CohpRunnerTests : IDisposable
     [Fact]
     public void OptionsAreValidated()
     {
-        Assert.Contains("--rounds", Assert.Throws<Core.UserInputException>(() => new CohpOptions { Rounds = -1 }.Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("--strengths", Assert.Throws<Core.UserInputException>(() => new CohpOptions { Strengths = [0.8, 1.5] }.Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("--candidates", Assert.Throws<Core.UserInputException>(() => new CohpOptions { CandidatesPerRound = 0 }.Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("--images-per-generator", Assert.Throws<Core.UserInputException>(() => new CohpOptions { ImagesPerGenerator = 0 }.Validate()).Message, StringComparison.Ordinal);
+        Assert.Equal("Rounds: is -1; must be 0 or more", Assert.Throws<Core.UserInputException>(() => new CohpOptions { Rounds = -1 }.Validate()).Message);
+        Assert.Equal(nameof(CohpOptions.Strengths), Assert.Throws<Core.UserInputException>(() => new CohpOptions { Strengths = [0.8, 1.5] }.Validate()).Field);
+        Assert.Equal(nameof(CohpOptions.CandidatesPerRound), Assert.Throws<Core.UserInputException>(() => new CohpOptions { CandidatesPerRound = 0 }.Validate()).Field);
+        Assert.Equal(nameof(CohpOptions.ImagesPerGenerator), Assert.Throws<Core.UserInputException>(() => new CohpOptions { ImagesPerGenerator = 0 }.Validate()).Field);
         Assert.Equal([0.8, 0.8, 0.8, 0.5, 0.5, 0.5], Enumerable.Range(1, 6).Select(new CohpOptions().StrengthFor));
     }
 

@@ -168,7 +168,8 @@ public sealed class CheckpointConverterTests
         var outDir = tmp.File("out");
         CheckpointConverter.Convert(copy, outDir, new ConvertOptions());
         var again = Assert.Throws<UserInputException>(() => CheckpointConverter.Convert(copy, outDir, new ConvertOptions()));
-        Assert.Contains("--overwrite", again.Message, StringComparison.Ordinal);
+        Assert.Equal(CheckpointConverter.OutputField, again.Field);
+        Assert.Contains("pass Overwrite", again.Message, StringComparison.Ordinal);
         CheckpointConverter.Convert(copy, outDir, new ConvertOptions { Overwrite = true, Dtype = TargetDtype.F32 });
         Assert.Equal(SafetensorsDtype.F32, SafetensorsModel.Open(outDir).Tensors[0].Dtype);
 

@@ -27,6 +27,12 @@ public sealed class ScorerTests
                 throw new ArgumentException("preprocessing bug");
             }
 
+            if (request.Prompt == "not-the-item")
+            {
+                // A domain error that is not this item's image or prompt (here: a bad load option) is not bad data either.
+                throw UserInputException.ForOption("Device", $"stands for an error of the scorer, not of the item");
+            }
+
             if (!TinyFixture.Cases.Contains(request.Prompt))
             {
                 throw new UserInputException("prompt", $"no fixture case '{request.Prompt}'");
@@ -90,6 +96,20 @@ public sealed class ScorerTests
         using var scorer = Create("fp32", batchSize: 2);
         var ex = await Assert.ThrowsAsync<ArgumentException>(() => scorer.ScoreAsync([Req("rocket"), Req("bug")]));
         Assert.Contains("preprocessing bug", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task OnlyTheItemsOwnImageOrPromptErrorsArePerItem()
+    {
+        using var scorer = Create("fp32", batchSize: 2);
+        var results = await scorer.ScoreAsync([Req("rocket"), Req("no such case")]);
+        Assert.NotNull(results[0].Score);
+        Assert.Contains("no fixture case", results[1].Error, StringComparison.Ordinal);
+        var ex = await Assert.ThrowsAsync<UserInputException>(() => scorer.ScoreAsync([Req("rocket"), Req("not-the-item")]));
+        Assert.Equal("Device", ex.Field);
+        Assert.True(HpsScorer.IsItemFault(new Core.Imaging.ImageDecodeException("x.png", "truncated")));
+        Assert.False(HpsScorer.IsItemFault(new IOException("disk")));
+        Assert.False(HpsScorer.IsItemFault(new InvalidOperationException("bug")));
     }
 
     [Fact]

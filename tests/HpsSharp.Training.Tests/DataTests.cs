@@ -127,7 +127,7 @@ public sealed class DataTests
         using var dir = TestPaths.TempDir();
         File.WriteAllText(dir.File("p.jsonl"), "{\"prompt\": \"x\"}\n");
         var ex = Assert.Throws<TrainingDataException>(() => PairDataset.Load(dir.File("p.jsonl"), PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()));
-        Assert.Contains("--format jsonl", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("jsonl format", ex.Message, StringComparison.Ordinal);
         Assert.Throws<FileNotFoundException>(() => PairDataset.Load(dir.File("none.json"), PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()));
     }
 
@@ -162,18 +162,19 @@ public sealed class DataTests
         Assert.Equal(1e-5, o.LearningRate);
         Assert.Equal(3, o.BatchSize);
         Assert.Equal(4, o.GradAccum);
-        Assert.Equal(Losses.LossKind.BradleyTerryWithTies, o.LossKind);
+        Assert.Equal(Losses.LossKind.BradleyTerryWithTies, o.Loss);
         Assert.Equal(o, TrainingOptions.FromJsonFile(Write(dir, "d.json", o.ToJson())));
 
         File.WriteAllText(dir.File("bad.json"), """{"learning-rate": 1e-5}""");
         var ex = Assert.Throws<UserInputException>(() => TrainingOptions.FromJsonFile(dir.File("bad.json")));
         Assert.Contains("learning-rate", ex.Message, StringComparison.Ordinal);
 
-        Assert.Contains("--batch-size", Assert.Throws<UserInputException>(() => (o with { BatchSize = 0 }).Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("--loss", Assert.Throws<UserInputException>(() => (o with { Loss = "mse" }).Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("--data", Assert.Throws<UserInputException>(() => (o with { Data = null }).Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("--null-confidence", Assert.Throws<UserInputException>(() => (o with { NullConfidence = "maybe" }).Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("--dtype", Assert.Throws<UserInputException>(() => (o with { Dtype = "fp16" }).Validate()).Message, StringComparison.Ordinal);
+        // Errors name the field, never a command-line flag.
+        Assert.Equal("BatchSize: must be ≥ 1 (got 0)", Assert.Throws<UserInputException>(() => (o with { BatchSize = 0 }).Validate()).Message);
+        Assert.Equal(nameof(TrainingOptions.Loss), Assert.Throws<UserInputException>(() => (o with { Loss = (Losses.LossKind)99 }).Validate()).Field);
+        Assert.Equal("Data: is required", Assert.Throws<UserInputException>(() => (o with { Data = null }).Validate()).Message);
+        Assert.Equal(nameof(TrainingOptions.NullConfidence), Assert.Throws<UserInputException>(() => (o with { NullConfidence = (NullConfidencePolicy)7 }).Validate()).Field);
+        Assert.Equal(nameof(TrainingOptions.Device), Assert.Throws<UserInputException>(() => (o with { Device = new DeviceSpec(ComputeDevice.Cuda, -1) }).Validate()).Field);
         var same = o with { Model = dir.File("m"), Out = dir.File("m") + "/" };
         Assert.Contains("is the input model folder", Assert.Throws<UserInputException>(() => same.Validate()).Message, StringComparison.Ordinal);
         Assert.Contains("give one of them", Assert.Throws<UserInputException>(() => (o with { Resume = true, Overwrite = true }).Validate()).Message, StringComparison.Ordinal);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using HpsSharp.Core;
 using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Core.Text;
@@ -6,6 +7,8 @@ using HpsSharp.Modeling;
 using HpsSharp.Testing;
 using HpsSharp.Training.Data;
 using HpsSharp.Training.Hpsv3;
+using HpsSharp.Training.Losses;
+using HpsSharp.Training.Optim;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -57,8 +60,8 @@ public sealed class GradientParityTests(ITestOutputHelper output)
 
         var o = new TrainingOptions
         {
-            Model = Hpsv3TrainingTests.TinyConfigDir, Tokenizer = TestPaths.TokenizerDir, Out = dir.File("out"), Dtype = "fp32",
-            Loss = loss, LearningRate = Lr, AdamEps = Eps, WarmupSteps = 0, Schedule = "constant", MaxGradNorm = 0, WeightDecay = 0,
+            Model = Hpsv3TrainingTests.TinyConfigDir, Tokenizer = TestPaths.TokenizerDir, Out = dir.File("out"), Dtype = Precision.Fp32,
+            Loss = PairLoss.Parse(loss), LearningRate = Lr, AdamEps = Eps, WarmupSteps = 0, Schedule = ScheduleKind.Constant, MaxGradNorm = 0, WeightDecay = 0,
             BatchSize = 1, GradAccum = 1, Epochs = 1, HeadDropout = 0, ConfidenceThreshold = null, Seed = 7,
         };
         var collator = new Hpsv3PairCollator(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));

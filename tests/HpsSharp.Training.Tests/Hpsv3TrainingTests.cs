@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using HpsSharp.Core;
 using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Core.Scoring;
@@ -25,7 +26,7 @@ public sealed class Hpsv3TrainingTests(ITestOutputHelper output)
         var eval = SyntheticTask.Write(dir.Path, "eval", 32, seed: 2, words: 1);
         var o = new TrainingOptions
         {
-            Model = TinyConfigDir, RandomInit = true, Out = dir.File("out"), Dtype = "fp32", Seed = 3,
+            Model = TinyConfigDir, RandomInit = true, Out = dir.File("out"), Dtype = Precision.Fp32, Seed = 3,
             Epochs = 4, BatchSize = 8, GradAccum = 1, LearningRate = 1e-2, HeadLr = 1e-2, SpecialTokenLr = 1e-2,
             WarmupRatio = 0.05, EvalEvery = 8, MinPixels = 56 * 56, MaxPixels = 56 * 56, Tokenizer = TestPaths.TokenizerDir,
         };
@@ -57,7 +58,7 @@ public sealed class Hpsv3TrainingTests(ITestOutputHelper output)
         var train = SyntheticTask.Write(dir.Path, "train", 4, seed: 5, words: 1);
         var o = new TrainingOptions
         {
-            Model = TinyConfigDir, Out = dir.File("out"), Dtype = "bf16", Seed = 1, Epochs = 1, BatchSize = 2, GradAccum = 1,
+            Model = TinyConfigDir, Out = dir.File("out"), Dtype = Precision.Bf16, Seed = 1, Epochs = 1, BatchSize = 2, GradAccum = 1,
             LearningRate = 1e-3, WarmupRatio = 0, MinPixels = 56 * 56, MaxPixels = 56 * 56, Tokenizer = TestPaths.TokenizerDir,
         };
         var collator = new Hpsv3PairCollator(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));

@@ -39,7 +39,7 @@ public sealed class LoraTests(ITestOutputHelper output)
         var train = SyntheticTask.Write(dir.Path, "train", 4, seed: 11, words: 3);
         var o = new TrainingOptions
         {
-            Model = baseDir, Out = dir.File("run"), Dtype = "bf16", Seed = 5, Epochs = 1, BatchSize = 2, GradAccum = 1,
+            Model = baseDir, Out = dir.File("run"), Dtype = Precision.Bf16, Seed = 5, Epochs = 1, BatchSize = 2, GradAccum = 1,
             LearningRate = 1e-2, WarmupRatio = 0, MinPixels = 56 * 56, MaxPixels = 56 * 56, Lora = true, LoraR = 4, LoraAlpha = 8,
         };
 
@@ -171,7 +171,7 @@ public sealed class LoraTests(ITestOutputHelper output)
     {
         var o = new TrainingOptions
         {
-            Model = Hpsv3TrainingTests.TinyConfigDir, Tokenizer = TestPaths.TokenizerDir, Dtype = "fp32", Seed = 3, HeadDropout = 0.05,
+            Model = Hpsv3TrainingTests.TinyConfigDir, Tokenizer = TestPaths.TokenizerDir, Dtype = Precision.Fp32, Seed = 3, HeadDropout = 0.05,
             MinPixels = 56 * 56, MaxPixels = 112 * 112, Lora = lora, LoraTargets = targets, LoraDropout = 0.1, GradientCheckpointing = checkpointing,
         };
         using var model = Hpsv3Trainable.Open(o);

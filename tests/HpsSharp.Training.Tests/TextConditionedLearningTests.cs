@@ -30,7 +30,7 @@ public sealed class TextConditionedLearningTests(ITestOutputHelper output)
         var o = new TrainingOptions
         {
             Model = Hpsv3TrainingTests.TinyConfigDir, Tokenizer = TestPaths.TokenizerDir, Out = Path.Combine(dir, withWord ? "out" : "out-plain"),
-            Dtype = dtype, Seed = seed, Epochs = epochs, BatchSize = 8, GradAccum = 1, LearningRate = lr, WarmupRatio = 0.05,
+            Dtype = HpsSharp.Core.Precisions.Parse(dtype), Seed = seed, Epochs = epochs, BatchSize = 8, GradAccum = 1, LearningRate = lr, WarmupRatio = 0.05,
             EvalEvery = 12, MinPixels = 56 * 56, MaxPixels = 56 * 56, SaveTotalLimit = 1,
         };
         var sw = Stopwatch.StartNew();

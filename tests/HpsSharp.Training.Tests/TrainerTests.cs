@@ -3,6 +3,7 @@ using HpsSharp.Core;
 using HpsSharp.Testing;
 using HpsSharp.Training.Checkpoints;
 using HpsSharp.Training.Data;
+using HpsSharp.Training.Losses;
 using Xunit;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,14 +18,14 @@ public sealed class TrainerTests(Xunit.Abstractions.ITestOutputHelper output)
         var o = new TrainingOptions
         {
             Out = outDir,
-            Format = "jsonl",
+            Format = PairFormat.Jsonl,
             Epochs = 3,
             BatchSize = 4,
             GradAccum = 2,
             LearningRate = 3e-2,
             WarmupRatio = 0.1,
             Seed = 5,
-            Loss = "uncertainty",
+            Loss = LossKind.Uncertainty,
         };
         return edit is null ? o : edit(o);
     }
@@ -125,7 +126,7 @@ public sealed class TrainerTests(Xunit.Abstractions.ITestOutputHelper output)
         using var dir = TestPaths.TempDir();
         var (train, eval) = ToyTask.Write(dir.Path, 40, 8, seed: 4);
         var backbone = dtype == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32;
-        TrainingOptions Opt(string o) => Options(dir.File(o), x => x with { Loss = loss, Epochs = 2, SaveEvery = 2, EvalEvery = 3 });
+        TrainingOptions Opt(string o) => Options(dir.File(o), x => x with { Loss = PairLoss.Parse(loss), Epochs = 2, SaveEvery = 2, EvalEvery = 3 });
 
         using var full = new ToyRewardModel(9, backbone);
         var a = new PairwiseTrainer<ToyItem, ToySide>(full, new ToyCollator(), Opt("full")).Run(Data(train, eval));
@@ -202,11 +203,15 @@ public sealed class TrainerTests(Xunit.Abstractions.ITestOutputHelper output)
         var ex = Assert.Throws<UserInputException>(() =>
             new PairwiseTrainer<ToyItem, ToySide>(model2, new ToyCollator(), Options(dir.File("out"), o => o with { Resume = true, BatchSize = 2, LearningRate = 1e-3, WarmupRatio = 0.2, StopAfter = 2 })).Run(Data(train)));
 
-        // Every option that differs is named, with both values; where and how often to save may change.
-        Assert.Contains("--batch-size 4 (now 2)", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("--lr 0.03 (now 0.001)", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("--warmup-ratio 0.1 (now 0.2)", ex.Message, StringComparison.Ordinal);
-        Assert.DoesNotContain("stop-after", ex.Message, StringComparison.Ordinal);
+        // Every option that differs is named (by field: the library names no flags), with both values; where and
+        // how often to save may change.
+        Assert.Equal(nameof(TrainingOptions.Resume), ex.Field);
+        Assert.Contains("BatchSize 4 (now 2)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("LearningRate 0.03 (now 0.001)", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("WarmupRatio 0.1 (now 0.2)", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("StopAfter", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("--", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("--lr 0.03 (now 0.001)", ex.Describe(f => "--" + TrainingOptions.KeyOfField[f]), StringComparison.Ordinal);
 
         using var model3 = new ToyRewardModel(8);
         var resumed = new PairwiseTrainer<ToyItem, ToySide>(model3, new ToyCollator(), Options(dir.File("out"), o => o with { Resume = true, StopAfter = 2, SaveEvery = 1 })).Run(Data(train));
@@ -230,8 +235,8 @@ public sealed class TrainerTests(Xunit.Abstractions.ITestOutputHelper output)
         var ex = Assert.Throws<UserInputException>(() =>
             new PairwiseTrainer<ToyItem, ToySide>(other, new ToyCollator(), Options(outDir, o => o with { Seed = 6, Epochs = 1 })).Run(Data(train)));
         Assert.Contains("holds another run (checkpoints", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("--resume", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("--overwrite", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(TrainingOptions.Out), ex.Field);
+        Assert.Contains("continue it with Resume, or start clean with Overwrite", ex.Message, StringComparison.Ordinal);
         Assert.Equal(["step-00000001"], CheckpointStore.List(outDir).Select(Path.GetFileName));
 
         // --overwrite starts clean: the old run's checkpoints go, files that are not a run's stay.

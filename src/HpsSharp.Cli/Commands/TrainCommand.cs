@@ -1,9 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Reflection;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core;
 using HpsSharp.Core.Imaging;
@@ -13,17 +10,81 @@ using HpsSharp.Training;
 using HpsSharp.Training.Checkpoints;
 using HpsSharp.Training.Data;
 using HpsSharp.Training.Hpsv3;
+using HpsSharp.Training.Losses;
+using Microsoft.Extensions.Configuration;
 using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
 
 /// <summary>
-/// <c>hps train</c>: trains or fine-tunes an HPSv3 preference model on pairs (path1 preferred). Every option of
-/// <see cref="TrainingOptions"/> is a command-line option of the same name; <c>--config FILE.json</c> supplies any of
-/// them, and the command line overrides the file.
+/// <c>hps train</c>: trains or fine-tunes an HPSv3 preference model on pairs (path1 preferred). Each property of
+/// <see cref="TrainingOptions"/> is a command-line option (declared below, flags from <see cref="OptionFlags"/>);
+/// <c>--config FILE.json</c> supplies any of them by configuration key (the flag without dashes). Both go through
+/// Microsoft.Extensions.Configuration: the JSON file, then the command line over it, bound by
+/// <see cref="TrainingOptions.FromConfiguration"/>.
 /// </summary>
 public sealed class TrainCommand : ICommandFactory
 {
+    /// <summary>Every training option: its field, whether it is a switch, and its help line.</summary>
+    public static IReadOnlyList<(string Field, bool IsSwitch, string Help)> Options { get; } =
+    [
+        (nameof(TrainingOptions.Model), false, "Model folder to fine-tune (config.json, weights, tokenizer files); with --random-init only its config.json is used"),
+        (nameof(TrainingOptions.RandomInit), true, "Start from random weights (seeded) built from the model folder's config.json"),
+        (nameof(TrainingOptions.Data), false, "Training pairs; path1 is the preferred image"),
+        (nameof(TrainingOptions.Format), false, "hpdv3 (one JSON array, as train.json/all.json) or jsonl (one pair per line, same keys)"),
+        (nameof(TrainingOptions.Images), false, "Folder the image paths are relative to (default: the data file's folder)"),
+        (nameof(TrainingOptions.EvalData), false, "Held-out pairs for periodic evaluation accuracy (same format)"),
+        (nameof(TrainingOptions.EvalImages), false, "Image root of --eval-data (default: --images, else its folder)"),
+        (nameof(TrainingOptions.Out), false, "Output folder: the final model (usable as --model) and checkpoints/"),
+        (nameof(TrainingOptions.Resume), true, "Continue from the latest checkpoint in --out (same options)"),
+        (nameof(TrainingOptions.Overwrite), true, "Start clean when --out holds another run (its checkpoints, run.json and weights are removed); without it such a folder is refused"),
+        (nameof(TrainingOptions.Epochs), false, "Passes over the data (HPSv3 yaml: 10)"),
+        (nameof(TrainingOptions.MaxSteps), false, "Total optimizer steps (overrides epochs for the schedule and the end)"),
+        (nameof(TrainingOptions.StopAfter), false, "Stop after this many steps with a checkpoint, schedule unchanged (continue with --resume)"),
+        (nameof(TrainingOptions.BatchSize), false, "Pairs per micro-batch (yaml: 2)"),
+        (nameof(TrainingOptions.GradAccum), false, "Micro-batches per optimizer step (yaml: 4)"),
+        (nameof(TrainingOptions.LearningRate), false, "Learning rate; default of every group (yaml: 2e-6)"),
+        (nameof(TrainingOptions.VisionLr), false, "Learning rate of the vision tower (default: --lr)"),
+        (nameof(TrainingOptions.MergerLr), false, "Learning rate of the vision merger (default: --lr)"),
+        (nameof(TrainingOptions.HeadLr), false, "Learning rate of rm_head (default: --lr)"),
+        (nameof(TrainingOptions.SpecialTokenLr), false, "Learning rate of the <|Reward|> embedding row (default: --lr)"),
+        (nameof(TrainingOptions.WeightDecay), false, "AdamW decoupled weight decay (not on biases and LayerNorm weights; yaml: 0)"),
+        (nameof(TrainingOptions.AdamBeta1), false, "AdamW beta1 (0.9)"),
+        (nameof(TrainingOptions.AdamBeta2), false, "AdamW beta2 (0.999)"),
+        (nameof(TrainingOptions.AdamEps), false, "AdamW epsilon (1e-8)"),
+        (nameof(TrainingOptions.MaxGradNorm), false, "Clip the global gradient norm to this (1.0; 0 disables)"),
+        (nameof(TrainingOptions.Schedule), false, "constant_with_warmup (yaml), cosine or constant"),
+        (nameof(TrainingOptions.WarmupRatio), false, "Warm-up steps as a share of all steps (yaml: 0.05)"),
+        (nameof(TrainingOptions.WarmupSteps), false, "Warm-up steps (overrides --warmup-ratio)"),
+        (nameof(TrainingOptions.Loss), false, "uncertainty (deterministic quadrature, default), uncertainty-mc (the released code's 1000-sample Monte Carlo), bt, btt, margin, hpsv2"),
+        (nameof(TrainingOptions.McSamples), false, "Samples per pair for uncertainty-mc (1000)"),
+        (nameof(TrainingOptions.TieThreshold), false, "Pairs with |c1-c2|/(c1+c2) <= this are ties for bt, btt and margin (default: no ties)"),
+        (nameof(TrainingOptions.ConfidenceThreshold), false, "Keep pairs with confidence >= this (yaml: 0.95); a pair without the key is kept"),
+        (nameof(TrainingOptions.NullConfidence), false, "What \"confidence\": null does: keep (default, counted), drop, or error"),
+        (nameof(TrainingOptions.Strict), true, "Stop at the first bad row or unreadable image instead of reporting and skipping it"),
+        (nameof(TrainingOptions.FreezeVision), true, "Freeze the vision tower (the merger stays trainable)"),
+        (nameof(TrainingOptions.FreezeDecoder), true, "Freeze the decoder layers and final norm"),
+        (nameof(TrainingOptions.HeadOnly), true, "Train only rm_head (and the <|Reward|> row unless --train-reward-token false)"),
+        (nameof(TrainingOptions.TrainRewardToken), true, "Train the <|Reward|> embedding row, the only embedding row HPSv3 changes (default true)"),
+        (nameof(TrainingOptions.Seed), false, "The one seed: data order, dropout, Monte Carlo samples, random initialisation (42)"),
+        (nameof(TrainingOptions.EvalEvery), false, "Evaluate every N steps (0: at the end of each epoch)"),
+        (nameof(TrainingOptions.EvalBatchSize), false, "Pairs per evaluation batch (8)"),
+        (nameof(TrainingOptions.SaveEvery), false, "Checkpoint every N steps (0: at the end of each epoch)"),
+        (nameof(TrainingOptions.SaveTotalLimit), false, "Checkpoints kept (2)"),
+        (nameof(TrainingOptions.Dtype), false, "bf16 (as HPSv3 trains: fp32 master weights and head) or fp32"),
+        (nameof(TrainingOptions.Device), false, "cpu or cuda[:N]"),
+        (nameof(TrainingOptions.MinPixels), false, "Image processor min_pixels (HPSv3: 200704)"),
+        (nameof(TrainingOptions.MaxPixels), false, "Image processor max_pixels (HPSv3: 200704)"),
+        (nameof(TrainingOptions.Lora), true, "Train LoRA adapters (base weights frozen and memory-mapped) plus rm_head and the <|Reward|> row; writes a PEFT adapter folder (use a larger --lr, e.g. 1e-4)"),
+        (nameof(TrainingOptions.LoraR), false, "LoRA rank (HPSv3 default: 16)"),
+        (nameof(TrainingOptions.LoraAlpha), false, "LoRA alpha; updates are scaled by alpha/r (HPSv3 default: 32)"),
+        (nameof(TrainingOptions.LoraDropout), false, "Dropout on each adapter's input (HPSv3 default: 0.05)"),
+        (nameof(TrainingOptions.LoraTargets), false, "Adapted layers: comma list of decoder (default: every Linear of the decoder layers), vision, merger, or module names such as q_proj,v_proj"),
+        (nameof(TrainingOptions.GradientCheckpointing), true, "Recompute each decoder layer and vision block during backward instead of storing activations (same gradients, less memory, ~1/3 more compute)"),
+        (nameof(TrainingOptions.HeadDropout), false, "Dropout of rm_head while training (released: 0.05; 0 = deterministic steps)"),
+        (nameof(TrainingOptions.Tokenizer), false, "Folder with the tokenizer files when the model folder has none"),
+    ];
+
     public Command Create(CliEnvironment env)
     {
         ArgumentNullException.ThrowIfNull(env);
@@ -32,41 +93,38 @@ public sealed class TrainCommand : ICommandFactory
         var json = new Option<bool>("--json") { Description = "Print the run summary as one JSON document on stdout" };
         cmd.Options.Add(config);
         cmd.Options.Add(json);
-        var options = new List<(PropertyInfo Property, string Name, Option Option)>();
-        foreach (var p in typeof(TrainingOptions).GetProperties())
+        var options = new List<(string Field, Option Option)>();
+        foreach (var (field, isSwitch, help) in Options)
         {
-            var name = p.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name;
-            if (name is null || p.GetCustomAttribute<JsonIgnoreAttribute>() is not null)
-            {
-                continue;
-            }
-
-            var help = TrainingOptions.Help.TryGetValue(name, out var h) ? h : name;
-            Option o = p.PropertyType == typeof(bool)
-                ? new Option<bool?>("--" + name) { Description = help, Arity = ArgumentArity.ZeroOrOne }
-                : new Option<string?>("--" + name) { Description = help };
+            // Values stay text here: TrainingOptions.FromConfiguration types them with one-line errors naming the
+            // option (and "null" clears a nullable one), the same for the command line and the file.
+            Option o = isSwitch
+                ? new Option<bool?>(OptionFlags.Of(field)) { Description = help, Arity = ArgumentArity.ZeroOrOne }
+                : new Option<string?>(OptionFlags.Of(field)) { Description = help };
             cmd.Options.Add(o);
-            options.Add((p, name, o));
+            options.Add((field, o));
         }
 
         cmd.SetAction((parse, ct) =>
         {
             TrainingOptions o;
+            var configFile = parse.GetValue(config);
             try
             {
-                // Every problem with the options themselves (missing --data, a non-number, a negative rate) is a
-                // usage error, exit 2, like the parser's own errors; files that cannot be read stay user errors.
-                var merged = Merge(parse.GetValue(config), options.Select(x => (x.Property, x.Name, Value: Given(parse, x.Option, x.Property))));
-                o = merged.Deserialize<TrainingOptions>(TrainingOptions.JsonOptions) ?? new TrainingOptions();
+                // Every problem with the options themselves (missing --data, a non-number, a negative rate, an
+                // unknown key in the file) is a usage error, exit 2, like the parser's own errors; files that cannot
+                // be read stay user errors.
+                if (configFile is not null)
+                {
+                    CheckConfigFile(configFile);
+                }
+
+                o = Bind(configFile, options.Select(x => (x.Field, Given(parse, x.Option))));
                 o.Validate();
-            }
-            catch (JsonException ex)
-            {
-                throw new UsageException($"options: {ex.Message}", ex);
             }
             catch (UserInputException ex)
             {
-                throw new UsageException(ex.Message, ex);
+                throw new UsageException(OptionFlags.Describe(ex), ex);
             }
 
             // Refuse a folder that holds another run (or a resume with other options) before loading anything.
@@ -76,102 +134,52 @@ public sealed class TrainCommand : ICommandFactory
         return cmd;
     }
 
-    private static object? Given(ParseResult parse, Option option, PropertyInfo property)
+    /// <summary>The configuration file alone, so that its mistakes are reported with the file named.</summary>
+    private static void CheckConfigFile(string path)
+    {
+        try
+        {
+            _ = TrainingOptions.FromJsonFile(path);
+        }
+        catch (UserInputException ex) when (ex.Field is not null)
+        {
+            throw new UsageException($"{OptionFlags.Describe(ex)} (in {path})", ex);
+        }
+    }
+
+    /// <summary>Defaults, then the configuration file, then the command line (as <c>--key=value</c> for the command-line provider).</summary>
+    private static TrainingOptions Bind(string? configFile, IEnumerable<(string Field, string? Value)> given)
+    {
+        var builder = new ConfigurationBuilder();
+        if (configFile is not null)
+        {
+            builder.AddTrainingJsonFile(configFile);
+        }
+
+        var args = given.Where(g => g.Value is not null).Select(g => $"--{TrainingOptions.KeyOfField[g.Field]}={g.Value}").ToArray();
+        return TrainingOptions.FromConfiguration(builder.AddCommandLine(args).Build());
+    }
+
+    private static string? Given(ParseResult parse, Option option)
     {
         if (parse.GetResult(option) is null)
         {
             return null;
         }
 
-        return property.PropertyType == typeof(bool)
-            ? (parse.GetValue((Option<bool?>)option) ?? true)
+        return option is Option<bool?> flag
+            ? ((parse.GetValue(flag) ?? true) ? "true" : "false")
             : parse.GetValue((Option<string?>)option);
-    }
-
-    /// <summary>Config file values, then command-line values, as one JSON object of options.</summary>
-    private static JsonObject Merge(string? configFile, IEnumerable<(PropertyInfo Property, string Name, object? Value)> given)
-    {
-        var obj = new JsonObject();
-        if (configFile is not null)
-        {
-            var cfg = TrainingOptions.FromJsonFile(configFile); // validates names and types with the file named
-            obj = JsonNode.Parse(cfg.ToJson())!.AsObject();
-            obj = ResolveRelative(obj, Path.GetDirectoryName(Path.GetFullPath(configFile))!, File.ReadAllText(configFile));
-        }
-
-        foreach (var (p, name, value) in given)
-        {
-            if (value is null)
-            {
-                continue;
-            }
-
-            obj[name] = ToNode(p.PropertyType, name, value);
-        }
-
-        return obj;
-    }
-
-    /// <summary>Paths in a config file are relative to the file (only those the file itself sets).</summary>
-    private static JsonObject ResolveRelative(JsonObject obj, string dir, string rawText)
-    {
-        using var raw = JsonDocument.Parse(rawText, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
-        foreach (var key in new[] { "model", "data", "images", "eval-data", "eval-images", "out", "tokenizer" })
-        {
-            if (raw.RootElement.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String && !Path.IsPathRooted(v.GetString()!))
-            {
-                obj[key] = Path.GetFullPath(Path.Combine(dir, v.GetString()!));
-            }
-        }
-
-        return obj;
-    }
-
-    private static JsonNode? ToNode(Type type, string name, object value)
-    {
-        if (value is bool b)
-        {
-            return JsonValue.Create(b);
-        }
-
-        var text = (string)value;
-        var t = Nullable.GetUnderlyingType(type) ?? type;
-        if (t == typeof(string))
-        {
-            return JsonValue.Create(text);
-        }
-
-        if (Nullable.GetUnderlyingType(type) is not null && text.Equals("null", StringComparison.OrdinalIgnoreCase))
-        {
-            return null;
-        }
-
-        if (t == typeof(int) || t == typeof(long))
-        {
-            if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l))
-            {
-                throw new UserInputException("--" + name, $"'{text}' is not a whole number");
-            }
-
-            return JsonValue.Create(l);
-        }
-
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d))
-        {
-            throw new UserInputException("--" + name, $"'{text}' is not a number");
-        }
-
-        return JsonValue.Create(d);
     }
 
     private static int Run(CliEnvironment env, TrainingOptions o, bool json, CancellationToken ct)
     {
         var report = new DataReport();
-        var train = PairDataset.Load(o.Data!, o.PairFormat, o.Images, o.DataOptions, report);
+        var train = PairDataset.Load(o.Data!, o.Format, o.Images, o.DataOptions, report);
         IReadOnlyList<PreferencePair>? eval = null;
         if (o.EvalData is not null)
         {
-            eval = PairDataset.Load(o.EvalData, o.PairFormat, o.EvalImages ?? o.Images, o.DataOptions with { ConfidenceThreshold = null }, new DataReport());
+            eval = PairDataset.Load(o.EvalData, o.Format, o.EvalImages ?? o.Images, o.DataOptions with { ConfidenceThreshold = null }, new DataReport());
         }
 
         var tokenizerDir = o.Tokenizer ?? o.Model!;
@@ -180,8 +188,8 @@ public sealed class TrainCommand : ICommandFactory
         using var model = Hpsv3Trainable.Open(o);
         var trainer = new PairwiseTrainer<Hpsv3Item, Hpsv3Batch>(model, new Hpsv3PairCollator(tokenizer, processor), o);
         var data = new TrainingData(o.Data!, train, report, o.EvalData, eval);
-        env.Error.WriteLine($"train: {train.Count} pairs ({report.Rows} rows; {report.BelowConfidence} below confidence {o.ConfidenceThreshold?.ToString(CultureInfo.InvariantCulture) ?? "-"}, {report.NullConfidence} null confidence ({o.NullConfidence}), {report.BadRows} bad rows)"
-            + (eval is null ? string.Empty : $"; eval: {eval.Count} pairs") + $"; loss {o.Loss}, {o.Dtype} on {o.Device}, seed {o.Seed}");
+        env.Error.WriteLine($"train: {train.Count} pairs ({report.Rows} rows; {report.BelowConfidence} below confidence {o.ConfidenceThreshold?.ToString(CultureInfo.InvariantCulture) ?? "-"}, {report.NullConfidence} null confidence ({PairSpellings.NullConfidence.Name(o.NullConfidence)}), {report.BadRows} bad rows)"
+            + (eval is null ? string.Empty : $"; eval: {eval.Count} pairs") + $"; loss {PairLoss.Name(o.Loss)}, {o.Dtype.Name()} on {o.Device}, seed {o.Seed}");
 
         var result = env.Interactive ? RunWithBar(env, trainer, data, ct) : RunPlain(env, trainer, data, ct);
         if (json)

@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace HpsSharp.Cli.Infrastructure;
 
-/// <summary>Builds the root command from every <see cref="ICommandFactory"/> and turns errors into exit codes.</summary>
+/// <summary>Builds the root command from the registered commands (<see cref="Commands"/>) and turns errors into exit codes.</summary>
 public static class CliApp
 {
     /// <summary>Exit code for success.</summary>
@@ -21,15 +21,35 @@ public static class CliApp
     /// <summary><c>--verbose</c>: stack traces on errors.</summary>
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 
+    /// <summary>
+    /// Every top-level command, registered explicitly (one file each under Commands/): a new command is one file plus
+    /// one line here. A test checks that no <see cref="ICommandFactory"/> in the assembly is left out.
+    /// </summary>
+    public static IReadOnlyList<ICommandFactory> Commands { get; } =
+    [
+        new Commands.AnnotateCommand(),
+        new Commands.BenchmarkCommand(),
+        new Commands.CalibrateCommand(),
+        new Commands.ClusterCommand(),
+        new Commands.CohpCommand(),
+        new Commands.CompareCommand(),
+        new Commands.DoctorCommand(),
+        new Commands.EvalCommand(),
+        new Commands.ModelCommand(),
+        new Commands.PreprocessCommand(),
+        new Commands.RankCommand(),
+        new Commands.ScoreCommand(),
+        new Commands.ServeCommand(),
+        new Commands.TokenizeCommand(),
+        new Commands.TrainCommand(),
+        new Commands.VersionCommand(),
+    ];
+
     public static RootCommand BuildRoot(CliEnvironment env)
     {
         var root = new RootCommand("hps — HPSv3 human preference scores for text-to-image generation, in .NET");
         root.Options.Add(Verbose);
-        var factories = typeof(CliApp).Assembly.GetTypes()
-            .Where(t => typeof(ICommandFactory).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
-            .Select(t => (ICommandFactory)Activator.CreateInstance(t)!)
-            .Select(f => f.Create(env))
-            .OrderBy(c => c.Name, StringComparer.Ordinal);
+        var factories = Commands.Select(f => f.Create(env)).OrderBy(c => c.Name, StringComparer.Ordinal);
         foreach (var c in factories)
         {
             root.Subcommands.Add(c);
@@ -69,7 +89,8 @@ public static class CliApp
         }
         catch (UsageException ex)
         {
-            return Usage(env, [ex.Message]);
+            // A usage error made from a library's option error names the field: print it as the flag.
+            return Usage(env, [ex.InnerException is UserInputException { Field: not null } option && ex.Message == option.Message ? OptionFlags.Describe(option) : ex.Message]);
         }
         catch (Exception ex) when (IsUserError(ex))
         {
@@ -165,6 +186,6 @@ public static class CliApp
             ex = ex.InnerException;
         }
 
-        return ex.Message.ReplaceLineEndings(" ");
+        return OptionFlags.Describe(ex).ReplaceLineEndings(" ");
     }
 }

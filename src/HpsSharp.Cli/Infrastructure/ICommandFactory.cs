@@ -3,8 +3,7 @@ using System.CommandLine;
 namespace HpsSharp.Cli.Infrastructure;
 
 /// <summary>
-/// One <c>hps</c> subcommand. Every non-abstract class implementing this with a parameterless constructor is found
-/// by <see cref="CliApp"/> and added to the root command, so a new command is one new file.
+/// One <c>hps</c> subcommand, in a file of its own, registered in <see cref="CliApp.Commands"/>.
 /// </summary>
 public interface ICommandFactory
 {

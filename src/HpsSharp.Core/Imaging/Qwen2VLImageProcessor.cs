@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using HpsSharp.Core.Scoring;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -111,16 +112,17 @@ public sealed class Qwen2VLImageProcessor
     /// <exception cref="ImageDecodeException">The aspect ratio is over 200.</exception>
     public (int Height, int Width) TargetSize(int height, int width, string source = "<image>")
     {
-        try
+        // Only the aspect ratio is the image's own fault; any other argument SmartResize refuses (a zero size, a
+        // budget below one patch) is a caller's bug and propagates as such instead of passing as a bad image.
+        if (height > 0 && width > 0 && SmartResize.AspectRatio(height, width) is var ratio && ratio > SmartResize.MaxAspectRatio)
         {
-            var (h, w) = SmartResize.Compute(height, width, Factor, Options.MinPixels, Options.MaxPixels);
-            // The HF processor's own smart_resize, with its preprocessor_config.json limits.
-            return SmartResize.Compute(h, w, Factor, ProcessorMinPixels, ProcessorMaxPixels);
+            throw new ImageDecodeException(source, string.Create(CultureInfo.InvariantCulture,
+                $"cannot be used as model input: absolute aspect ratio must be smaller than {SmartResize.MaxAspectRatio}, got {ratio:0.###} ({width}x{height})"));
         }
-        catch (ArgumentOutOfRangeException ex)
-        {
-            throw new ImageDecodeException(source, $"cannot be used as model input: {ex.Message.Split(" (Parameter", 2)[0]}", ex);
-        }
+
+        var (h, w) = SmartResize.Compute(height, width, Factor, Options.MinPixels, Options.MaxPixels);
+        // The HF processor's own smart_resize, with its preprocessor_config.json limits.
+        return SmartResize.Compute(h, w, Factor, ProcessorMinPixels, ProcessorMaxPixels);
     }
 
     private ProcessedImage ResizeAndPatchify(ReadOnlySpan<byte> pixels, int width, int height, int stride, string source)

@@ -9,6 +9,9 @@ public static class SmartResize
     /// <summary>The largest accepted ratio between the longer and the shorter side.</summary>
     public const double MaxAspectRatio = 200;
 
+    /// <summary>Long side over short side (both must be positive), compared with <see cref="MaxAspectRatio"/>.</summary>
+    public static double AspectRatio(int height, int width) => (double)Math.Max(height, width) / Math.Min(height, width);
+
     /// <summary>
     /// The resized (height, width). Python's <c>round</c> (half to even) on the double quotient; floor/ceil branches
     /// when the rounded area leaves the budget. With min = max the ceil branch can overshoot the budget (300×200 →
@@ -29,7 +32,7 @@ public static class SmartResize
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(minPixels);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPixels, minPixels);
 
-        double ratio = (double)Math.Max(height, width) / Math.Min(height, width);
+        double ratio = AspectRatio(height, width);
         if (ratio > MaxAspectRatio)
         {
             throw new ArgumentOutOfRangeException(

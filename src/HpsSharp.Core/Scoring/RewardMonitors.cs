@@ -79,8 +79,9 @@ public static class RewardMonitors
             var rgb = image.Rgb is { } raw ? raw : ImageDecoder.Decode(image).Pixels;
             return SaturatedShare(rgb.Span, options.SaturatedPixelSaturation, options.SaturatedMinValue);
         }
-        catch (Exception ex) when (ex is ImageDecodeException or IOException or ArgumentException or UnauthorizedAccessException)
+        catch (ImageDecodeException)
         {
+            // The decoder reports missing, unreadable and corrupt images alike as ImageDecodeException.
             return null;
         }
     }

@@ -133,6 +133,9 @@ public static class Hpsv3Prompt
         return (int)(patches / 4);
     }
 
+    /// <summary>The input a refused prompt is reported as (<see cref="UserInputException.Input"/>): the item's own fault.</summary>
+    public const string PromptInput = "prompt";
+
     private static void CheckPrompt(string prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
@@ -140,7 +143,7 @@ public static class Hpsv3Prompt
         {
             if (prompt.Contains(token, StringComparison.Ordinal))
             {
-                throw new UserInputException("prompt", $"contains the special token {token}, which HPSv3 reserves for its own input (remove it from the prompt)");
+                throw new UserInputException(PromptInput, $"contains the special token {token}, which HPSv3 reserves for its own input (remove it from the prompt)");
             }
         }
     }

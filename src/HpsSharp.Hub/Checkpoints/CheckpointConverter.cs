@@ -82,6 +82,9 @@ public sealed record ConvertProgress(long BytesDone, long TotalBytes, string Ten
 /// </summary>
 public static class CheckpointConverter
 {
+    /// <summary>The field errors about the output path name (the output is a parameter, not an option).</summary>
+    public const string OutputField = "Out";
+
     /// <summary>Bytes read per step.</summary>
     internal const int ChunkBytes = 8 << 20;
 
@@ -103,12 +106,12 @@ public static class CheckpointConverter
             {
                 t = t[..^suffix.Length].Trim();
                 return double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0 ? (long)(v * factor)
-                    : throw new UserInputException("--shard-size", $"'{text}' is not a size like 5GB or 500MB");
+                    : throw UserInputException.ForOption(nameof(ConvertOptions.MaxShardBytes), $"'{text}' is not a size like 5GB or 500MB");
             }
         }
 
         return long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 ? n
-            : throw new UserInputException("--shard-size", $"'{text}' is not a size like 5GB or 500MB");
+            : throw UserInputException.ForOption(nameof(ConvertOptions.MaxShardBytes), $"'{text}' is not a size like 5GB or 500MB");
     }
 
     /// <summary>The target name of a stored key.</summary>
@@ -148,7 +151,7 @@ public static class CheckpointConverter
         ArgumentNullException.ThrowIfNull(options);
         if (options.MaxShardBytes is <= 0)
         {
-            throw new UserInputException("--shard-size", "must be positive");
+            throw UserInputException.ForOption(nameof(ConvertOptions.MaxShardBytes), $"must be positive");
         }
 
         var tensors = new List<PlannedTensor>();
@@ -168,7 +171,7 @@ public static class CheckpointConverter
         bool singleFile = full.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase);
         if (singleFile && options.MaxShardBytes is not null)
         {
-            throw new UserInputException("--out", "sharded output needs a folder, not a .safetensors file name");
+            throw UserInputException.ForOption(OutputField, $"sharded output needs a folder, not a .safetensors file name");
         }
 
         var groups = new List<List<PlannedTensor>>();
@@ -240,7 +243,7 @@ public static class CheckpointConverter
             var target = Path.Combine(plan.OutputDir, shard.FileName);
             if (sourceFiles.Contains(Path.GetFullPath(target)) || sourceFiles.Contains(ResolveLinks(target)))
             {
-                throw new UserInputException("--out", $"{target} is the input; write the conversion somewhere else");
+                throw UserInputException.ForOption(OutputField, $"{target} is the input; write the conversion somewhere else");
             }
         }
 
@@ -254,7 +257,7 @@ public static class CheckpointConverter
                 .ToList();
             if (existing.Count > 0)
             {
-                throw new UserInputException("--out", $"{plan.OutputDir} already holds weights ({string.Join(", ", existing.Select(Path.GetFileName))}); choose an empty folder or pass --overwrite");
+                throw UserInputException.ForOption(OutputField, $"{plan.OutputDir} already holds weights ({string.Join(", ", existing.Select(Path.GetFileName))}); choose an empty folder or pass {new OptionField(nameof(ConvertOptions.Overwrite))}");
             }
         }
         else if (plan.IndexFile is not null || plan.Shards.Count == 1)

@@ -23,27 +23,27 @@ public sealed record LoraSettings(int R, double Alpha, double Dropout, IReadOnly
     /// <summary>The factor of B·A.</summary>
     public double Scaling => UseRsLora ? Alpha / Math.Sqrt(R) : Alpha / R;
 
-    /// <summary>Checks the numbers; throws <see cref="Core.UserInputException"/> naming the bad one.</summary>
+    /// <summary>Checks the numbers; throws <see cref="Core.UserInputException"/> naming the bad one by the fields a LoRA run is configured with (LoraR, LoraAlpha, LoraDropout, LoraTargets).</summary>
     public void Validate()
     {
         if (R < 1)
         {
-            throw new Core.UserInputException("--lora-r", $"must be ≥ 1 (got {R})");
+            throw Core.UserInputException.ForOption("LoraR", $"must be ≥ 1 (got {R})");
         }
 
         if (!(Alpha > 0) || double.IsInfinity(Alpha))
         {
-            throw new Core.UserInputException("--lora-alpha", $"must be a finite number > 0 (got {Alpha})");
+            throw Core.UserInputException.ForOption("LoraAlpha", $"must be a finite number > 0 (got {Alpha})");
         }
 
         if (!(Dropout >= 0 && Dropout < 1))
         {
-            throw new Core.UserInputException("--lora-dropout", $"must lie in [0, 1) (got {Dropout})");
+            throw Core.UserInputException.ForOption("LoraDropout", $"must lie in [0, 1) (got {Dropout})");
         }
 
         if (TargetModules.Count == 0)
         {
-            throw new Core.UserInputException("--lora-targets", "selects no layer");
+            throw Core.UserInputException.ForOption("LoraTargets", $"selects no layer");
         }
     }
 }

@@ -32,6 +32,9 @@ public static class ScorerRegistry
     /// <summary>The default scorer.</summary>
     public const string Default = "hpsv3";
 
+    /// <summary>The option field that chooses a scorer, named in errors.</summary>
+    public const string ScorerField = "Scorer";
+
     /// <summary>Every scorer, in the order the help lists them.</summary>
     public static IReadOnlyList<ScorerDescriptor> All { get; } =
     [
@@ -52,7 +55,7 @@ public static class ScorerRegistry
     {
         ArgumentNullException.ThrowIfNull(name);
         return All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new UserInputException("--scorer", $"unknown scorer '{name}' (one of: {string.Join(", ", Names)})");
+            ?? throw UserInputException.ForOption(ScorerField, $"unknown scorer '{name}' (one of: {string.Join(", ", Names)})");
     }
 
     /// <summary>Loads a baseline scorer (not <c>hpsv3</c>) in fp32 on the CPU.</summary>
@@ -72,7 +75,7 @@ public static class ScorerRegistry
             "clipscore" => LoadClipScore(options),
             "aesthetic" => LoadAesthetic(options),
             "imagereward" => LoadImageReward(options),
-            _ => throw new UserInputException("--scorer", $"'{d.Name}' is not a baseline scorer; load it with its own loader"),
+            _ => throw UserInputException.ForOption(ScorerField, $"'{d.Name}' is not a baseline scorer; load it with its own loader"),
         };
     }
 

@@ -1,13 +1,14 @@
+using System.Runtime.CompilerServices;
 using HpsSharp.Core;
 
 namespace HpsSharp.Training.Checkpoints;
 
-/// <summary>The rules for a training output folder (<c>--out</c>): one run per folder, resumed only with its own options.</summary>
+/// <summary>The rules for a training output folder (<see cref="TrainingOptions.Out"/>): one run per folder, resumed only with its own options.</summary>
 public static class RunFolder
 {
     /// <summary>
-    /// An output folder that holds another run is never trained into by accident: <c>--resume</c> continues it,
-    /// <c>--overwrite</c> removes what a run writes there (checkpoints, run.json, final weights) and starts clean,
+    /// An output folder that holds another run is never trained into by accident: <see cref="TrainingOptions.Resume"/>
+    /// continues it, <see cref="TrainingOptions.Overwrite"/> removes what a run writes there (checkpoints, run.json, final weights) and starts clean,
     /// anything else is refused before a byte is written. With <c>--resume</c>, the latest checkpoint's options must
     /// match (<see cref="CheckResumable"/>). Cheap: the CLI calls it before loading data or weights.
     /// </summary>
@@ -33,7 +34,7 @@ public static class RunFolder
 
         if (!options.Overwrite)
         {
-            throw new UserInputException("--out", $"'{outDir}' holds another run ({string.Join(", ", run.Select(Path.GetFileName))}); continue it with --resume, or start clean with --overwrite");
+            throw UserInputException.ForOption(nameof(TrainingOptions.Out), $"'{outDir}' holds another run ({string.Join(", ", run.Select(Path.GetFileName))}); continue it with {new OptionField(nameof(TrainingOptions.Resume))}, or start clean with {new OptionField(nameof(TrainingOptions.Overwrite))}");
         }
 
         foreach (var path in run)
@@ -84,7 +85,11 @@ public static class RunFolder
         var differ = options.DifferencesForResume(previous);
         if (differ.Count > 0)
         {
-            throw new UserInputException("--resume", $"{checkpoint} was made with other options; resume with the same ones or start a new --out: {string.Join(", ", differ)}");
+            // Each differing field stays an OptionField, so the front end prints it under its own name.
+            var format = "{0} was made with other options; resume with the same ones or start a new {1}: "
+                + string.Join(", ", differ.Select((_, i) => $"{{{2 + (3 * i)}}} {{{3 + (3 * i)}}} (now {{{4 + (3 * i)}}})"));
+            object[] args = [checkpoint, new OptionField(nameof(TrainingOptions.Out)), .. differ.SelectMany(d => new object[] { new OptionField(d.Field), d.Before, d.Now })];
+            throw UserInputException.ForOption(nameof(TrainingOptions.Resume), FormattableStringFactory.Create(format, args));
         }
     }
 }

@@ -89,7 +89,7 @@ public static class PairDataset
         var root = Path.GetFullPath(imageRoot ?? Path.GetDirectoryName(Path.GetFullPath(path))!);
         if (format == PairFormat.Hpdv3 && FirstNonSpace(path) != '[')
         {
-            throw new TrainingDataException(path, 0, "an HPDv3 file is one JSON array of pairs (use --format jsonl for JSON Lines)");
+            throw new TrainingDataException(path, 0, "an HPDv3 file is one JSON array of pairs (JSON Lines files are read with the jsonl format)");
         }
 
         // The one HPDv3 row reader (shared with evaluation), in its skip-and-count mode unless --strict.
@@ -130,7 +130,7 @@ public static class PairDataset
                 report.NullConfidence++;
                 if (options.NullConfidence == NullConfidencePolicy.Error)
                 {
-                    throw new TrainingDataException(path, row, "\"confidence\" is null (use --null-confidence keep|drop to accept such rows)");
+                    throw new TrainingDataException(path, row, "\"confidence\" is null (the null-confidence policies keep and drop accept such rows)");
                 }
 
                 if (options.NullConfidence == NullConfidencePolicy.Drop)

@@ -1,3 +1,7 @@
+using System.ComponentModel;
+using System.Text.Json.Serialization;
+using HpsSharp.Core;
+
 namespace HpsSharp.Training.Data;
 
 /// <summary>
@@ -13,6 +17,8 @@ namespace HpsSharp.Training.Data;
 public sealed record PreferencePair(long Row, string Prompt, string Preferred, string Other, double[]? ChoiceDist, double? Confidence);
 
 /// <summary>What to do with a pair whose <c>confidence</c> is an explicit JSON <c>null</c> (docs/quirks.md Q7).</summary>
+[TypeConverter(typeof(NullConfidencePolicyTypeConverter))]
+[JsonConverter(typeof(NullConfidencePolicyJsonConverter))]
 public enum NullConfidencePolicy
 {
     /// <summary>Keep it, like a pair without the key (HpsSharp's default; counted in the summary).</summary>
@@ -26,6 +32,8 @@ public enum NullConfidencePolicy
 }
 
 /// <summary>Pair file formats accepted by <c>hps train</c>.</summary>
+[TypeConverter(typeof(PairFormatTypeConverter))]
+[JsonConverter(typeof(PairFormatJsonConverter))]
 public enum PairFormat
 {
     /// <summary>HPDv3 <c>train.json</c>/<c>all.json</c>: one JSON array of <c>{prompt, path1, path2, choice_dist?, confidence?, model1?, model2?}</c>.</summary>
@@ -34,3 +42,26 @@ public enum PairFormat
     /// <summary>JSON Lines, one object per line with the same keys (also <c>preferred</c>/<c>other</c> for <c>path1</c>/<c>path2</c>).</summary>
     Jsonl,
 }
+
+/// <summary>The one spelling of <see cref="PairFormat"/> and <see cref="NullConfidencePolicy"/>.</summary>
+public static class PairSpellings
+{
+    /// <summary>hpdv3 (alias json) or jsonl.</summary>
+    public static EnumSpelling<PairFormat> Format { get; } = new("Format",
+        (PairFormat.Hpdv3, ["hpdv3", "json"]),
+        (PairFormat.Jsonl, ["jsonl"]));
+
+    /// <summary>keep, drop or error.</summary>
+    public static EnumSpelling<NullConfidencePolicy> NullConfidence { get; } = new("NullConfidence",
+        (NullConfidencePolicy.Keep, ["keep"]),
+        (NullConfidencePolicy.Drop, ["drop"]),
+        (NullConfidencePolicy.Error, ["error"]));
+}
+
+internal sealed class PairFormatTypeConverter() : SpellingTypeConverter<PairFormat>(PairSpellings.Format);
+
+internal sealed class PairFormatJsonConverter() : SpellingJsonConverter<PairFormat>(PairSpellings.Format);
+
+internal sealed class NullConfidencePolicyTypeConverter() : SpellingTypeConverter<NullConfidencePolicy>(PairSpellings.NullConfidence);
+
+internal sealed class NullConfidencePolicyJsonConverter() : SpellingJsonConverter<NullConfidencePolicy>(PairSpellings.NullConfidence);

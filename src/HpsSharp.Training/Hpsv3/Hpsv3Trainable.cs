@@ -44,22 +44,22 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
     /// Opens the model to train: the weights of <paramref name="modelDir"/>, or, with <paramref name="randomInit"/>,
     /// fresh weights (seeded) built from its <c>config.json</c>.
     /// </summary>
-    public static Hpsv3Trainable Open(string modelDir, string dtype, string device, bool randomInit, long seed, string? tokenizerDir = null)
+    public static Hpsv3Trainable Open(string modelDir, Precision dtype, DeviceSpec device, bool randomInit, long seed, string? tokenizerDir = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelDir);
         if (!Directory.Exists(modelDir))
         {
-            throw new UserInputException("--model", $"model folder '{modelDir}' does not exist");
+            throw UserInputException.ForOption(nameof(TrainingOptions.Model), $"model folder '{modelDir}' does not exist");
         }
 
-        var options = new ModelLoadOptions(dtype, device, RequiresGrad: true);
+        var options = new ModelLoadOptions(dtype.Name(), device.ToString(), RequiresGrad: true);
         Hpsv3Model model;
         if (randomInit)
         {
             var cfgPath = Path.Combine(modelDir, "config.json");
             if (!File.Exists(cfgPath))
             {
-                throw new UserInputException("--model", $"'{modelDir}' has no config.json to build a random model from");
+                throw UserInputException.ForOption(nameof(TrainingOptions.Model), $"'{modelDir}' has no config.json to build a random model from");
             }
 
             model = Hpsv3Model.Create(Qwen2VLConfig.Load(cfgPath), options, seed);
@@ -88,7 +88,7 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
             {
                 if (t.Model.Lora is not null)
                 {
-                    throw new UserInputException("--model", $"'{options.Model}' is a LoRA adapter folder: merge it first (hps model merge-lora) to train a new adapter on it");
+                    throw UserInputException.ForOption(nameof(TrainingOptions.Model), $"'{options.Model}' is a LoRA adapter folder: merge it first (hps model merge-lora) to train a new adapter on it");
                 }
 
                 var targets = t.Model.ResolveLoraTargets(options.LoraTargets);
@@ -213,7 +213,7 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
             var adapter = PeftAdapter.Read(folder);
             if (adapter.Settings.R != Model.Lora.R || !adapter.Settings.TargetModules.SequenceEqual(Model.Lora.TargetModules))
             {
-                throw new UserInputException(folder, "the checkpoint's adapter has another rank or other target modules than this run (resume with the same --lora-* options)");
+                throw new UserInputException(folder, "the checkpoint's adapter has another rank or other target modules than this run (resume with the same LoRA options)");
             }
 
             adapter.Apply(Model);
@@ -233,7 +233,7 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
             var info = f[name];
             if (info.Dtype != ToSafetensors(p.dtype) || !info.Shape.SequenceEqual(p.shape))
             {
-                throw new SafetensorsException(path, $"'{name}' is {info.Describe()}, the model has {ToSafetensors(p.dtype)} [{string.Join(", ", p.shape)}] (resume with the same --dtype)");
+                throw new SafetensorsException(path, $"'{name}' is {info.Describe()}, the model has {ToSafetensors(p.dtype)} [{string.Join(", ", p.shape)}] (resume with the same dtype)");
             }
 
             using var t = empty(p.shape, p.dtype);

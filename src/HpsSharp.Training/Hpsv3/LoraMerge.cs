@@ -6,7 +6,7 @@ using HpsSharp.Training.Checkpoints;
 
 namespace HpsSharp.Training.Hpsv3;
 
-/// <summary>What <see cref="LoraMerge.Merge"/> wrote.</summary>
+/// <summary>What <see cref="LoraMerge.Merge(string, string, Precision, bool)"/> wrote.</summary>
 /// <param name="OutputDir">The merged model folder.</param>
 /// <param name="WeightsFile">Its <c>model.safetensors</c>.</param>
 /// <param name="BaseModel">The adapter's base model folder.</param>
@@ -22,9 +22,14 @@ public sealed record LoraMergeResult(string OutputDir, string WeightsFile, strin
 /// </summary>
 public static class LoraMerge
 {
+    /// <summary>Merges <paramref name="adapterDir"/> into <paramref name="outDir"/> with the backbone in <paramref name="dtype"/> (bf16 or fp32, as <see cref="Precisions"/> spells them).</summary>
+    /// <exception cref="UserInputException">an unknown dtype, not an adapter folder, a missing base, or an output folder that already holds weights.</exception>
+    public static LoraMergeResult Merge(string adapterDir, string outDir, string dtype, bool overwrite = false) =>
+        Merge(adapterDir, outDir, Precisions.Parse(dtype), overwrite);
+
     /// <summary>Merges <paramref name="adapterDir"/> into <paramref name="outDir"/> with the backbone in <paramref name="dtype"/>.</summary>
     /// <exception cref="UserInputException">not an adapter folder, a missing base, or an output folder that already holds weights.</exception>
-    public static LoraMergeResult Merge(string adapterDir, string outDir, string dtype = "bf16", bool overwrite = false)
+    public static LoraMergeResult Merge(string adapterDir, string outDir, Precision dtype = Precision.Bf16, bool overwrite = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(adapterDir);
         ArgumentException.ThrowIfNullOrEmpty(outDir);
@@ -35,23 +40,18 @@ public static class LoraMerge
                 : "folder not found");
         }
 
-        if (dtype is not ("bf16" or "fp32"))
-        {
-            throw new UserInputException("--dtype", $"must be bf16 or fp32 (got '{dtype}')");
-        }
-
         var weights = Path.Combine(outDir, "model.safetensors");
         if (!overwrite && (SafetensorsModel.FindWeights(outDir) is not null || File.Exists(weights)))
         {
-            throw new UserInputException("--out", $"'{outDir}' already holds model weights (use --overwrite to replace them)");
+            throw UserInputException.ForOption("Out", $"'{outDir}' already holds model weights (use {new OptionField("Overwrite")} to replace them)");
         }
 
         if (Path.GetFullPath(outDir) == Path.GetFullPath(adapterDir))
         {
-            throw new UserInputException("--out", "must not be the adapter folder itself");
+            throw UserInputException.ForOption("Out", $"must not be the adapter folder itself");
         }
 
-        using var model = Hpsv3Model.Load(adapterDir, new ModelLoadOptions(dtype));
+        using var model = Hpsv3Model.Load(adapterDir, new ModelLoadOptions(dtype.Name()));
         int layers = model.Lora!.TargetModules.Count;
         model.MergeLora();
         Directory.CreateDirectory(outDir);
@@ -70,6 +70,6 @@ public static class LoraMerge
             }
         }
 
-        return new LoraMergeResult(Path.GetFullPath(outDir), weights, model.BaseModelFolder!, layers, dtype);
+        return new LoraMergeResult(Path.GetFullPath(outDir), weights, model.BaseModelFolder!, layers, dtype.Name());
     }
 }

@@ -4,7 +4,9 @@ using static TorchSharp.torch;
 
 namespace HpsSharp.Training.Losses;
 
-/// <summary>The training losses (names as in <c>hps train --loss</c>).</summary>
+/// <summary>The training losses (spelled as <see cref="PairLoss.Spelling"/> says).</summary>
+[System.ComponentModel.TypeConverter(typeof(LossKindTypeConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(LossKindJsonConverter))]
 public enum LossKind
 {
     /// <summary><c>uncertainty</c>: HPSv3's loss, deterministic quadrature form (default).</summary>
@@ -86,29 +88,24 @@ public sealed class PairLoss : IDisposable
         return PairLosses.UncertaintyMonteCarlo(muA.cpu(), lsA.cpu(), muB.cpu(), lsB.cpu(), _generator, Samples, RoundSamplesToHalf).to(dev);
     }
 
-    /// <summary>Parses a <c>--loss</c> value.</summary>
-    public static LossKind Parse(string name) => name?.Trim().ToLowerInvariant() switch
-    {
-        "uncertainty" => LossKind.Uncertainty,
-        "uncertainty-mc" => LossKind.UncertaintyMonteCarlo,
-        "bt" => LossKind.BradleyTerry,
-        "btt" => LossKind.BradleyTerryWithTies,
-        "margin" or "constant_margin" or "constant-margin" => LossKind.ConstantMargin,
-        "hpsv2" => LossKind.Hpsv2,
-        _ => throw new UserInputException("--loss", $"unknown loss '{name}' (expected uncertainty, uncertainty-mc, bt, btt, margin or hpsv2)"),
-    };
+    /// <summary>The one spelling of the losses: uncertainty, uncertainty-mc, bt, btt, margin, hpsv2.</summary>
+    public static EnumSpelling<LossKind> Spelling { get; } = new("Loss",
+        (LossKind.Uncertainty, ["uncertainty"]),
+        (LossKind.UncertaintyMonteCarlo, ["uncertainty-mc"]),
+        (LossKind.BradleyTerry, ["bt"]),
+        (LossKind.BradleyTerryWithTies, ["btt"]),
+        (LossKind.ConstantMargin, ["margin", "constant_margin", "constant-margin"]),
+        (LossKind.Hpsv2, ["hpsv2"]));
 
-    /// <summary>The <c>--loss</c> name of a kind.</summary>
-    public static string Name(LossKind kind) => kind switch
-    {
-        LossKind.Uncertainty => "uncertainty",
-        LossKind.UncertaintyMonteCarlo => "uncertainty-mc",
-        LossKind.BradleyTerry => "bt",
-        LossKind.BradleyTerryWithTies => "btt",
-        LossKind.ConstantMargin => "margin",
-        LossKind.Hpsv2 => "hpsv2",
-        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown loss"),
-    };
+    /// <summary>Parses a loss name; an unknown one names the <c>Loss</c> field.</summary>
+    public static LossKind Parse(string name) => Spelling.Parse(name);
+
+    /// <summary>The name of a kind.</summary>
+    public static string Name(LossKind kind) => Spelling.Name(kind);
 
     public void Dispose() => _generator?.Dispose();
 }
+
+internal sealed class LossKindTypeConverter() : SpellingTypeConverter<LossKind>(PairLoss.Spelling);
+
+internal sealed class LossKindJsonConverter() : SpellingJsonConverter<LossKind>(PairLoss.Spelling);

@@ -2,7 +2,9 @@ using HpsSharp.Core;
 
 namespace HpsSharp.Training.Optim;
 
-/// <summary>Learning-rate schedules (as the Hugging Face schedulers HPSv3 uses).</summary>
+/// <summary>Learning-rate schedules (as the Hugging Face schedulers HPSv3 uses), spelled as <see cref="LrSchedule.Spelling"/> says.</summary>
+[System.ComponentModel.TypeConverter(typeof(ScheduleKindTypeConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(ScheduleKindJsonConverter))]
 public enum ScheduleKind
 {
     /// <summary>Linear warm-up from 0, then constant (HPSv3's <c>constant_with_warmup</c>).</summary>
@@ -42,18 +44,19 @@ public sealed record LrSchedule(ScheduleKind Kind, long WarmupSteps, long TotalS
     /// <summary>Warm-up steps from a ratio as HF computes them: ceil(total × ratio).</summary>
     public static long WarmupFromRatio(long totalSteps, double ratio) => (long)Math.Ceiling(totalSteps * ratio);
 
-    public static ScheduleKind Parse(string name) => name?.Trim().ToLowerInvariant() switch
-    {
-        "constant_with_warmup" or "constant-with-warmup" => ScheduleKind.ConstantWithWarmup,
-        "cosine" => ScheduleKind.Cosine,
-        "constant" => ScheduleKind.Constant,
-        _ => throw new UserInputException("--schedule", $"unknown schedule '{name}' (expected constant_with_warmup, cosine or constant)"),
-    };
+    /// <summary>The one spelling of the schedules: constant_with_warmup (HPSv3's), cosine, constant.</summary>
+    public static EnumSpelling<ScheduleKind> Spelling { get; } = new("Schedule",
+        (ScheduleKind.ConstantWithWarmup, ["constant_with_warmup", "constant-with-warmup"]),
+        (ScheduleKind.Cosine, ["cosine"]),
+        (ScheduleKind.Constant, ["constant"]));
 
-    public static string Name(ScheduleKind kind) => kind switch
-    {
-        ScheduleKind.ConstantWithWarmup => "constant_with_warmup",
-        ScheduleKind.Cosine => "cosine",
-        _ => "constant",
-    };
+    /// <summary>Parses a schedule name; an unknown one names the <c>Schedule</c> field.</summary>
+    public static ScheduleKind Parse(string name) => Spelling.Parse(name);
+
+    /// <summary>The name of a kind.</summary>
+    public static string Name(ScheduleKind kind) => Spelling.Name(kind);
 }
+
+internal sealed class ScheduleKindTypeConverter() : SpellingTypeConverter<ScheduleKind>(LrSchedule.Spelling);
+
+internal sealed class ScheduleKindJsonConverter() : SpellingJsonConverter<ScheduleKind>(LrSchedule.Spelling);

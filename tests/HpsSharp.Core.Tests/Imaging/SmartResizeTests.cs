@@ -68,6 +68,15 @@ public sealed class SmartResizeTests
     }
 
     [Fact]
+    public void OnlyTheImagesOwnFaultBecomesAnImageError()
+    {
+        // A caller's bad arguments are bugs: they propagate as argument errors instead of passing as a bad image.
+        var processor = new Qwen2VLImageProcessor();
+        Assert.Throws<ArgumentOutOfRangeException>(() => processor.TargetSize(0, 100));
+        Assert.IsType<ImageDecodeException>(Assert.ThrowsAny<Exception>(() => processor.TargetSize(1, 300, "strip")));
+    }
+
+    [Fact]
     public void BudgetIsConfigurable()
     {
         var processor = new Qwen2VLImageProcessor(new ImageProcessorOptions(MinPixels: 3136, MaxPixels: 1003520));
