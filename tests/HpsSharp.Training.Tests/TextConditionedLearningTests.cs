@@ -1,11 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using HpsSharp.Core.Imaging;
+using HpsSharp.Core.Safetensors;
 using HpsSharp.Core.Text;
 using HpsSharp.Modeling;
 using HpsSharp.Testing;
 using HpsSharp.Training.Data;
 using HpsSharp.Training.Hpsv3;
+using HpsSharp.Training.Losses;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -13,26 +15,41 @@ namespace HpsSharp.Training.Tests;
 
 /// <summary>
 /// Learning in which the answer depends on the prompt's words: each pair is one bright and one dark image, the prompt
-/// asks for a bright or a dark scene, and every image pair appears with both prompts. The model has to read the word
-/// (18 tokens before <c>&lt;|Reward|&gt;</c>) and the image (≈ 530 tokens before it, behind HPSv3's instruction) and
-/// combine them. Held-out pairs use new images and phrasings never seen in training.
-/// Status: NOT passing yet. With the tiny fixture weights, fp32, lr 3e-3 for every group, batch 8 and 72 steps the
-/// held-out accuracy stayed exactly 0.500 at every evaluation (the model ranks both copies of each image pair the
-/// same way: it does not read the word). The harness is kept, skipped, for the next recipe (see the Training README).
+/// asks for a bright or a dark scene, and every image pair appears with both prompts, so a scorer that ignores the
+/// prompt is right on exactly half. The model has to read the word (≈ 18 tokens before <c>&lt;|Reward|&gt;</c>) and
+/// the image (behind HPSv3's 530-token instruction) and combine them. Held-out pairs use new images and phrasings never
+/// seen in training. The recipe and why the earlier one stalled: src/HpsSharp.Training/README.md#text-conditioned-learning.
+/// Status: NOT passing yet. The recipe below learns the task in the Python replica (held-out 1.00 from step 150), but
+/// the C# run of it stayed at held-out 0.500 after 144 steps (0.406 at 48, 0.500 at 96 and 144; training loss ln 2 —
+/// equal scores for both images; measured 2026-12-04, 2011 s on the loaded 2-core VM, load average ≈ 35).
 /// </summary>
 [Trait("Category", "Model")]
 public sealed class TextConditionedLearningTests(ITestOutputHelper output)
 {
-    internal static (double Before, double After, IReadOnlyList<double> Curve, TimeSpan Time) Run(string dir, bool withWord, string dtype = "fp32", double lr = 3e-3, int epochs = 6, long seed = 3)
+    /// <summary>
+    /// Passes over the 96 training pairs (12 steps each). With the recipe's constant learning rate after a fixed
+    /// 12-step warm-up a shorter run is an exact prefix of a longer one.
+    /// </summary>
+    internal const int Epochs = 12;
+
+    /// <summary>
+    /// The recipe (README): fp32, learning rate 1e-2 for every group, Bradley–Terry loss on μ and no head dropout, batch 8
+    /// pairs. In the Python replica the released recipe's uncertainty loss and head dropout 0.05 add enough noise to the
+    /// pair's score difference to drown the small prompt×image interaction gradient that the model must follow through
+    /// the 530-token instruction; without them it learns.
+    /// </summary>
+    internal static TrainingOptions Recipe(string outDir) => new()
+    {
+        Model = Hpsv3TrainingTests.TinyConfigDir, Tokenizer = TestPaths.TokenizerDir, Out = outDir,
+        Dtype = HpsSharp.Core.Precision.Fp32, Seed = 3, Epochs = Epochs, BatchSize = 8, GradAccum = 1, LearningRate = 1e-2, WarmupSteps = 12,
+        Loss = LossKind.BradleyTerry, HeadDropout = 0, EvalEvery = 48, MinPixels = 56 * 56, MaxPixels = 56 * 56, SaveTotalLimit = 1,
+    };
+
+    internal static (double Before, double After, IReadOnlyList<double> Curve, TimeSpan Time) Run(string dir, bool withWord, Action<string> log)
     {
         var train = SyntheticTask.WriteBrightDark(dir, "train" + (withWord ? "" : "-plain"), 48, seed: 21, SyntheticTask.TrainPhrasings, withWord);
         var eval = SyntheticTask.WriteBrightDark(dir, "eval", 16, seed: 22, SyntheticTask.HeldOutPhrasings);
-        var o = new TrainingOptions
-        {
-            Model = Hpsv3TrainingTests.TinyConfigDir, Tokenizer = TestPaths.TokenizerDir, Out = Path.Combine(dir, withWord ? "out" : "out-plain"),
-            Dtype = HpsSharp.Core.Precisions.Parse(dtype), Seed = seed, Epochs = epochs, BatchSize = 8, GradAccum = 1, LearningRate = lr, WarmupRatio = 0.05,
-            EvalEvery = 12, MinPixels = 56 * 56, MaxPixels = 56 * 56, SaveTotalLimit = 1,
-        };
+        var o = Recipe(Path.Combine(dir, withWord ? "out" : "out-plain"));
         var sw = Stopwatch.StartNew();
         var collator = new Hpsv3PairCollator(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));
         using var model = Hpsv3Trainable.Open(o);
@@ -41,22 +58,59 @@ public sealed class TextConditionedLearningTests(ITestOutputHelper output)
         var data = new TrainingData(train.File, PairDataset.Load(train.File, PairFormat.Hpdv3, null, new PairDataOptions(), report), report,
             eval.File, PairDataset.Load(eval.File, PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()));
         var before = trainer.Evaluate("eval", data.Eval!, 0);
-        var result = trainer.Run(data);
+        // HPS_TRAIN_PROBE=FILE: also append the progress lines to FILE while the test runs (as Hpsv3TrainingTests).
+        var probe = Environment.GetEnvironmentVariable("HPS_TRAIN_PROBE");
+        var result = trainer.Run(data, new InlineProgress(p =>
+        {
+            if (probe is not null)
+            {
+                File.AppendAllText(probe + (withWord ? ".word" : ".control"), string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:HH:mm:ss} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} acc {p.Accuracy:F3} eval {p.EvalAccuracy}\n"));
+            }
+
+            if (p.Step % 24 == 0)
+            {
+                log(string.Create(CultureInfo.InvariantCulture, $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} batch accuracy {p.Accuracy:F3} held-out {p.EvalAccuracy?.ToString("F3", CultureInfo.InvariantCulture) ?? "-"} {sw.Elapsed.TotalSeconds:F0} s"));
+            }
+        }));
         return (before.Accuracy, result.Evals[^1].Accuracy, result.Evals.Select(e => e.Accuracy).ToList(), sw.Elapsed);
     }
 
-    [Fact(Skip = "issue #15 item 4 open: this recipe stays at 0.500 held-out accuracy (measured 2026-12-04); unskip with a recipe that learns")]
+    private static string Curve(IEnumerable<double> curve) => string.Join(" ", curve.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)));
+
+    [Fact(Skip = "issue #15 item 4 open: with this recipe the C# run stays at held-out 0.500 after 144 steps (measured 2026-12-04), while the Python replica learns it by step 150; see the Training README")]
     public void TinyModelLearnsWhichImageThePromptAsksForOnHeldOutPhrasings()
     {
         using var dir = TestPaths.TempDir();
-        var (before, after, curve, time) = Run(dir.Path, withWord: true);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"with the word: before {before:F3}, held-out accuracy by eval {string.Join(" ", curve.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))} in {time.TotalSeconds:F0} s"));
-        Assert.True(after >= 0.9, $"held-out accuracy {after:F3} (curve {string.Join(" ", curve)})");
+        var (before, after, curve, time) = Run(dir.Path, withWord: true, output.WriteLine);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"with the word: before {before:F3}, held-out accuracy every 48 steps {Curve(curve)} in {time.TotalSeconds:F0} s"));
+        Assert.InRange(before, 0.35, 0.65);
+        Assert.True(after >= 0.9, $"held-out accuracy {after:F3} (curve {Curve(curve)})");
 
-        // Image-only control: the same recipe with the brightness word replaced by a neutral one cannot beat chance,
-        // because every image pair is preferred one way for one prompt and the other way for the other.
-        var (_, control, controlCurve, controlTime) = Run(dir.Path, withWord: false);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"image-only control: held-out accuracy by eval {string.Join(" ", controlCurve.Select(a => a.ToString("F3", CultureInfo.InvariantCulture)))} in {controlTime.TotalSeconds:F0} s"));
-        Assert.InRange(control, 0.3, 0.6);
+        // It learned by reading the words as HPSv3 trains: the word rows of the embedding stayed frozen, only the
+        // <|Reward|> row moved.
+        var tokenizer = Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir);
+        using var original = SafetensorsFile.Open(Path.Combine(Hpsv3TrainingTests.TinyConfigDir, "model.safetensors"));
+        using var saved = SafetensorsFile.Open(Path.Combine(dir.Path, "out", "model.safetensors"));
+        var was = original.ReadFloat32("model.embed_tokens.weight");
+        var now = saved.ReadFloat32("model.embed_tokens.weight");
+        foreach (var word in new[] { " bright", " dark" })
+        {
+            var ids = tokenizer.Encode(word);
+            Assert.Single(ids);
+            Assert.True(was.AsSpan(ids[0] * 32, 32).SequenceEqual(now.AsSpan(ids[0] * 32, 32)), $"the embedding row of '{word}' changed");
+        }
+
+        Assert.False(was.AsSpan(Hpsv3Layout.RewardTokenId * 32, 32).SequenceEqual(now.AsSpan(Hpsv3Layout.RewardTokenId * 32, 32)));
+    }
+
+    [Fact(Skip = "runs with the learning test above (skipped): the control only means something next to a recipe that learns")]
+    public void ImageOnlyControlWithTheSameRecipeStaysNearChance()
+    {
+        // The same recipe with the brightness word replaced by a neutral one: every image pair is preferred one way for
+        // one prompt and the other way for the other, so nothing in the images alone can beat chance on held-out pairs.
+        using var dir = TestPaths.TempDir();
+        var (before, after, curve, time) = Run(dir.Path, withWord: false, output.WriteLine);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"image-only control: before {before:F3}, held-out accuracy every 48 steps {Curve(curve)} in {time.TotalSeconds:F0} s"));
+        Assert.InRange(after, 0.35, 0.65);
     }
 }
