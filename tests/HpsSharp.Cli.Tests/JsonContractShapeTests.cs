@@ -275,6 +275,7 @@ public sealed partial class JsonContractShapeTests : IDisposable
         Assert.True(code == 0, stderr);
         var run = JsonNode.Parse(File.ReadAllText(_dir.File("run/run.json")))!;
         Assert.Equal(run.ToJsonString(), JsonNode.Parse(stdout)!.ToJsonString()); // --json prints run.json
+        Assert.Contains(Prompt, File.ReadAllText(_dir.File("run/run.json")), StringComparison.Ordinal); // '+' and '×' as they are
         AssertShape(
             """
             $: object
@@ -290,6 +291,8 @@ public sealed partial class JsonContractShapeTests : IDisposable
             model: object
             model.dtype: string
             model.fingerprint: string
+            model.max_pixels: number
+            model.min_pixels: number
             model.name: string
             model.released_hpsv3: false
             model.scorer: string
