@@ -3,6 +3,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Cluster;
+using HpsSharp.Cluster.Grains;
 using HpsSharp.Testing;
 using HpsSharp.Testing.Generators;
 using Xunit;
@@ -390,6 +392,20 @@ public sealed partial class JsonContractShapeTests : IDisposable
             results[].video: string
             """, doc);
         AssertShape("$: object\nerror: string\nframes: array\nprompt: string\nvideo: string", doc["results"]![1]);
+    }
+
+    [Fact]
+    [Trait("Category", "Unit")]
+    public void ClusterResultLinesHaveTheDocumentedShape()
+    {
+        static JsonNode? Line(double? mu, double? logSigma, string? error) =>
+            JsonNode.Parse(ResultsFile.Line(new FinishedItem(1, 3, Prompt, "a.png", mu, logSigma, "w1", error)));
+        var ok = Line(0.5, -1, null);
+        AssertShape("$: object\nimage: string\nindex: number\nlog_sigma: number\nmu: number\nprompt: string\nsigma: number\nworker: string", ok);
+        var failed = "$: object\nerror: string\nimage: string\nindex: number\nprompt: string\nworker: string";
+        AssertShape(failed, Line(null, null, "image not found"));
+        AssertShape(failed, Line(double.NaN, 0, null)); // a non-finite score is an error, never a number
+        Assert.Contains(Prompt, Encoding.UTF8.GetString(ResultsFile.Line(new FinishedItem(1, 3, Prompt, "a.png", 0.5, -1, "w1", null))), StringComparison.Ordinal);
     }
 
     private const string ItemResult =

@@ -20,6 +20,8 @@ namespace HpsSharp.Core.Scoring.Contracts;
 [JsonSerializable(typeof(TokenizeDocument))]
 [JsonSerializable(typeof(VideoDocument))]
 [JsonSerializable(typeof(ClusterStatusDocument))]
+[JsonSerializable(typeof(ClusterResultLine))]
+[JsonSerializable(typeof(ClusterJobSummaryRecord))]
 [JsonSerializable(typeof(ScoreResponseDto))]
 [JsonSerializable(typeof(CompareResponseDto))]
 [JsonSerializable(typeof(RankResponseDto))]
