@@ -10,13 +10,18 @@ namespace HpsSharp.Core.Scoring.Contracts;
 [JsonDerivedType(typeof(FailedItem))]
 public abstract record ScoreItem
 {
+    // The serializer writes a derived record's own properties first; these lead every item, as people read them.
+
     /// <summary>The image as the input named it.</summary>
+    [JsonPropertyOrder(-3)]
     public required string Image { get; init; }
 
     /// <summary>The prompt (left out on the sides of a comparison, which share one).</summary>
+    [JsonPropertyOrder(-2)]
     public string? Prompt { get; init; }
 
     /// <summary>The registry name of the scorer.</summary>
+    [JsonPropertyOrder(-1)]
     public required string Scorer { get; init; }
 
     /// <summary>
