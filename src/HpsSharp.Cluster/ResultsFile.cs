@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using HpsSharp.Cluster.Grains;
 using HpsSharp.Core;
+using HpsSharp.Core.Scoring.Contracts;
 
 namespace HpsSharp.Cluster;
 
@@ -111,37 +112,25 @@ public sealed class ResultsFile : IDisposable
     }
 
     /// <summary>The JSON line for a finished item (no line break inside; ends with one).</summary>
+    /// <remarks>A non-finite μ or log σ is an error for that item, never a number (JSON cannot hold one).</remarks>
     public static byte[] Line(FinishedItem item)
     {
         ArgumentNullException.ThrowIfNull(item);
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        bool scored = item.Error is null && item.Mu is { } mu && item.LogSigma is { } ls;
+        bool finite = scored && double.IsFinite(item.Mu!.Value) && double.IsFinite(item.LogSigma!.Value);
+        var line = new ClusterResultLine
         {
-            w.WriteStartObject();
-            w.WriteNumber("index", item.Index);
-            w.WriteString("prompt", item.Prompt);
-            w.WriteString("image", item.Image);
-            if (item.Error is null && item.Mu is { } mu && item.LogSigma is { } ls)
-            {
-                w.WriteNumber("mu", mu);
-                w.WriteNumber("log_sigma", ls);
-                w.WriteNumber("sigma", Math.Exp(ls));
-            }
-            else
-            {
-                w.WriteString("error", item.Error ?? "no result");
-            }
-
-            if (item.Worker is not null)
-            {
-                w.WriteString("worker", item.Worker);
-            }
-
-            w.WriteEndObject();
-        }
-
-        ms.WriteByte((byte)'\n');
-        return ms.ToArray();
+            Index = item.Index,
+            Prompt = item.Prompt,
+            Image = item.Image,
+            Mu = finite ? item.Mu : null,
+            LogSigma = finite ? item.LogSigma : null,
+            Sigma = finite ? Math.Exp(item.LogSigma!.Value) : null,
+            Error = finite ? null : scored ? "the model returned a non-finite score" : item.Error ?? "no result",
+            Worker = item.Worker,
+        };
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(line, ContractJson.Compact.ClusterResultLine);
+        return [.. bytes, (byte)'\n'];
     }
 
     /// <inheritdoc/>

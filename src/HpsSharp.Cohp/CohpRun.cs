@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using HpsSharp.Core.Scoring.Contracts;
 
 namespace HpsSharp.Cohp;
 
@@ -22,8 +23,9 @@ public sealed class CohpRun
     [JsonPropertyName("settings")]
     public CohpSettings Settings { get; set; } = new();
 
+    /// <summary>The scorer that judged the run: the same <c>"model"</c> object as every other JSON output.</summary>
     [JsonPropertyName("model")]
-    public CohpModel? Model { get; set; }
+    public ModelRecord? Model { get; set; }
 
     [JsonPropertyName("model_stage")]
     public List<ModelStageEntry> ModelStage { get; set; } = [];
@@ -126,26 +128,6 @@ public sealed class GeneratorRecord
 
     [JsonPropertyName("fingerprint")]
     public string Fingerprint { get; set; } = string.Empty;
-}
-
-/// <summary>The scorer that judged the run.</summary>
-public sealed class CohpModel
-{
-    [JsonPropertyName("name")]
-    public string Name { get; set; } = string.Empty;
-
-    [JsonPropertyName("fingerprint")]
-    public string Fingerprint { get; set; } = string.Empty;
-
-    [JsonPropertyName("released_hpsv3")]
-    public bool ReleasedHpsv3 { get; set; }
-
-    /// <summary>The registry name of the scorer that judged the run (<c>hpsv3</c> unless <c>--scorer</c> said otherwise).</summary>
-    [JsonPropertyName("scorer")]
-    public string Scorer { get; set; } = "hpsv3";
-
-    [JsonPropertyName("dtype")]
-    public string Dtype { get; set; } = string.Empty;
 }
 
 /// <summary>One generator's model-stage images and mean score, or its error.</summary>
@@ -272,6 +254,7 @@ public sealed class ImageRef
     public string? Copy { get; set; }
 }
 
-[JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+// snake_case for the shared contract records inside the run (ModelRecord); the run's own names are explicit.
+[JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 [JsonSerializable(typeof(CohpRun))]
 internal sealed partial class CohpJsonContext : JsonSerializerContext;

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using HpsSharp.Cohp.Generators;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -142,7 +143,7 @@ public sealed partial class CohpRunner
             _run = new CohpRun
             {
                 Prompt = prompt,
-                Model = new CohpModel { Name = model.Name, Fingerprint = model.Fingerprint, ReleasedHpsv3 = model.IsReleasedHpsv3, Dtype = model.Dtype, Scorer = model.Scorer },
+                Model = ModelRecord.From(model),
                 Settings = new CohpSettings
                 {
                     Seed = options.Seed,

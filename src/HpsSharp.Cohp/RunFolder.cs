@@ -54,7 +54,7 @@ public sealed class RunFolder
     public void Save(CohpRun run)
     {
         ArgumentNullException.ThrowIfNull(run);
-        WriteAtomic(RunJson, JsonSerializer.SerializeToUtf8Bytes(run, CohpJsonContext.Default.CohpRun));
+        WriteAtomic(RunJson, Encoding.UTF8.GetBytes(run.ToJson())); // the text --json prints: prompts keep "+" and "×"
         WriteAtomic(IndexHtml, Encoding.UTF8.GetBytes(CohpHtml.Render(run)));
     }
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using HpsSharp.Core.Data;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 
 namespace HpsSharp.Evaluation;
 
@@ -406,10 +407,14 @@ public sealed class ScoresFileSource : IScoreSource
             ModelInfo? model = null;
             if (doc.RootElement.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.Object)
             {
-                string Str(string n, string d) => m.TryGetProperty(n, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : d;
-                int Int(string n) => m.TryGetProperty(n, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : 0;
-                bool released = m.TryGetProperty("released_hpsv3", out var r) && r.ValueKind == JsonValueKind.True;
-                model = new ModelInfo(Str("name", "unknown model"), Str("fingerprint", ""), released, Str("dtype", "?"), Int("min_pixels"), Int("max_pixels"));
+                try
+                {
+                    model = m.Deserialize(ContractJson.Default.ModelRecord)?.ToModelInfo();
+                }
+                catch (JsonException ex)
+                {
+                    throw new DatasetFormatException(path, 1, "\"model\" is not the model object of `hps score --json`: " + ex.Message, ex);
+                }
             }
 
             var source = new ScoresFileSource(path, model, sha);

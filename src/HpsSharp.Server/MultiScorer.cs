@@ -86,7 +86,7 @@ internal static class MultiScorer
         }
 
         var models = set?.Models ?? [loaded.Model];
-        var model = ModelDto.From(models[0]) with { Hosted = models.Count > 1 ? [.. models.Select(ModelDto.From)] : null };
+        var model = ModelRecord.From(models[0]) with { Hosted = models.Count > 1 ? [.. models.Select(ModelRecord.From)] : null };
         return new ScoreResponseDto(model, results);
     }
 

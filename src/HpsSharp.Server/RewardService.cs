@@ -77,11 +77,15 @@ public static class RewardService
         builder.Services.ConfigureHttpJsonOptions(j =>
         {
             // The context's metadata is generated with these options, so its naming settings must be repeated here.
-            j.SerializerOptions.TypeInfoResolverChain.Insert(0, ServerJsonContext.Default);
+            j.SerializerOptions.TypeInfoResolverChain.Insert(0, ContractJson.Default);
             j.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
             j.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull;
+
+            // Numbers are numbers (the web default also reads them from strings, which the OpenAPI schemas would show).
+            j.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         builder.Services.AddProblemDetails();
+        builder.Services.AddServiceOpenApi();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(new ServiceMetrics(options.MaxBatchSize));
         builder.Services.AddSingleton<ImageReader>();
@@ -113,6 +117,7 @@ public static class RewardService
         app.MapScoring();
         app.MapStatus();
         app.MapTrainerProtocols();
+        app.MapServiceOpenApi();
         return app;
     }
 

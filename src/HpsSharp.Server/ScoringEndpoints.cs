@@ -13,21 +13,41 @@ public static class ScoringEndpoints
     public static IEndpointRouteBuilder MapScoring(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapPost("/v1/score", ScoreAsync);
-        app.MapPost("/v1/compare", CompareAsync);
-        app.MapPost("/v1/rank", RankAsync);
+        // The OpenAPI document is generated from these: the typed results give the 200 schemas, WithDocumentedBody the
+        // request schemas (the bodies are read by RequestParser, which answers a bad item with a per-item error).
+        app.MapPost("/v1/score", ScoreAsync)
+            .WithDocumentedBody<ScoreRequestDto>()
+            .WithSummary("Score (prompt, image) items; results in input order, a bad item gets an error without failing the others")
+            .WithDescription("JSON with base64 images, or multipart with fields prompt[i] and file parts image[i]. \"scorers\" or \"rewards\" score every item with several hosted scorers (one entry per scorer under \"scorers\"; with \"rewards\", \"reward\" is the weighted mix).")
+            .WithRequestProblems();
+        app.MapPost("/v1/compare", CompareAsync)
+            .WithDocumentedBody<CompareRequestDto>()
+            .WithSummary("P(A preferred over B) for one prompt, with both scores")
+            .WithRequestProblems()
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity);
+        app.MapPost("/v1/rank", RankAsync)
+            .WithDocumentedBody<RankRequestDto>()
+            .WithSummary("Order images for one prompt, best first (best-of-N)")
+            .WithRequestProblems();
         return app;
     }
 
-    private static Task<IResult> ScoreAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options, ServiceMetrics metrics) =>
-        Guard(ctx, async () =>
+    /// <summary>The problem answers every scoring endpoint may give (RFC 9457 problem details).</summary>
+    private static RouteHandlerBuilder WithRequestProblems(this RouteHandlerBuilder builder) => builder
+        .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status401Unauthorized)
+        .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+    private static Task<Results<Ok<ScoreResponseDto>, ProblemHttpResult, EmptyHttpResult>> ScoreAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options, ServiceMetrics metrics) =>
+        GuardOk(ctx, async () =>
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             var body = await parser.ReadScoreAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
             metrics.RecordParse(ctx.Request.HasFormContentType ? "multipart" : "json", System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds);
             if (body.Scorers is not null)
             {
-                return TypedResults.Ok(await MultiScorer.ScoreAsync(ctx, queue, options, body).ConfigureAwait(false));
+                return await MultiScorer.ScoreAsync(ctx, queue, options, body).ConfigureAwait(false);
             }
 
             var selection = Protocols.ProtocolSupport.Selection(body.Reward.Name, body.Reward.K, options);
@@ -38,11 +58,11 @@ public static class ScoringEndpoints
             }
 
             results = Protocols.ProtocolSupport.Annotate(selection, results, [.. body.Items.Select(i => i.Request?.Prompt ?? i.Video?.Prompt ?? string.Empty)], options, body.Reward.Name is not null);
-            return TypedResults.Ok(new ScoreResponseDto(model, results));
+            return new ScoreResponseDto(model, results);
         });
 
-    private static Task<IResult> CompareAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
-        Guard(ctx, async () =>
+    private static Task<Results<Ok<CompareResponseDto>, ProblemHttpResult, EmptyHttpResult>> CompareAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
+        GuardOk(ctx, async () =>
         {
             var (a, b) = await parser.ReadCompareAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
             var (results, model) = await RunAsync(ctx, queue, options, [a, b]).ConfigureAwait(false);
@@ -58,11 +78,11 @@ public static class ScoringEndpoints
             double? p = results[0].LogSigma is { } la && results[1].LogSigma is { } lb
                 ? Preference.ProbabilityAOverB(new Score(sa, la), new Score(sb, lb))
                 : null;
-            return TypedResults.Ok(new CompareResponseDto(model, p, results[0], results[1]) { Preferred = sa > sb ? "a" : sa < sb ? "b" : "tie" });
+            return new CompareResponseDto(model, p, results[0], results[1]) { Preferred = sa > sb ? "a" : sa < sb ? "b" : "tie" };
         });
 
-    private static Task<IResult> RankAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
-        Guard(ctx, async () =>
+    private static Task<Results<Ok<RankResponseDto>, ProblemHttpResult, EmptyHttpResult>> RankAsync(HttpContext ctx, RequestParser parser, ScoringQueue queue, RewardServiceOptions options) =>
+        GuardOk(ctx, async () =>
         {
             var items = await parser.ReadRankAsync(ctx.Request, ctx.RequestAborted).ConfigureAwait(false);
             var (results, model) = await RunAsync(ctx, queue, options, items).ConfigureAwait(false);
@@ -71,11 +91,11 @@ public static class ScoringEndpoints
                 .OrderByDescending(i => results[i].Score!.Value)
                 .ThenBy(i => i)
                 .ToArray();
-            return TypedResults.Ok(new RankResponseDto(model, order, results));
+            return new RankResponseDto(model, order, results);
         });
 
     /// <summary>Queues the valid items, waits for all of them and returns one result per item in input order.</summary>
-    internal static async Task<(IReadOnlyList<ItemResultDto> Results, ModelDto Model)> RunAsync(
+    internal static async Task<(IReadOnlyList<ItemResultDto> Results, ModelRecord Model)> RunAsync(
         HttpContext ctx, ScoringQueue queue, RewardServiceOptions options, IReadOnlyList<ParsedItem> items)
     {
         var valid = items.Where(i => i.Request is not null).Select(i => i.Request!).ToList();
@@ -120,7 +140,7 @@ public static class ScoringEndpoints
             results[i] = ToDto(r, queue.Model!.Scorer);
         }
 
-        return (results, ModelDto.From(queue.Model!));
+        return (results, ModelRecord.From(queue.Model!));
     }
 
     /// <summary>One scorer's result as an item answer: a score, or a 422 error for a failed or non-finite one.</summary>
@@ -155,6 +175,21 @@ public static class ScoringEndpoints
         }
 
         return output;
+    }
+
+    /// <summary>
+    /// <see cref="Guard(HttpContext, Func{Task{IResult}})"/> for a handler with a typed answer: 200 with it, or the
+    /// problem (the typed union is what the OpenAPI document is generated from).
+    /// </summary>
+    internal static async Task<Results<Ok<T>, ProblemHttpResult, EmptyHttpResult>> GuardOk<T>(HttpContext ctx, Func<Task<T>> handler)
+    {
+        var result = await Guard(ctx, async () => (IResult)TypedResults.Ok(await handler().ConfigureAwait(false))).ConfigureAwait(false);
+        return result switch
+        {
+            Ok<T> ok => ok,
+            ProblemHttpResult problem => problem,
+            _ => TypedResults.Empty,
+        };
     }
 
     internal static async Task<IResult> Guard(HttpContext ctx, Func<Task<IResult>> handler)

@@ -1,5 +1,6 @@
 using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Testing;
 using Xunit;
 

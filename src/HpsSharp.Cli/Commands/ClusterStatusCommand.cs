@@ -1,8 +1,7 @@
 using System.CommandLine;
-using System.Text;
-using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Cluster;
+using HpsSharp.Core.Scoring.Contracts;
 using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
@@ -55,44 +54,9 @@ internal static class ClusterStatusCommand
 
     private static string N(int v) => v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    internal static string Json(ClusterSnapshot snapshot)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
-        {
-            w.WriteStartObject();
-            w.WriteStartArray("workers");
-            foreach (var s in snapshot.Workers)
-            {
-                w.WriteStartObject();
-                w.WriteString("name", s.Worker.Name);
-                w.WriteString("model", s.Worker.Fingerprint);
-                w.WriteString("model_name", s.Worker.ModelName);
-                w.WriteString("dtype", s.Worker.Dtype);
-                w.WriteNumber("items_done", s.ItemsDone);
-                w.WriteBoolean("busy", s.Busy);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteStartArray("jobs");
-            foreach (var j in snapshot.Jobs)
-            {
-                w.WriteStartObject();
-                w.WriteString("job", j.Job);
-                w.WriteNumber("done", j.Done);
-                w.WriteNumber("total", j.Total);
-                w.WriteNumber("failed", j.Failed);
-                w.WriteNumber("leased", j.Leased);
-                w.WriteBoolean("complete", j.Complete);
-                w.WriteString("model", j.Fingerprint);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(ms.ToArray());
-    }
+    internal static string Json(ClusterSnapshot snapshot) => ContractJson.Write(
+        new ClusterStatusDocument(
+            [.. snapshot.Workers.Select(s => new ClusterWorkerRecord(s.Worker.Name, s.Worker.Fingerprint, s.Worker.ModelName, s.Worker.Dtype, s.ItemsDone, s.Busy))],
+            [.. snapshot.Jobs.Select(j => new ClusterJobRecord(j.Job, j.Done, j.Total, j.Failed, j.Leased, j.Complete, j.Fingerprint))]),
+        ContractJson.Indented.ClusterStatusDocument);
 }

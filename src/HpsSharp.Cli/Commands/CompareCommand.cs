@@ -1,8 +1,7 @@
 using System.CommandLine;
-using System.Text;
-using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 
 namespace HpsSharp.Cli.Commands;
 
@@ -39,28 +38,15 @@ public sealed class CompareCommand : ICommandFactory
             var c = await scorer.CompareAsync(parse.GetValue(prompt)!, ImageInput.FromPath(pathA), ImageInput.FromPath(pathB), ct).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                using var ms = new MemoryStream();
-                using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
-                {
-                    w.WriteStartObject();
-                    ScoreCommand.WriteModel(w, scorer.Model);
-                    if (double.IsFinite(c.ProbabilityAOverB))
-                    {
-                        w.WriteNumber("p_a_over_b", c.ProbabilityAOverB);
-                    }
-                    else
-                    {
-                        // Scorers without σ give no probability, only which score is higher.
-                        w.WriteNull("p_a_over_b");
-                    }
-
-                    w.WriteString("preferred", c.A.Mu > c.B.Mu ? "a" : c.A.Mu < c.B.Mu ? "b" : "tie");
-                    Write(w, "a", pathA, c.A, scorer.Model.Scorer);
-                    Write(w, "b", pathB, c.B, scorer.Model.Scorer);
-                    w.WriteEndObject();
-                }
-
-                env.Out.WriteLine(Encoding.UTF8.GetString(ms.ToArray()));
+                // Scorers without σ give no probability (null), only which score is higher.
+                var name = scorer.Model.Scorer;
+                var doc = new CompareDocument(
+                    ModelRecord.From(scorer.Model),
+                    double.IsFinite(c.ProbabilityAOverB) ? c.ProbabilityAOverB : null,
+                    c.A.Mu > c.B.Mu ? "a" : c.A.Mu < c.B.Mu ? "b" : "tie",
+                    ScoredItem.From(pathA, null, c.A, name),
+                    ScoredItem.From(pathB, null, c.B, name));
+                env.Out.WriteLine(ContractJson.Write(doc, ContractJson.Indented.CompareDocument));
             }
             else if (!double.IsFinite(c.ProbabilityAOverB))
             {
@@ -79,21 +65,5 @@ public sealed class CompareCommand : ICommandFactory
             return CliApp.Ok;
         });
         return cmd;
-    }
-
-    private static void Write(Utf8JsonWriter w, string name, string path, Score s, string scorer)
-    {
-        w.WriteStartObject(name);
-        w.WriteString("image", path);
-        w.WriteString("scorer", scorer);
-        w.WriteNumber("score", s.Mu);
-        if (s.HasUncertainty)
-        {
-            w.WriteNumber("mu", s.Mu);
-            w.WriteNumber("log_sigma", s.LogSigma);
-            w.WriteNumber("sigma", s.Sigma);
-        }
-
-        w.WriteEndObject();
     }
 }

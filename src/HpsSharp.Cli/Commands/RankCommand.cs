@@ -1,8 +1,7 @@
 using System.CommandLine;
-using System.Text;
-using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
@@ -37,29 +36,9 @@ public sealed class RankCommand : ICommandFactory
             var ranking = await ProgressReporter.RunAsync(env, "scoring", p => scorer.RankAsync(parse.GetValue(prompt)!, paths.Select(ImageInput.FromPath).ToList(), p, ct)).ConfigureAwait(false);
             if (parse.GetValue(json))
             {
-                using var ms = new MemoryStream();
-                using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
-                {
-                    w.WriteStartObject();
-                    ScoreCommand.WriteModel(w, scorer.Model);
-                    w.WriteStartArray("order");
-                    foreach (var i in ranking.Order)
-                    {
-                        w.WriteNumberValue(i);
-                    }
-
-                    w.WriteEndArray();
-                    w.WriteStartArray("results");
-                    foreach (var r in ranking.Results)
-                    {
-                        ScoreCommand.WriteResult(w, r, scorer.Model.Scorer);
-                    }
-
-                    w.WriteEndArray();
-                    w.WriteEndObject();
-                }
-
-                env.Out.WriteLine(Encoding.UTF8.GetString(ms.ToArray()));
+                var name = scorer.Model.Scorer;
+                var doc = new RankDocument(ModelRecord.From(scorer.Model), ranking.Order, [.. ranking.Results.Select(r => ScoreItem.From(r, name))]);
+                env.Out.WriteLine(ContractJson.Write(doc, ContractJson.Indented.RankDocument));
             }
             else
             {

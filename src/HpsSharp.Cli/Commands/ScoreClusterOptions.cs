@@ -4,6 +4,7 @@ using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Cluster;
 using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
@@ -94,16 +95,9 @@ internal sealed class ScoreClusterOptions
             env.Error.WriteLine($"job '{summary.Job}': {summary.Done} scored, {summary.Failed} failed of {summary.Total}; {summary.WrittenNow} line(s) written by this run to {outPath}" + (perWorker.Length > 0 ? $" ({perWorker})" : string.Empty));
             if (_json is not null && parse.GetValue(_json))
             {
-                env.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
-                {
-                    ["job"] = summary.Job,
-                    ["total"] = summary.Total,
-                    ["done"] = summary.Done,
-                    ["failed"] = summary.Failed,
-                    ["out"] = outPath,
-                    ["written_now"] = summary.WrittenNow,
-                    ["items_per_worker"] = summary.ItemsPerWorker,
-                }));
+                env.Out.WriteLine(ContractJson.Write(
+                    new ClusterJobSummaryRecord(summary.Job, summary.Total, summary.Done, summary.Failed, outPath, summary.WrittenNow, summary.ItemsPerWorker),
+                    ContractJson.Compact.ClusterJobSummaryRecord));
             }
 
             if (summary.Failed > 0)

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
@@ -188,73 +188,9 @@ public sealed class ScoreCommand : ICommandFactory
         return CliApp.UserError;
     }
 
-    internal static string ScoreJson(ModelInfo model, IReadOnlyList<ScoreResult> results, Calibration? calibration = null)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
-        {
-            w.WriteStartObject();
-            WriteModel(w, model);
-            w.WriteStartArray("results");
-            foreach (var r in results)
-            {
-                WriteResult(w, r, model.Scorer, calibration);
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(ms.ToArray());
-    }
-
-    internal static void WriteModel(Utf8JsonWriter w, ModelInfo model)
-    {
-        w.WriteStartObject("model");
-        w.WriteString("name", model.Name);
-        w.WriteString("scorer", model.Scorer);
-        w.WriteString("fingerprint", model.Fingerprint);
-        w.WriteBoolean("released_hpsv3", model.IsReleasedHpsv3);
-        w.WriteString("dtype", model.Dtype);
-        w.WriteNumber("min_pixels", model.MinPixels);
-        w.WriteNumber("max_pixels", model.MaxPixels);
-        w.WriteEndObject();
-    }
-
-    /// <summary>One result: <c>"score"</c> and <c>"scorer"</c> always; HPSv3's <c>mu</c>, <c>log_sigma</c>, <c>sigma</c> too.</summary>
-    internal static void WriteResult(Utf8JsonWriter w, ScoreResult r, string scorer, Calibration? calibration = null)
-    {
-        r = r.Finite();
-        w.WriteStartObject();
-        w.WriteString("image", r.Request.Image.Name);
-        w.WriteString("prompt", r.Request.Prompt);
-        w.WriteString("scorer", scorer);
-        if (r.Score is { } s)
-        {
-            w.WriteNumber("score", s.Mu);
-            if (s.HasUncertainty)
-            {
-                w.WriteNumber("mu", s.Mu);
-                w.WriteNumber("log_sigma", s.LogSigma);
-                w.WriteNumber("sigma", s.Sigma);
-            }
-
-            if (calibration is not null)
-            {
-                w.WriteNumber("percentile", calibration.Percentile(s.Mu));
-            }
-        }
-        else
-        {
-            // A failed item keeps the fields, as null, so that readers see the same keys on every item.
-            w.WriteNull("mu");
-            w.WriteNull("log_sigma");
-            w.WriteNull("sigma");
-            w.WriteString("error", r.Error);
-        }
-
-        w.WriteEndObject();
-    }
+    /// <summary>The <c>--json</c> document: the model, then one item per result in input order.</summary>
+    internal static string ScoreJson(ModelInfo model, IReadOnlyList<ScoreResult> results, Calibration? calibration = null) =>
+        ContractJson.Write(new ScoreDocument(ModelRecord.From(model), [.. results.Select(r => ScoreItem.From(r, model.Scorer, calibration))]), ContractJson.Indented.ScoreDocument);
 
     /// <summary>CSV for a scorer without σ: <c>image,prompt,score,scorer,error</c>.</summary>
     private static string PointCsv(string scorer, IReadOnlyList<ScoreResult> results)

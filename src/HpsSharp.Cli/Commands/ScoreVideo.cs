@@ -1,8 +1,7 @@
-using System.Text;
-using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Core.Video;
 using HpsSharp.Media;
 using Spectre.Console;
@@ -85,60 +84,20 @@ internal static class ScoreVideo
     }
 
     /// <summary><c>{"model", "results": [{"video", "prompt", "mu", "aggregate", "frames": [{"index", "time", "mu", "log_sigma"}]}]}</c>.</summary>
+    /// <remarks>A non-finite number is an error for its frame or clip, never a number (JSON cannot hold one).</remarks>
     internal static string Json(ModelInfo model, IReadOnlyList<VideoScoreResult> results, Calibration? calibration)
     {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        var items = results.Select(r =>
         {
-            w.WriteStartObject();
-            ScoreCommand.WriteModel(w, model);
-            w.WriteStartArray("results");
-            foreach (var r in results)
-            {
-                w.WriteStartObject();
-                w.WriteString("video", r.Video);
-                w.WriteString("prompt", r.Prompt);
-                if (r.Mu is { } mu)
-                {
-                    w.WriteNumber("mu", mu);
-                    w.WriteString("aggregate", r.Aggregate);
-                    if (calibration is not null)
-                    {
-                        w.WriteNumber("percentile", calibration.Percentile(mu));
-                    }
-                }
-                else
-                {
-                    w.WriteString("error", r.Error);
-                }
-
-                w.WriteStartArray("frames");
-                foreach (var f in r.Frames)
-                {
-                    w.WriteStartObject();
-                    w.WriteNumber("index", f.Index);
-                    w.WriteNumber("time", f.Time);
-                    if (f.Score is { } s)
-                    {
-                        w.WriteNumber("mu", s.Mu);
-                        w.WriteNumber("log_sigma", s.LogSigma);
-                    }
-                    else
-                    {
-                        w.WriteString("error", f.Error);
-                    }
-
-                    w.WriteEndObject();
-                }
-
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(ms.ToArray());
+            var frames = r.Frames.Select(f => f.Score is { } s
+                ? double.IsFinite(s.Mu) && (!s.HasUncertainty || double.IsFinite(s.LogSigma))
+                    ? new FrameRecord(f.Index, f.Time, s.Mu, s.HasUncertainty ? s.LogSigma : null, null)
+                    : new FrameRecord(f.Index, f.Time, null, null, "the model returned a non-finite score")
+                : new FrameRecord(f.Index, f.Time, null, null, f.Error)).ToList();
+            return r.Mu is { } mu && double.IsFinite(mu)
+                ? new VideoRecord { Video = r.Video, Prompt = r.Prompt, Mu = mu, Aggregate = r.Aggregate, Percentile = calibration?.Percentile(mu), Frames = frames }
+                : new VideoRecord { Video = r.Video, Prompt = r.Prompt, Error = r.Mu is null ? r.Error : "the frames aggregate to a non-finite score", Frames = frames };
+        }).ToList();
+        return ContractJson.Write(new VideoDocument(ModelRecord.From(model), items), ContractJson.Indented.VideoDocument);
     }
 }

@@ -1,9 +1,9 @@
 using System.CommandLine;
-using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core;
 using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Core.Text;
 
 namespace HpsSharp.Cli.Commands;
@@ -82,26 +82,7 @@ public sealed class TokenizeCommand : ICommandFactory
 
             if (parse.GetValue(json))
             {
-                using var ms = new MemoryStream();
-                using (var w = new Utf8JsonWriter(ms, CliJson.Compact))
-                {
-                    w.WriteStartObject();
-                    w.WriteStartArray("ids");
-                    foreach (var id in ids)
-                    {
-                        w.WriteNumberValue(id);
-                    }
-
-                    w.WriteEndArray();
-                    if (rewardIndex is { } r)
-                    {
-                        w.WriteNumber("reward_index", r);
-                    }
-
-                    w.WriteEndObject();
-                }
-
-                env.Out.WriteLine(System.Text.Encoding.UTF8.GetString(ms.ToArray()));
+                env.Out.WriteLine(ContractJson.Write(new TokenizeDocument(ids, rewardIndex), ContractJson.Compact.TokenizeDocument));
             }
             else
             {

@@ -10,7 +10,8 @@ public static class MonitorEndpoints
     public static IEndpointRouteBuilder MapMonitor(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapGet("/v1/monitor", (RewardMonitor monitor) => TypedResults.Text(monitor.Snapshot().ToJsonString(), "application/json"));
+        app.MapGet("/v1/monitor", (RewardMonitor monitor) => TypedResults.Text(monitor.Snapshot().ToJsonString(), "application/json"))
+            .WithSummary("Reward-hacking monitors over the sliding window: {window, groups, spread, saturated_share, mean_sigma, sigma_trend, drift, alerts}");
         return app;
     }
 }

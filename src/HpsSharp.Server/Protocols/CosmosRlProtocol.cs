@@ -34,9 +34,10 @@ public static partial class CosmosRlProtocol
     public static IEndpointRouteBuilder MapCosmosRl(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapPost("/api/reward/enqueue", EnqueueAsync);
-        app.MapPost("/api/reward/pull", PullAsync);
-        app.MapPost("/api/reward/ping", () => TypedResults.Text("{\"message\":\"Ping request received\"}", "application/json"));
+        app.MapPost("/api/reward/enqueue", EnqueueAsync).WithSummary("cosmos-rl: JSON header line + \\n + NPY uint8 [B,H,W,3] -> {uuid}");
+        app.MapPost("/api/reward/pull", PullAsync).WithSummary("cosmos-rl: form fields uuid, type -> {scores: {hpsv3: [...]}, input_info, duration, decoded_duration, type}; 400 {message} until ready");
+        app.MapPost("/api/reward/ping", () => TypedResults.Text("{\"message\":\"Ping request received\"}", "application/json"))
+            .WithSummary("cosmos-rl availability check");
         return app;
     }
 

@@ -21,7 +21,7 @@ public static class FlowGrpoProtocol
     public static IEndpointRouteBuilder MapFlowGrpo(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapPost("/", HandleAsync);
+        app.MapPost("/", HandleAsync).WithSummary("flow_grpo family: a pickled dict {images, prompts, ...} read by a restricted reader -> a pickled dict of rewards (docs/trainer-protocols.md)");
         return app;
     }
 
@@ -117,7 +117,7 @@ public static class FlowGrpoProtocol
                     ["sigma"] = results.Select(r => (object)(r.Sigma ?? double.NaN)).ToList(),
                     ["errors"] = results.Select(r => (object?)r.Error).ToList(),
                     ["model"] = model.Name,
-                    ["released_hpsv3"] = model.IsReleasedHpsv3,
+                    ["released_hpsv3"] = model.ReleasedHpsv3,
                 };
                 if (options.Calibration is { } c)
                 {

@@ -31,8 +31,9 @@ public static class UniRlProtocol
     public static IEndpointRouteBuilder MapUniRl(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapPost("/score", HandleAsync);
-        app.MapGet("/rewards", () => TypedResults.Text(new JsonArray([.. Rewards.Keys.Select(k => (JsonNode)k)]).ToJsonString(), "application/json"));
+        app.MapPost("/score", HandleAsync).WithSummary("UniRL RewardService: {requests: [{history, required_rewards}]} -> {results, errors, identities, protocol_version}");
+        app.MapGet("/rewards", () => TypedResults.Text(new JsonArray([.. Rewards.Keys.Select(k => (JsonNode)k)]).ToJsonString(), "application/json"))
+            .WithSummary("UniRL: the reward names this service serves");
         return app;
     }
 

@@ -82,7 +82,7 @@ public sealed record VideoItem(string Prompt, string Base64, VideoOptions Option
     /// Runs image items through the queue and video items through <see cref="VideoScoring"/> at the same time (so
     /// frames of every clip and the images share batches), and returns one result per item in input order.
     /// </summary>
-    internal static async Task<(IReadOnlyList<ItemResultDto> Results, ModelDto Model)> RunWithVideosAsync(
+    internal static async Task<(IReadOnlyList<ItemResultDto> Results, ModelRecord Model)> RunWithVideosAsync(
         HttpContext ctx, ScoringQueue queue, RewardServiceOptions options, IReadOnlyList<ParsedItem> items)
     {
         var videoIdx = Enumerable.Range(0, items.Count).Where(i => items[i].Video is not null).ToList();
@@ -97,7 +97,7 @@ public sealed record VideoItem(string Prompt, string Base64, VideoOptions Option
         var imageIdx = Enumerable.Range(0, items.Count).Where(i => items[i].Video is null).ToList();
         var imageTask = imageIdx.Count > 0
             ? ScoringEndpoints.RunAsync(ctx, queue, options, [.. imageIdx.Select(i => items[i])])
-            : Task.FromResult<(IReadOnlyList<ItemResultDto>, ModelDto)>(([], ModelDto.From(queue.Model ?? throw new RequestRejectedException(503, "not ready", "the model is loading"))));
+            : Task.FromResult<(IReadOnlyList<ItemResultDto>, ModelRecord)>(([], ModelRecord.From(queue.Model ?? throw new RequestRejectedException(503, "not ready", "the model is loading"))));
         var videos = await Task.WhenAll(videoTasks).ConfigureAwait(false);
         var (imageResults, model) = await imageTask.ConfigureAwait(false);
 

@@ -12,11 +12,8 @@ public sealed record VideoOptions(int? Frames = null, int? Stride = null, VideoA
     public FrameSampling Sampling => Stride is { } s ? FrameSampling.EveryNth(s) : FrameSampling.Count(Frames ?? 16);
 }
 
-/// <summary>One frame's score.</summary>
-public sealed record FrameScoreDto(int Index, double Time, double? Mu, double? LogSigma, string? Error);
-
 /// <summary>A clip's result: the aggregate μ and its per-frame scores, or why it failed.</summary>
-public sealed record VideoItemResult(double Mu, string? Aggregate, IReadOnlyList<FrameScoreDto> Frames, string? Error)
+public sealed record VideoItemResult(double Mu, string? Aggregate, IReadOnlyList<FrameRecord> Frames, string? Error)
 {
     public static VideoItemResult Failed(string error) => new(double.NaN, null, [], error);
 }
@@ -86,10 +83,10 @@ public sealed class VideoScoring(IVideoDecoder decoder, ScoringQueue queue, Rewa
 
         var items = frames.Select(f => new ParsedItem(new ScoreRequest(prompt, ImageInput.FromRgb(f.Image.Pixels, f.Image.Width, f.Image.Height, $"{name} frame {f.Index}")), null)).ToList();
         var (results, _) = await ScoringEndpoints.RunAsync(ctx, queue, options, items).ConfigureAwait(false);
-        var scored = new List<FrameScoreDto>(frames.Count);
+        var scored = new List<FrameRecord>(frames.Count);
         for (int i = 0; i < frames.Count; i++)
         {
-            scored.Add(new FrameScoreDto(frames[i].Index, frames[i].Time, results[i].Score, results[i].LogSigma, results[i].Error));
+            scored.Add(new FrameRecord(frames[i].Index, frames[i].Time, results[i].Score, results[i].LogSigma, results[i].Error));
         }
 
         var ok = scored.Where(f => f.Mu is not null).Select(f => f.Mu!.Value).ToList();
