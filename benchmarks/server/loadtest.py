@@ -93,8 +93,9 @@ def batch_histogram(metrics_text):
 
 
 def metric_value(metrics_text, name):
+    """An unlabelled series' value; the exporter writes it as `name{} value` (older servers: `name value`)."""
     for line in metrics_text.splitlines():
-        if line.startswith(name + " "):
+        if line.startswith(name + " ") or line.startswith(name + "{} "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

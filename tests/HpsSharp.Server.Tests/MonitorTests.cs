@@ -115,7 +115,7 @@ public sealed class MonitorTests
             Assert.Equal(100.0, (double)m["drift"]!["mean_percentile"]!);
             var metrics = await host.Client.GetStringAsync("/metrics");
             Assert.Contains("hps_monitor_alert{monitor=\"drift\"} 1", metrics, StringComparison.Ordinal);
-            Assert.Contains("hps_monitor_window_items 6", metrics, StringComparison.Ordinal);
+            Assert.Contains("hps_monitor_window_items{} 6\n", metrics, StringComparison.Ordinal);
         }
 
         await using (var host = await ServiceHost.StartAsync(new FakeScorer(_ => new Score(0.1, 0)), new RewardServiceOptions { Calibration = calib }))
