@@ -142,4 +142,29 @@ public sealed class MonitorTests
         Assert.Equal(8, (long)s["window"]!["first_seq"]!);
         Assert.Equal(12, (long)s["window"]!["last_seq"]!);
     }
+
+    [Theory]
+    [InlineData(1.0, 6, 0)]
+    [InlineData(0.0, 0, 3)]
+    public async Task ThePixelMonitorStaysWithinItsCpuBudget(double budget, int images, int skipped)
+    {
+        // Decoding every scored image again is the monitor's one real cost; its budget caps it (0: no pixel work).
+        using var monitor = new RewardMonitor(new MonitorOptions { PixelWorkBudget = budget }, null);
+        for (int batch = 0; batch < 3; batch++)
+        {
+            monitor.Record([.. Enumerable.Range(0, 2).Select(i => ScoreResult.Success(new ScoreRequest("p", ImageInput.FromBytes(Solid(250, 10, 20, i))), new Score(batch, 0)))]);
+            await monitor.FlushAsync();
+        }
+
+        var s = monitor.Snapshot()["saturated_share"]!;
+        Assert.Equal(images, (int)s["images"]!);
+        Assert.Equal(skipped, (long)s["batches_skipped"]!);
+    }
+
+    [Fact]
+    public void ThePixelBudgetIsAShareOfOneCore()
+    {
+        var e = Assert.Throws<HpsSharp.Core.UserInputException>(() => new RewardServiceOptions { Monitor = new MonitorOptions { PixelWorkBudget = 1.5 } }.Validate());
+        Assert.Contains("monitor pixel work budget", e.Message, StringComparison.Ordinal);
+    }
 }

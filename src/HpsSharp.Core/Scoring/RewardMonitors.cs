@@ -35,6 +35,14 @@ public sealed record MonitorOptions
 
     /// <summary>The drift monitor fires when the mean μ is this many reference stds above the reference mean.</summary>
     public double DriftAlertZ { get; init; } = 2.0;
+
+    /// <summary>
+    /// The service only: the share of one core its saturated-pixel monitor may spend decoding scored images (busy time
+    /// over time since start, after a first half second). Decoding every image a second time cost 15% of the
+    /// service's CPU per item when the model itself is cheap (benchmarks/server.md); beyond the budget whole batches
+    /// are skipped and counted, so the window's saturated share is measured on a sample. 1 = every image; 0 = none.
+    /// </summary>
+    public double PixelWorkBudget { get; init; } = 0.05;
 }
 
 /// <summary>One scored item as the monitors see it; <see cref="Sigma"/> is NaN when the score has no σ.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
@@ -12,7 +13,8 @@ namespace HpsSharp.Server.Monitoring;
 /// model's own uncertainty: inputs drifting out of its training distribution), and μ drifting far above a
 /// calibration reference. Counts are over a sliding window of the last <see cref="MonitorOptions.WindowSize"/>
 /// scored items. μ and σ are recorded on the request path (cheap); the pixel statistic is computed by one
-/// background worker, which skips batches rather than slow the service when it falls behind.
+/// background worker, which skips batches rather than slow the service when it falls behind or has spent its CPU budget
+/// (<see cref="MonitorOptions.PixelWorkBudget"/>, 5% of one core by default).
 /// </summary>
 public sealed class RewardMonitor : IDisposable
 {
@@ -62,7 +64,7 @@ public sealed class RewardMonitor : IDisposable
         }
 
         Interlocked.Increment(ref _version);
-        if (!_pixels.Writer.TryWrite([.. ok.Select(r => r.Request.Image)]))
+        if (!WithinPixelBudget() || !_pixels.Writer.TryWrite([.. ok.Select(r => r.Request.Image)]))
         {
             Interlocked.Increment(ref _pixelBatchesSkipped);
             Interlocked.Increment(ref _version);
@@ -80,11 +82,28 @@ public sealed class RewardMonitor : IDisposable
 
     private int _busy;
 
+    // Time the pixel worker has spent decoding, against the budget (a share of the time since start).
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private long _pixelTicks;
+
+    private bool WithinPixelBudget()
+    {
+        double budget = _options.PixelWorkBudget;
+        if (budget >= 1)
+        {
+            return true;
+        }
+
+        // A first half second is always allowed, so a quiet service (and a test's few images) sees every image.
+        return budget > 0 && Interlocked.Read(ref _pixelTicks) <= (budget * _clock.ElapsedTicks) + (Stopwatch.Frequency / 2);
+    }
+
     private async Task DrainPixelsAsync()
     {
         await foreach (var batch in _pixels.Reader.ReadAllAsync().ConfigureAwait(false))
         {
             Volatile.Write(ref _busy, 1);
+            long start = Stopwatch.GetTimestamp();
             try
             {
                 foreach (var image in batch)
@@ -107,6 +126,7 @@ public sealed class RewardMonitor : IDisposable
             }
             finally
             {
+                Interlocked.Add(ref _pixelTicks, Stopwatch.GetTimestamp() - start);
                 Volatile.Write(ref _busy, 0);
             }
         }
