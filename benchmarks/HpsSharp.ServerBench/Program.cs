@@ -8,7 +8,7 @@
 //
 //   dotnet run -c Release --project benchmarks/HpsSharp.ServerBench -- --manifest M.jsonl [--model DIR] [--batch-size 8]
 //       [--batch-ms 20] [--item-ms 5] [--clients 4] [--requests 20] [--items 4] [--mode json|multipart|path --image-root DIR]
-//       [--rounds 1] [--monitor-pixel-budget 0.05]
+//       [--rounds 1] [--monitor-pixel-share 0.1]
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -101,8 +101,8 @@ var options = new RewardServiceOptions
 {
     Urls = ["http://127.0.0.1:0"], MaxBatchSize = batchSize, MaxWaitMs = int.Parse(Opt("max-wait-ms", "5"), CultureInfo.InvariantCulture), ImageRoot = imageRoot,
 
-    // --monitor-pixel-budget 1 decodes every scored image again for the saturation monitor (the behaviour before the budget).
-    Monitor = opts.TryGetValue("monitor-pixel-budget", out var mpb) ? new MonitorOptions { PixelWorkBudget = double.Parse(mpb, CultureInfo.InvariantCulture) } : new MonitorOptions(),
+    // --monitor-pixel-share 1 decodes every scored image again for the saturation monitor (the behaviour before sampling).
+    Monitor = opts.TryGetValue("monitor-pixel-share", out var mps) ? new MonitorOptions { PixelSampleShare = double.Parse(mps, CultureInfo.InvariantCulture) } : new MonitorOptions(),
 };
 await using var app = RewardService.Build(scorer, options, l => { });
 await app.StartAsync();

@@ -68,7 +68,8 @@ public sealed class MonitorTests
     [Fact]
     public async Task SaturatedShareFiresOnVividImagesOnly()
     {
-        await using (var host = await ServiceHost.StartAsync(new FakeScorer()))
+        var everyImage = new RewardServiceOptions { Monitor = new MonitorOptions { PixelSampleShare = 1 } };
+        await using (var host = await ServiceHost.StartAsync(new FakeScorer(), everyImage))
         {
             var m = await ScoreThenMonitorAsync(host, Groups(2, 4, (p, i) => Solid(250, 10, 20, i)));
             Assert.True((bool)m["saturated_share"]!["alert"]!);
@@ -76,7 +77,7 @@ public sealed class MonitorTests
             Assert.Equal(8, (int)m["saturated_share"]!["images"]!);
         }
 
-        await using (var host = await ServiceHost.StartAsync(new FakeScorer()))
+        await using (var host = await ServiceHost.StartAsync(new FakeScorer(), everyImage))
         {
             var m = await ScoreThenMonitorAsync(host, Groups(2, 4, (p, i) => Solid(128, 120, 125, i)));
             Assert.False((bool)m["saturated_share"]!["alert"]!);
@@ -144,27 +145,28 @@ public sealed class MonitorTests
     }
 
     [Theory]
-    [InlineData(1.0, 6, 0)]
-    [InlineData(0.0, 0, 3)]
-    public async Task ThePixelMonitorStaysWithinItsCpuBudget(double budget, int images, int skipped)
+    [InlineData(1.0, 12)]
+    [InlineData(0.25, 3)]
+    [InlineData(0.0, 0)]
+    public async Task ThePixelMonitorMeasuresItsSampleOfTheImages(double share, int images)
     {
-        // Decoding every scored image again is the monitor's one real cost; its budget caps it (0: no pixel work).
-        using var monitor = new RewardMonitor(new MonitorOptions { PixelWorkBudget = budget }, null);
-        for (int batch = 0; batch < 3; batch++)
+        // Decoding every scored image again is the monitor's one real cost: it reads a systematic sample (0: none).
+        using var monitor = new RewardMonitor(new MonitorOptions { PixelSampleShare = share }, null);
+        for (int batch = 0; batch < 4; batch++)
         {
-            monitor.Record([.. Enumerable.Range(0, 2).Select(i => ScoreResult.Success(new ScoreRequest("p", ImageInput.FromBytes(Solid(250, 10, 20, i))), new Score(batch, 0)))]);
+            monitor.Record([.. Enumerable.Range(0, 3).Select(i => ScoreResult.Success(new ScoreRequest("p", ImageInput.FromBytes(Solid(250, 10, 20, i))), new Score(batch, 0)))]);
             await monitor.FlushAsync();
         }
 
-        var s = monitor.Snapshot()["saturated_share"]!;
-        Assert.Equal(images, (int)s["images"]!);
-        Assert.Equal(skipped, (long)s["batches_skipped"]!);
+        var s = monitor.Snapshot();
+        Assert.Equal(images, (int)s["saturated_share"]!["images"]!);
+        Assert.Equal(12, (int)s["window"]!["items"]!); // μ and σ are recorded for every item
     }
 
     [Fact]
-    public void ThePixelBudgetIsAShareOfOneCore()
+    public void ThePixelSampleIsAShare()
     {
-        var e = Assert.Throws<HpsSharp.Core.UserInputException>(() => new RewardServiceOptions { Monitor = new MonitorOptions { PixelWorkBudget = 1.5 } }.Validate());
-        Assert.Contains("monitor pixel work budget", e.Message, StringComparison.Ordinal);
+        var e = Assert.Throws<HpsSharp.Core.UserInputException>(() => new RewardServiceOptions { Monitor = new MonitorOptions { PixelSampleShare = 1.5 } }.Validate());
+        Assert.Contains("monitor pixel sample share", e.Message, StringComparison.Ordinal);
     }
 }

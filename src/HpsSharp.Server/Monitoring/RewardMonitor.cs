@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
@@ -13,8 +12,8 @@ namespace HpsSharp.Server.Monitoring;
 /// model's own uncertainty: inputs drifting out of its training distribution), and μ drifting far above a
 /// calibration reference. Counts are over a sliding window of the last <see cref="MonitorOptions.WindowSize"/>
 /// scored items. μ and σ are recorded on the request path (cheap); the pixel statistic is computed by one
-/// background worker, which skips batches rather than slow the service when it falls behind or has spent its CPU budget
-/// (<see cref="MonitorOptions.PixelWorkBudget"/>, 5% of one core by default).
+/// background worker over a sample of the images (<see cref="MonitorOptions.PixelSampleShare"/>, one in ten by default),
+/// which skips batches rather than slow the service when it falls behind.
 /// </summary>
 public sealed class RewardMonitor : IDisposable
 {
@@ -64,7 +63,8 @@ public sealed class RewardMonitor : IDisposable
         }
 
         Interlocked.Increment(ref _version);
-        if (!WithinPixelBudget() || !_pixels.Writer.TryWrite([.. ok.Select(r => r.Request.Image)]))
+        var sample = Sample(ok);
+        if (sample.Length > 0 && !_pixels.Writer.TryWrite(sample))
         {
             Interlocked.Increment(ref _pixelBatchesSkipped);
             Interlocked.Increment(ref _version);
@@ -82,20 +82,26 @@ public sealed class RewardMonitor : IDisposable
 
     private int _busy;
 
-    // Time the pixel worker has spent decoding, against the budget (a share of the time since start).
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private long _pixelTicks;
+    // Images offered to the pixel monitor so far; image n is measured when n × share crosses an integer there.
+    private long _offered;
 
-    private bool WithinPixelBudget()
+    /// <summary>The images of <paramref name="ok"/> that fall in the systematic sample (<see cref="MonitorOptions.PixelSampleShare"/>).</summary>
+    private ImageInput[] Sample(List<ScoreResult> ok)
     {
-        double budget = _options.PixelWorkBudget;
-        if (budget >= 1)
+        double share = _options.PixelSampleShare;
+        long first = Interlocked.Add(ref _offered, ok.Count) - ok.Count;
+        var picked = new List<ImageInput>();
+        for (int i = 0; i < ok.Count; i++)
         {
-            return true;
+            long n = first + i;
+            // Ceiling, so the very first image is measured (a quiet service gets a reading at once).
+            if (share >= 1 || Math.Ceiling((n + 1) * share) > Math.Ceiling(n * share))
+            {
+                picked.Add(ok[i].Request.Image);
+            }
         }
 
-        // A first half second is always allowed, so a quiet service (and a test's few images) sees every image.
-        return budget > 0 && Interlocked.Read(ref _pixelTicks) <= (budget * _clock.ElapsedTicks) + (Stopwatch.Frequency / 2);
+        return [.. picked];
     }
 
     private async Task DrainPixelsAsync()
@@ -103,7 +109,6 @@ public sealed class RewardMonitor : IDisposable
         await foreach (var batch in _pixels.Reader.ReadAllAsync().ConfigureAwait(false))
         {
             Volatile.Write(ref _busy, 1);
-            long start = Stopwatch.GetTimestamp();
             try
             {
                 foreach (var image in batch)
@@ -126,7 +131,6 @@ public sealed class RewardMonitor : IDisposable
             }
             finally
             {
-                Interlocked.Add(ref _pixelTicks, Stopwatch.GetTimestamp() - start);
                 Volatile.Write(ref _busy, 0);
             }
         }
