@@ -6,7 +6,8 @@
 #
 # Libraries: HpsSharp.Core, .Modeling, .Training, .Evaluation, .Hub, .Cohp, .Server, .Diagnostics (README, MIT
 # licence expression, repository URL, XML docs, SourceLink, symbols .snupkg, deterministic CI build). The libraries
-# leave the libtorch choice to the application (add libtorch-cpu-linux-x64 2.10.0, or a CUDA libtorch); the tool
+# leave the libtorch choice to the application (add libtorch-cpu-linux-x64 2.10.0, or a CUDA libtorch), and Skia's
+# native build too (add SkiaSharp.NativeAssets.Linux.NoDependencies 4.155.0, or another); the tool
 # package HpsSharp.Cli carries the CPU libtorch and installs with
 #   dotnet tool install --tool-path DIR --add-source artifacts/packages HpsSharp.Cli
 # Every output gets libLibTorchSharp.so with GLIBCXX_3.4.32 marked weak (Directory.Build.targets); this script checks
@@ -54,11 +55,23 @@ check_weak() {   # every libLibTorchSharp.so under $1 must have GLIBCXX_3.4.32 m
   echo "pack: GLIBCXX_3.4.32 is weak in every libLibTorchSharp.so under $1"
 }
 
+check_no_native() {   # a library package must not pull a native runtime build (libtorch, Skia's Linux assets) into its consumers
+  local pkg=$1 deps
+  deps=$(unzip -p "$pkg" '*.nuspec' | grep -o 'dependency id="[^"]*"' || true)
+  if grep -Eq 'id="(libtorch-|SkiaSharp\.NativeAssets\.)' <<< "$deps"; then
+    echo "pack: $pkg depends on a native runtime package (PrivateAssets missing):" >&2
+    grep -E 'id="(libtorch-|SkiaSharp\.NativeAssets\.)' <<< "$deps" >&2
+    exit 1
+  fi
+}
+
 rm -rf "$out" && mkdir -p "$out"
 for lib in "${libraries[@]}"; do
   echo "pack: HpsSharp.$lib"
   dotnet pack "src/HpsSharp.$lib" "${common[@]}" -p:HpsPackLibraries=true -o "$out"
+  check_no_native "$(ls "$out"/HpsSharp."$lib".[0-9]*.nupkg)"
 done
+echo "pack: no library package depends on libtorch or Skia's native assets (the application chooses them)"
 
 echo "pack: HpsSharp.Cli (the hps tool)"
 dotnet pack src/HpsSharp.Cli "${common[@]}" -o "$out"

@@ -1,12 +1,14 @@
 // Service vs offline throughput in one process, so both see the same machine load. "Offline" is what `hps score`
 // does after loading: one ScoreAsync over all items (the scorer batches them by --batch-size). "Service" is the same
 // scorer behind RewardService, driven over HTTP by loadtest.py (which also checks every answer against offline's).
+// Besides the wall-time ratio, each round prints CPU per item (this process's CPU time, plus the load generator's own)
+// for both, whose ratio holds even when other processes share the cores.
 // The scorer is the real HpsScorer with --model DIR [--tokenizer DIR] [--dtype bf16|fp32], or else a simulated one
 // that burns (batch-ms + item-ms * n) of CPU per call (service overhead only; NOT the real-model ratio).
 //
 //   dotnet run -c Release --project benchmarks/HpsSharp.ServerBench -- --manifest M.jsonl [--model DIR] [--batch-size 8]
 //       [--batch-ms 20] [--item-ms 5] [--clients 4] [--requests 20] [--items 4] [--mode json|multipart|path --image-root DIR]
-//       [--rounds 1]
+//       [--rounds 1] [--monitor-pixel-share 0.1]
 using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
@@ -52,8 +54,19 @@ var inputs = ScoreInputs.FromManifest(manifest);
 // Offline: the same number of items as the load test, in batches of the micro-batch size, one caller.
 int total = clients * requests * items;
 var offlineRequests = Enumerable.Range(0, total).Select(i => inputs[i % inputs.Count]).ToList();
+// CPU time of this process (scorer, service, monitors): a ratio of CPU per item does not depend on how much of the
+// machine other processes take, which the wall-time ratio does on a shared, oversubscribed machine.
+var self = Process.GetCurrentProcess();
+double CpuSeconds()
+{
+    self.Refresh();
+    return self.TotalProcessorTime.TotalSeconds;
+}
+
+double offlineCpu = 0;
 async Task<double> OfflineAsync()
 {
+    double cpu0 = CpuSeconds();
     var sw = Stopwatch.StartNew();
     if (scorer is SimulatedScorer)
     {
@@ -67,7 +80,9 @@ async Task<double> OfflineAsync()
         await scorer.ScoreAsync(offlineRequests); // exactly what `hps score` does with its request list
     }
 
-    return total / sw.Elapsed.TotalSeconds;
+    double rate = total / sw.Elapsed.TotalSeconds;
+    offlineCpu = CpuSeconds() - cpu0;
+    return rate;
 }
 
 await scorer.ScoreAsync(inputs.Take(Math.Min(batchSize, inputs.Count)).ToList()); // warm-up (JIT, allocator)
@@ -85,10 +100,15 @@ string? imageRoot = mode == "path" ? Path.GetFullPath(opts["image-root"]) : null
 var options = new RewardServiceOptions
 {
     Urls = ["http://127.0.0.1:0"], MaxBatchSize = batchSize, MaxWaitMs = int.Parse(Opt("max-wait-ms", "5"), CultureInfo.InvariantCulture), ImageRoot = imageRoot,
+
+    // --monitor-pixel-share 1 decodes every scored image again for the saturation monitor (the behaviour before sampling).
+    Monitor = opts.TryGetValue("monitor-pixel-share", out var mps) ? new MonitorOptions { PixelSampleShare = double.Parse(mps, CultureInfo.InvariantCulture) } : new MonitorOptions(),
 };
 await using var app = RewardService.Build(scorer, options, l => { });
 await app.StartAsync();
 var ratios = new List<double>();
+var cpuRatios = new List<double>();
+var monitor = app.Services.GetService(typeof(HpsSharp.Server.Monitoring.RewardMonitor)) as HpsSharp.Server.Monitoring.RewardMonitor;
 for (int round = 1; round <= rounds; round++)
 {
 double offlineRate = await OfflineAsync();
@@ -100,6 +120,7 @@ var psi = new ProcessStartInfo("python3",
     "--requests", requests.ToString(CultureInfo.InvariantCulture), "--items", items.ToString(CultureInfo.InvariantCulture),
     "--atol", scorer is SimulatedScorer ? "0" : Opt("atol", "0.01"), "--out", summaryPath, "--mode", mode, .. (imageRoot is null ? Array.Empty<string>() : ["--image-root", imageRoot]),
 ]) { UseShellExecute = false };
+double serviceCpu0 = CpuSeconds();
 using (var p = Process.Start(psi)!)
 {
     await p.WaitForExitAsync();
@@ -110,18 +131,33 @@ using (var p = Process.Start(psi)!)
     }
 }
 
+// The monitors' pixel work is the service's too: let it finish before reading the CPU time.
+if (monitor is not null)
+{
+    await monitor.FlushAsync();
+}
+
+double serviceCpu = CpuSeconds() - serviceCpu0;
 using var summary = JsonDocument.Parse(File.ReadAllText(summaryPath));
 double serviceRate = summary.RootElement.GetProperty("items_per_second").GetDouble();
+double scoredItems = summary.RootElement.GetProperty("items_scored").GetDouble();
+double clientCpu = summary.RootElement.TryGetProperty("client_cpu_seconds", out var cc) ? cc.GetDouble() : 0;
 ratios.Add(serviceRate / offlineRate);
+double offlineMs = 1000 * offlineCpu / total, serverMs = 1000 * serviceCpu / scoredItems, clientMs = 1000 * clientCpu / scoredItems;
+cpuRatios.Add(offlineMs / (serverMs + clientMs));
 string what = scorer is SimulatedScorer ? $"simulated scorer {batchMs} ms/batch + {itemMs} ms/item" : scorer.Model.Name;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"[{mode}] round {round}: {what}, batch size {batchSize}: offline {offlineRate:F2} items/s, service {serviceRate:F2} items/s, ratio {serviceRate / offlineRate:F3}"));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+    $"[{mode}] round {round}: CPU per item: offline {offlineMs:F1} ms, service {serverMs:F1} ms + client {clientMs:F1} ms, CPU ratio {cpuRatios[^1]:F3}; load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}"));
 File.Delete(summaryPath);
 }
 
 await app.StopAsync();
 ratios.Sort();
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median ratio {ratios[ratios.Count / 2]:F3} over {ratios.Count} round(s)"));
+cpuRatios.Sort();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median ratio {ratios[ratios.Count / 2]:F3} over {ratios.Count} round(s) (per round: {string.Join(", ", ratios.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)))}, sorted)"));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median CPU ratio {cpuRatios[cpuRatios.Count / 2]:F3} (offline CPU per item / service + client CPU per item)"));
 File.Delete(reference);
 scorer.Dispose();
 return 0;

@@ -133,6 +133,7 @@ public sealed record BenchmarkProtocol
     [JsonPropertyName("released_hpsv3")] public required bool ReleasedHpsv3 { get; init; }
     [JsonPropertyName("dtype")] public required string Dtype { get; init; }
     [JsonPropertyName("preprocessing")] public required string Preprocessing { get; init; }
+    [JsonPropertyName("deterministic")] public bool? Deterministic { get; init; }
     [JsonPropertyName("missing_prompts")] public required int MissingPrompts { get; init; }
     [JsonPropertyName("missing_or_failed_images")] public required int MissingOrFailed { get; init; }
     [JsonPropertyName("hpssharp_version")] public required string Version { get; init; }
@@ -144,6 +145,7 @@ public sealed record BenchmarkProtocol
         ("root", Root), ("layout", Layout), ("manifest sha256", ManifestSha256), ("images", Images.ToString(CultureInfo.InvariantCulture)),
         ("aggregation", Aggregation), ("reference", Reference), ("correlation", CorrelationDefinition), ("scores", Scores),
         ("model", Model), ("dtype", Dtype), ("preprocessing", Preprocessing),
+        ("deterministic", EvalProtocol.DescribeDeterministic(Deterministic)),
         ("images without a .txt prompt (skipped)", MissingPrompts.ToString(CultureInfo.InvariantCulture)),
         ("missing or failed images", MissingOrFailed.ToString(CultureInfo.InvariantCulture)),
         ("HpsSharp", Version), ("evaluated (UTC)", EvaluatedUtc),
@@ -313,6 +315,7 @@ public static class BenchmarkRunner
             ReleasedHpsv3 = model?.IsReleasedHpsv3 ?? false,
             Dtype = model?.Dtype ?? "unknown",
             Preprocessing = model is { Scorer: not "hpsv3" } ? $"{model.Scorer}: the original scorer's own resize, crop and normalisation" : model is null || model.MaxPixels == 0 ? "unknown (scores file)" : string.Create(CultureInfo.InvariantCulture, $"min_pixels={model.MinPixels}, max_pixels={model.MaxPixels}"),
+            Deterministic = model?.Deterministic,
             MissingPrompts = withoutPrompt.Count,
             MissingOrFailed = bad,
             Version = Evaluator.Version,

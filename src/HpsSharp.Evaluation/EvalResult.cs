@@ -33,6 +33,17 @@ public sealed record EvalProtocol
     [JsonPropertyName("hpssharp_version")] public required string Version { get; init; }
     [JsonPropertyName("evaluated_utc")] public required string EvaluatedUtc { get; init; }
 
+    /// <summary>
+    /// The "deterministic" protocol line, shared by <c>hps eval</c> and <c>hps benchmark</c>: whether every forward held
+    /// one item, so no score depends on which other items shared its batch (null: precomputed scores, not known).
+    /// </summary>
+    public static string DescribeDeterministic(bool? deterministic) => deterministic switch
+    {
+        true => "yes: one item per forward, so scores do not depend on batch composition (--deterministic)",
+        false => "no: batched forwards; bf16 scores can move slightly with batch composition (--deterministic avoids it)",
+        null => "unknown (scores file)",
+    };
+
     /// <summary>The protocol as (label, value) lines for console, Markdown and HTML.</summary>
     public IReadOnlyList<(string Label, string Value)> Lines() =>
     [
@@ -41,12 +52,7 @@ public sealed record EvalProtocol
         ("metric", $"{Metric}: {MetricDefinition}"), ("tie policy", TiePolicyDefinition),
         ("ground-truth ties", GroundTruthTiesDefinition), ("scores", Scores), ("model", Model), ("dtype", Dtype),
         ("preprocessing", Preprocessing),
-        ("deterministic", Deterministic switch
-        {
-            true => "yes: one item per forward, so scores do not depend on batch composition (--deterministic)",
-            false => "no: batched forwards; bf16 scores can move slightly with batch composition (--deterministic avoids it)",
-            null => "unknown (scores file)",
-        }),
+        ("deterministic", DescribeDeterministic(Deterministic)),
         ("images root", ImagesRoot ?? "(not used: images inside the dataset, or precomputed scores)"),
         ("missing images", MissingImages.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         ("failed images", FailedImages.ToString(System.Globalization.CultureInfo.InvariantCulture)),

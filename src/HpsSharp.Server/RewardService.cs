@@ -10,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using HpsSharp.Server.Protocols;
+using OpenTelemetry.Metrics;
 
 namespace HpsSharp.Server;
 
@@ -87,7 +88,23 @@ public static class RewardService
         builder.Services.AddProblemDetails();
         builder.Services.AddServiceOpenApi();
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(new ServiceMetrics(options.MaxBatchSize));
+        // Registered through a factory so the container disposes it (and its meter) with the app.
+        var metrics = new ServiceMetrics(options.MaxBatchSize);
+        builder.Services.AddSingleton(_ => metrics);
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m
+            .AddMeter(ServiceMetrics.MeterName)
+
+            // Services can share a process (tests, a host serving two ports): each exports only its own meter.
+            .AddView(i => ReferenceEquals(i.Meter, metrics.Meter) ? null : MetricStreamConfiguration.Drop)
+            .AddPrometheusExporter(p =>
+            {
+                // Every scrape reads the live values (the default caches a scrape for 300 ms), and the text is only
+                // the hps_* series: no otel_scope_* labels, no target_info.
+                p.ScrapeResponseCacheDurationMilliseconds = 0;
+                p.ScopeInfoEnabled = false;
+                p.TargetInfoEnabled = false;
+            }));
+        builder.Services.AddServiceHealthChecks();
         builder.Services.AddSingleton<ImageReader>();
         builder.Services.AddSingleton<RequestParser>();
         builder.Services.AddSingleton(sp => new ScoringQueue(
@@ -103,6 +120,7 @@ public static class RewardService
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.DrainTimeoutSeconds + 15));
 
         var app = builder.Build();
+        app.Services.GetRequiredService<Monitoring.RewardMonitor>().AddGauges(metrics.Meter);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.Use(MeasureAsync);

@@ -89,6 +89,7 @@ public sealed record RewardServiceOptions
         Require(MaxInflightBytes >= MaxRequestBodyBytes, "max inflight bytes", $"must be at least the largest body, {MaxRequestBodyBytes} bytes (got {MaxInflightBytes})");
         Require(DrainTimeoutSeconds >= 0, "drain timeout seconds", $"must not be negative (got {DrainTimeoutSeconds})");
         Require(FileReadTimeoutMs >= 1, "file read timeout ms", $"must be at least 1 (got {FileReadTimeoutMs})");
+        Require(Monitor.PixelSampleShare is >= 0 and <= 1, "monitor pixel sample share", $"must be between 0 and 1 (got {Monitor.PixelSampleShare})");
         if (ImageRoot is not null && !Directory.Exists(ImageRoot))
         {
             throw new UserInputException("image root", $"folder '{ImageRoot}' does not exist");

@@ -1,35 +1,74 @@
-using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text;
+using System.Diagnostics.Metrics;
 
 namespace HpsSharp.Server;
 
 /// <summary>
-/// The service's counters, gauges and histograms, rendered in the Prometheus text format (version 0.0.4) by
-/// <c>GET /metrics</c>. Kept by hand rather than through a metrics package: a handful of series, no dependency.
+/// The service's counters, gauges and histograms as <see cref="System.Diagnostics.Metrics"/> instruments on one
+/// <see cref="Meter"/> (<see cref="MeterName"/>). <c>GET /metrics</c> exports them in the Prometheus text format
+/// through OpenTelemetry's Prometheus exporter (<see cref="RewardService"/> wires it); any other
+/// <see cref="MeterListener"/> (dotnet-counters, an OTLP exporter) can read the same instruments. Instrument names are
+/// the Prometheus series names (<c>hps_*</c>, counters already ending in <c>_total</c>, durations in
+/// <c>_seconds</c>), so the exporter writes them unchanged.
 /// </summary>
-public sealed class ServiceMetrics
+public sealed class ServiceMetrics : IDisposable
 {
-    private static readonly double[] LatencyBounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+    /// <summary>The name of the service's meter.</summary>
+    public const string MeterName = "HpsSharp.Server";
 
-    private readonly ConcurrentDictionary<(string Endpoint, int Code), long> _requests = new();
-    private readonly ConcurrentDictionary<string, Histogram> _requestSeconds = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, long> _items = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, long> _rejected = new(StringComparer.Ordinal);
-    private readonly Histogram _batchSize;
-    private readonly Histogram _batchSeconds = new(LatencyBounds);
-    private readonly Histogram _queueWaitSeconds = new(LatencyBounds);
-    private readonly ConcurrentDictionary<string, Histogram> _parseSeconds = new(StringComparer.Ordinal);
+    /// <summary>Bucket upper bounds (seconds) of every duration histogram.</summary>
+    public static readonly IReadOnlyList<double> LatencyBounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+    /// <summary>Outcomes of <c>hps_items_total</c>.</summary>
+    private static readonly string[] Outcomes = ["ok", "error", "dropped"];
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _requestSeconds;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _batchesTotal;
+    private readonly Histogram<int> _batchSize;
+    private readonly Histogram<double> _batchSeconds;
+    private readonly Histogram<double> _queueWaitSeconds;
+    private readonly Histogram<double> _parseSeconds;
+
+    // Items by outcome: exported through an observable counter, and read back by tests.
+    private readonly long[] _itemCounts = new long[Outcomes.Length];
     private long _batches;
 
+    /// <param name="maxBatchSize">The largest batch, for the batch-size buckets.</param>
     public ServiceMetrics(int maxBatchSize)
     {
+        // A meter per instance (not a static one): two services in one process keep their numbers apart.
+        _meter = new Meter(MeterName);
+        _requests = _meter.CreateCounter<long>("hps_requests_total", null, "HTTP requests answered, by endpoint and status code.");
+        _requestSeconds = Seconds("hps_request_duration_seconds", "Time from request start to response, by endpoint.");
+        // Observed from the tallies below, so every outcome is exported from zero (a measurement recorded before the
+        // exporter listens would be lost, and a rate over a series that appears late is undefined until it does).
+        _meter.CreateObservableCounter("hps_items_total", () => Outcomes.Select((o, i) =>
+            new Measurement<long>(Interlocked.Read(ref _itemCounts[i]), new KeyValuePair<string, object?>("outcome", o))), null,
+            "Scoring items, by outcome (ok, error, dropped = client disconnected before scoring).");
+        _rejected = _meter.CreateCounter<long>("hps_rejected_requests_total", null, "Requests refused before scoring, by reason.");
+        _batchesTotal = _meter.CreateCounter<long>("hps_batches_total", null, "Batches handed to the scorer.");
+
         // One bucket per size when that is few enough, so the exact batch-size distribution can be read back.
         var bounds = maxBatchSize <= 64
-            ? Enumerable.Range(1, maxBatchSize).Select(i => (double)i).ToArray()
-            : Enumerable.Range(0, 31).Select(i => (double)(1 << i)).TakeWhile(b => b < maxBatchSize).Append(maxBatchSize).ToArray();
-        _batchSize = new Histogram(bounds);
+            ? Enumerable.Range(1, maxBatchSize).ToArray()
+            : [.. Enumerable.Range(0, 31).Select(i => 1 << i).TakeWhile(b => b < maxBatchSize).Append(maxBatchSize)];
+        _batchSize = _meter.CreateHistogram("hps_batch_size", null, "Items per scorer batch.", tags: null,
+            new InstrumentAdvice<int> { HistogramBucketBoundaries = bounds });
+        _batchSeconds = Seconds("hps_batch_duration_seconds", "Time the scorer took per batch.");
+        _queueWaitSeconds = Seconds("hps_queue_wait_seconds", "Time an item waited in the queue before its batch started.");
+        _parseSeconds = Seconds("hps_parse_duration_seconds", "Time spent reading and checking a request body on the request thread, by body kind.");
+
+        _meter.CreateObservableGauge("hps_queue_depth", () => QueueDepth(), null, "Items waiting in the queue.");
+        _meter.CreateObservableGauge("hps_queue_capacity", () => QueueCapacity, null, "Items the queue holds at most.");
+        _meter.CreateObservableGauge("hps_model_ready", () => Ready() ? 1 : 0, null, "1 when the model is loaded and work is accepted.");
+        _meter.CreateObservableGauge("hps_inflight_requests", () => InFlightRequests(), null, "Scoring requests admitted and not yet answered.");
+        _meter.CreateObservableGauge("hps_inflight_bytes", () => InFlightBytes(), null, "Request body bytes reserved against the in-flight budget.");
     }
+
+    /// <summary>The meter every instrument of this service lives on (the monitors add their gauges to it).</summary>
+    public Meter Meter => _meter;
 
     /// <summary>Items waiting in the queue now (set by the queue).</summary>
     public Func<int> QueueDepth { get; set; } = () => 0;
@@ -49,158 +88,57 @@ public sealed class ServiceMetrics
     /// <summary>Batches the scorer was called with so far.</summary>
     public long Batches => Interlocked.Read(ref _batches);
 
+    /// <summary>Counts an answered request and its duration.</summary>
     public void RecordRequest(string endpoint, int code, double seconds)
     {
-        _requests.AddOrUpdate((endpoint, code), 1, (_, v) => v + 1);
-        _requestSeconds.GetOrAdd(endpoint, _ => new Histogram(LatencyBounds)).Observe(seconds);
+        var e = new KeyValuePair<string, object?>("endpoint", endpoint);
+        _requests.Add(1, e, new KeyValuePair<string, object?>("code", code));
+        _requestSeconds.Record(seconds, e);
     }
 
     /// <summary>Counts items by outcome: ok, error (scored with an error, or rejected by validation), dropped (client gone).</summary>
     public void RecordItems(string outcome, int count)
     {
+        int i = Array.IndexOf(Outcomes, outcome);
+        if (i < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "expected ok, error or dropped");
+        }
+
         if (count > 0)
         {
-            _items.AddOrUpdate(outcome, count, (_, v) => v + count);
+            Interlocked.Add(ref _itemCounts[i], count);
         }
     }
 
-    public void RecordRejected(string reason) => _rejected.AddOrUpdate(reason, 1, (_, v) => v + 1);
+    /// <summary>Counts a request refused before scoring (unavailable, too_large, unauthorized).</summary>
+    public void RecordRejected(string reason) => _rejected.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
+    /// <summary>Records one scorer call: its size and how long it took.</summary>
     public void RecordBatch(int size, double seconds)
     {
         Interlocked.Increment(ref _batches);
-        _batchSize.Observe(size);
-        _batchSeconds.Observe(seconds);
+        _batchesTotal.Add(1);
+        _batchSize.Record(size);
+        _batchSeconds.Record(seconds);
     }
 
-    public void RecordQueueWait(double seconds) => _queueWaitSeconds.Observe(seconds);
+    /// <summary>Records how long an item waited in the queue before its batch started.</summary>
+    public void RecordQueueWait(double seconds) => _queueWaitSeconds.Record(seconds);
 
     /// <summary>Time spent reading and checking one request body, by body kind ("json" or "multipart").</summary>
-    public void RecordParse(string kind, double seconds) => _parseSeconds.GetOrAdd(kind, _ => new Histogram(LatencyBounds)).Observe(seconds);
+    public void RecordParse(string kind, double seconds) => _parseSeconds.Record(seconds, new KeyValuePair<string, object?>("kind", kind));
 
     /// <summary>Item count for an outcome (for tests and the load test).</summary>
-    public long Items(string outcome) => _items.TryGetValue(outcome, out var v) ? v : 0;
-
-    /// <summary>The Prometheus text exposition.</summary>
-    public string Render()
+    public long Items(string outcome)
     {
-        var sb = new StringBuilder(4096);
-        Header(sb, "hps_requests_total", "counter", "HTTP requests answered, by endpoint and status code.");
-        foreach (var ((endpoint, code), v) in _requests.OrderBy(k => k.Key.Endpoint, StringComparer.Ordinal).ThenBy(k => k.Key.Code))
-        {
-            Line(sb, "hps_requests_total", $"endpoint=\"{Escape(endpoint)}\",code=\"{code}\"", v);
-        }
-
-        Header(sb, "hps_request_duration_seconds", "histogram", "Time from request start to response, by endpoint.");
-        foreach (var (endpoint, h) in _requestSeconds.OrderBy(k => k.Key, StringComparer.Ordinal))
-        {
-            h.Write(sb, "hps_request_duration_seconds", $"endpoint=\"{Escape(endpoint)}\"");
-        }
-
-        Header(sb, "hps_items_total", "counter", "Scoring items, by outcome (ok, error, dropped = client disconnected before scoring).");
-        foreach (var outcome in new[] { "ok", "error", "dropped" })
-        {
-            Line(sb, "hps_items_total", $"outcome=\"{outcome}\"", Items(outcome));
-        }
-
-        Header(sb, "hps_rejected_requests_total", "counter", "Requests refused before scoring, by reason.");
-        foreach (var (reason, v) in _rejected.OrderBy(k => k.Key, StringComparer.Ordinal))
-        {
-            Line(sb, "hps_rejected_requests_total", $"reason=\"{Escape(reason)}\"", v);
-        }
-
-        Header(sb, "hps_batches_total", "counter", "Batches handed to the scorer.");
-        Line(sb, "hps_batches_total", null, Batches);
-        Header(sb, "hps_batch_size", "histogram", "Items per scorer batch.");
-        _batchSize.Write(sb, "hps_batch_size", null);
-        Header(sb, "hps_batch_duration_seconds", "histogram", "Time the scorer took per batch.");
-        _batchSeconds.Write(sb, "hps_batch_duration_seconds", null);
-        Header(sb, "hps_queue_wait_seconds", "histogram", "Time an item waited in the queue before its batch started.");
-        _queueWaitSeconds.Write(sb, "hps_queue_wait_seconds", null);
-        Header(sb, "hps_parse_duration_seconds", "histogram", "Time spent reading and checking a request body on the request thread, by body kind.");
-        foreach (var (kind, h) in _parseSeconds.OrderBy(k => k.Key, StringComparer.Ordinal))
-        {
-            h.Write(sb, "hps_parse_duration_seconds", $"kind=\"{Escape(kind)}\"");
-        }
-
-        Header(sb, "hps_queue_depth", "gauge", "Items waiting in the queue.");
-        Line(sb, "hps_queue_depth", null, QueueDepth());
-        Header(sb, "hps_queue_capacity", "gauge", "Items the queue holds at most.");
-        Line(sb, "hps_queue_capacity", null, QueueCapacity);
-        Header(sb, "hps_model_ready", "gauge", "1 when the model is loaded and work is accepted.");
-        Line(sb, "hps_model_ready", null, Ready() ? 1 : 0);
-        Header(sb, "hps_inflight_requests", "gauge", "Scoring requests admitted and not yet answered.");
-        Line(sb, "hps_inflight_requests", null, InFlightRequests());
-        Header(sb, "hps_inflight_bytes", "gauge", "Request body bytes reserved against the in-flight budget.");
-        Line(sb, "hps_inflight_bytes", null, InFlightBytes());
-        return sb.ToString();
+        int i = Array.IndexOf(Outcomes, outcome);
+        return i < 0 ? 0 : Interlocked.Read(ref _itemCounts[i]);
     }
 
-    private static void Header(StringBuilder sb, string name, string type, string help)
-    {
-        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
-        sb.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
-    }
+    /// <inheritdoc/>
+    public void Dispose() => _meter.Dispose();
 
-    private static void Line(StringBuilder sb, string name, string? labels, double value)
-    {
-        sb.Append(name);
-        if (!string.IsNullOrEmpty(labels))
-        {
-            sb.Append('{').Append(labels).Append('}');
-        }
-
-        sb.Append(' ').Append(Format(value)).Append('\n');
-    }
-
-    private static string Format(double v) =>
-        double.IsPositiveInfinity(v) ? "+Inf" : v.ToString("R", CultureInfo.InvariantCulture);
-
-    private static string Escape(string s) => s.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal);
-
-    private sealed class Histogram(double[] bounds)
-    {
-        private readonly long[] _counts = new long[bounds.Length + 1];
-        private readonly Lock _lock = new();
-        private double _sum;
-
-        public void Observe(double value)
-        {
-            int i = Array.BinarySearch(bounds, value);
-            if (i < 0)
-            {
-                i = ~i;
-            }
-
-            lock (_lock)
-            {
-                _counts[i]++;
-                _sum += value;
-            }
-        }
-
-        public void Write(StringBuilder sb, string name, string? labels)
-        {
-            long[] counts;
-            double sum;
-            lock (_lock)
-            {
-                counts = (long[])_counts.Clone();
-                sum = _sum;
-            }
-
-            string prefix = string.IsNullOrEmpty(labels) ? string.Empty : labels + ",";
-            long cumulative = 0;
-            for (int i = 0; i < bounds.Length; i++)
-            {
-                cumulative += counts[i];
-                Line(sb, name + "_bucket", $"{prefix}le=\"{Format(bounds[i])}\"", cumulative);
-            }
-
-            cumulative += counts[^1];
-            Line(sb, name + "_bucket", $"{prefix}le=\"+Inf\"", cumulative);
-            Line(sb, name + "_sum", labels, sum);
-            Line(sb, name + "_count", labels, cumulative);
-        }
-    }
+    private Histogram<double> Seconds(string name, string description) =>
+        _meter.CreateHistogram(name, "s", description, tags: null, new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBounds });
 }

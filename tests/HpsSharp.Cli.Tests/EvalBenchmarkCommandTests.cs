@@ -234,6 +234,41 @@ public sealed class EvalBenchmarkCommandTests
     }
 
     [Fact]
+    public async Task BenchmarkProtocolSaysWhetherTheRunWasDeterministic()
+    {
+        using var dir = TestPaths.TempDir();
+        string root = Path.Combine(dir.Path, "bench");
+        foreach (var model in new[] { "SDXL", "SD2" })
+        {
+            Directory.CreateDirectory(Path.Combine(root, model));
+            File.WriteAllText(Path.Combine(root, model, "0.png"), model);
+            File.WriteAllText(Path.Combine(root, model, "0.txt"), "a fox in the snow");
+        }
+
+        IScorer Loader(ScorerOptions _) => new FakeScorer(r => new Score(r.Image.Name.StartsWith("SDXL/", StringComparison.Ordinal) ? 8 : 0, 0));
+        foreach (bool deterministic in new[] { true, false })
+        {
+            string[] flag = deterministic ? ["--deterministic"] : [];
+            var (code, stdout, stderr) = await CliHarness.RunAsync(Loader, ["benchmark", "--model", ModelDir(dir), "--root", root, "--no-cache", "--json", .. flag]);
+            Assert.True(code == 0, stderr);
+            using var doc = JsonDocument.Parse(stdout);
+            Assert.Equal(deterministic, doc.RootElement.GetProperty("protocol").GetProperty("deterministic").GetBoolean());
+
+            (code, stdout, stderr) = await CliHarness.RunAsync(Loader, ["benchmark", "--model", ModelDir(dir), "--root", root, "--no-cache", .. flag]);
+            Assert.True(code == 0, stderr);
+            Assert.Contains(deterministic ? "yes: one item per forward" : "no: batched forwards", stdout, StringComparison.Ordinal);
+        }
+
+        // Precomputed scores carry no model: the line says so rather than guessing.
+        string scores = dir.File("scores.jsonl");
+        File.WriteAllLines(scores, ["{\"image\": \"SDXL/0.png\", \"mu\": 8}", "{\"image\": \"SD2/0.png\", \"mu\": 0}"]);
+        var (c, o, e) = await CliHarness.RunAsync(Loader, "benchmark", "--scores", scores, "--root", root);
+        Assert.True(c == 0, e);
+        Assert.Contains("unknown (scores file)", o, StringComparison.Ordinal);
+        Assert.DoesNotContain("one item per forward", o, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BenchmarkWithAMissingRootIsAUserError()
     {
         var (code, _, stderr) = await CliHarness.RunAsync(Scorer, "benchmark", "--scores", "x.jsonl", "--root", "/no/such/folder");

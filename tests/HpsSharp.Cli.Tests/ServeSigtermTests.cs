@@ -116,7 +116,8 @@ public sealed partial class ServeSigtermTests(ITestOutputHelper log)
 
     private static double Gauge(string metrics, string name)
     {
-        var m = Regex.Match(metrics, $"(?m)^{name} ([0-9.eE+-]+)$");
+        // OpenTelemetry's exporter writes an unlabelled series as "name{} value".
+        var m = Regex.Match(metrics, $"(?m)^{name}(?:\\{{\\}})? ([0-9.eE+-]+)$");
         return m.Success ? double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : -1;
     }
 

@@ -68,7 +68,8 @@ public sealed class MonitorTests
     [Fact]
     public async Task SaturatedShareFiresOnVividImagesOnly()
     {
-        await using (var host = await ServiceHost.StartAsync(new FakeScorer()))
+        var everyImage = new RewardServiceOptions { Monitor = new MonitorOptions { PixelSampleShare = 1 } };
+        await using (var host = await ServiceHost.StartAsync(new FakeScorer(), everyImage))
         {
             var m = await ScoreThenMonitorAsync(host, Groups(2, 4, (p, i) => Solid(250, 10, 20, i)));
             Assert.True((bool)m["saturated_share"]!["alert"]!);
@@ -76,7 +77,7 @@ public sealed class MonitorTests
             Assert.Equal(8, (int)m["saturated_share"]!["images"]!);
         }
 
-        await using (var host = await ServiceHost.StartAsync(new FakeScorer()))
+        await using (var host = await ServiceHost.StartAsync(new FakeScorer(), everyImage))
         {
             var m = await ScoreThenMonitorAsync(host, Groups(2, 4, (p, i) => Solid(128, 120, 125, i)));
             Assert.False((bool)m["saturated_share"]!["alert"]!);
@@ -115,7 +116,7 @@ public sealed class MonitorTests
             Assert.Equal(100.0, (double)m["drift"]!["mean_percentile"]!);
             var metrics = await host.Client.GetStringAsync("/metrics");
             Assert.Contains("hps_monitor_alert{monitor=\"drift\"} 1", metrics, StringComparison.Ordinal);
-            Assert.Contains("hps_monitor_window_items 6", metrics, StringComparison.Ordinal);
+            Assert.Contains("hps_monitor_window_items{} 6\n", metrics, StringComparison.Ordinal);
         }
 
         await using (var host = await ServiceHost.StartAsync(new FakeScorer(_ => new Score(0.1, 0)), new RewardServiceOptions { Calibration = calib }))
@@ -141,5 +142,31 @@ public sealed class MonitorTests
         Assert.Equal(5, (int)s["window"]!["items"]!);
         Assert.Equal(8, (long)s["window"]!["first_seq"]!);
         Assert.Equal(12, (long)s["window"]!["last_seq"]!);
+    }
+
+    [Theory]
+    [InlineData(1.0, 12)]
+    [InlineData(0.25, 3)]
+    [InlineData(0.0, 0)]
+    public async Task ThePixelMonitorMeasuresItsSampleOfTheImages(double share, int images)
+    {
+        // Decoding every scored image again is the monitor's one real cost: it reads a systematic sample (0: none).
+        using var monitor = new RewardMonitor(new MonitorOptions { PixelSampleShare = share }, null);
+        for (int batch = 0; batch < 4; batch++)
+        {
+            monitor.Record([.. Enumerable.Range(0, 3).Select(i => ScoreResult.Success(new ScoreRequest("p", ImageInput.FromBytes(Solid(250, 10, 20, i))), new Score(batch, 0)))]);
+            await monitor.FlushAsync();
+        }
+
+        var s = monitor.Snapshot();
+        Assert.Equal(images, (int)s["saturated_share"]!["images"]!);
+        Assert.Equal(12, (int)s["window"]!["items"]!); // μ and σ are recorded for every item
+    }
+
+    [Fact]
+    public void ThePixelSampleIsAShare()
+    {
+        var e = Assert.Throws<HpsSharp.Core.UserInputException>(() => new RewardServiceOptions { Monitor = new MonitorOptions { PixelSampleShare = 1.5 } }.Validate());
+        Assert.Contains("monitor pixel sample share", e.Message, StringComparison.Ordinal);
     }
 }

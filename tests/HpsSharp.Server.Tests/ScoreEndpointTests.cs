@@ -295,14 +295,14 @@ public sealed class ScoreEndpointTests
         using var metricsResponse = await host.Client.GetAsync("/metrics");
         Assert.StartsWith("text/plain", metricsResponse.Content.Headers.ContentType!.ToString(), StringComparison.Ordinal);
         var metrics = await metricsResponse.Content.ReadAsStringAsync();
-        Assert.Contains("hps_requests_total{endpoint=\"/v1/score\",code=\"200\"} 1\n", metrics, StringComparison.Ordinal);
-        Assert.Contains("hps_requests_total{endpoint=\"/v1/score\",code=\"400\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("hps_requests_total{code=\"200\",endpoint=\"/v1/score\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("hps_requests_total{code=\"400\",endpoint=\"/v1/score\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("hps_items_total{outcome=\"ok\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("hps_batch_size_bucket{le=\"1\"} 1\n", metrics, StringComparison.Ordinal);
         Assert.Contains("hps_batch_size_bucket{le=\"+Inf\"} 1\n", metrics, StringComparison.Ordinal);
-        Assert.Contains("hps_queue_depth 0\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("hps_queue_depth{} 0\n", metrics, StringComparison.Ordinal);
         Assert.Contains("# TYPE hps_request_duration_seconds histogram", metrics, StringComparison.Ordinal);
-        Assert.Contains("hps_model_ready 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("hps_model_ready{} 1\n", metrics, StringComparison.Ordinal);
 
         // The generated OpenAPI document lists every route the service maps (except the document's own), and nothing else.
         var doc = JsonNode.Parse(await host.Client.GetStringAsync("/openapi.json"))!;

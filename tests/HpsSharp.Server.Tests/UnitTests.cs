@@ -10,26 +10,6 @@ namespace HpsSharp.Server.Tests;
 public sealed class UnitTests
 {
     [Fact]
-    public void MetricsRenderCumulativeHistogramBuckets()
-    {
-        var m = new ServiceMetrics(maxBatchSize: 4);
-        m.RecordBatch(1, 0.02);
-        m.RecordBatch(3, 0.2);
-        m.RecordBatch(4, 0.3);
-        m.RecordItems("ok", 7);
-        var text = m.Render();
-        Assert.Contains("hps_batch_size_bucket{le=\"1\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("hps_batch_size_bucket{le=\"2\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("hps_batch_size_bucket{le=\"3\"} 2\n", text, StringComparison.Ordinal);
-        Assert.Contains("hps_batch_size_bucket{le=\"4\"} 3\n", text, StringComparison.Ordinal);
-        Assert.Contains("hps_batch_size_sum 8\n", text, StringComparison.Ordinal);
-        Assert.Contains("hps_batch_size_count 3\n", text, StringComparison.Ordinal);
-        Assert.Contains("hps_batch_duration_seconds_bucket{le=\"0.025\"} 1\n", text, StringComparison.Ordinal);
-        Assert.Contains("hps_items_total{outcome=\"ok\"} 7\n", text, StringComparison.Ordinal);
-        Assert.Contains("hps_items_total{outcome=\"dropped\"} 0\n", text, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public void GroupNormaliseIgnoresFailedItems()
     {
         var img = ImageInput.FromBytes(new byte[] { 1 });

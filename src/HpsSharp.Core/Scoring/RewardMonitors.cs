@@ -35,6 +35,14 @@ public sealed record MonitorOptions
 
     /// <summary>The drift monitor fires when the mean μ is this many reference stds above the reference mean.</summary>
     public double DriftAlertZ { get; init; } = 2.0;
+
+    /// <summary>
+    /// The service only: the share of scored images whose pixels its saturated-pixel monitor measures (a systematic
+    /// sample: every 10th image at 0.1). Decoding an image a second time cost 15% of the service's CPU per item when
+    /// the model itself is cheap (benchmarks/server.md), so the monitor reads a sample; its cost then stays a fixed,
+    /// small share of the scoring work whatever the load. 1 = every image; 0 = none.
+    /// </summary>
+    public double PixelSampleShare { get; init; } = 0.1;
 }
 
 /// <summary>One scored item as the monitors see it; <see cref="Sigma"/> is NaN when the score has no σ.</summary>

@@ -1,5 +1,4 @@
-using System.Globalization;
-using System.Text;
+using System.Diagnostics.Metrics;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using HpsSharp.Core.Imaging;
@@ -13,7 +12,8 @@ namespace HpsSharp.Server.Monitoring;
 /// model's own uncertainty: inputs drifting out of its training distribution), and μ drifting far above a
 /// calibration reference. Counts are over a sliding window of the last <see cref="MonitorOptions.WindowSize"/>
 /// scored items. μ and σ are recorded on the request path (cheap); the pixel statistic is computed by one
-/// background worker, which skips batches rather than slow the service when it falls behind.
+/// background worker over a sample of the images (<see cref="MonitorOptions.PixelSampleShare"/>, one in ten by default),
+/// which skips batches rather than slow the service when it falls behind.
 /// </summary>
 public sealed class RewardMonitor : IDisposable
 {
@@ -27,6 +27,10 @@ public sealed class RewardMonitor : IDisposable
     private readonly Task _worker;
     private long _seq;
     private long _pixelBatchesSkipped;
+
+    // Bumped on every change to the window, so the gauges can reuse one snapshot per scrape.
+    private long _version;
+    private CachedMonitors? _cached;
 
     public RewardMonitor(MonitorOptions options, Calibration? calibration)
     {
@@ -58,9 +62,12 @@ public sealed class RewardMonitor : IDisposable
             }
         }
 
-        if (!_pixels.Writer.TryWrite([.. ok.Select(r => r.Request.Image)]))
+        Interlocked.Increment(ref _version);
+        var sample = Sample(ok);
+        if (sample.Length > 0 && !_pixels.Writer.TryWrite(sample))
         {
             Interlocked.Increment(ref _pixelBatchesSkipped);
+            Interlocked.Increment(ref _version);
         }
     }
 
@@ -74,6 +81,28 @@ public sealed class RewardMonitor : IDisposable
     }
 
     private int _busy;
+
+    // Images offered to the pixel monitor so far; image n is measured when n × share crosses an integer there.
+    private long _offered;
+
+    /// <summary>The images of <paramref name="ok"/> that fall in the systematic sample (<see cref="MonitorOptions.PixelSampleShare"/>).</summary>
+    private ImageInput[] Sample(List<ScoreResult> ok)
+    {
+        double share = _options.PixelSampleShare;
+        long first = Interlocked.Add(ref _offered, ok.Count) - ok.Count;
+        var picked = new List<ImageInput>();
+        for (int i = 0; i < ok.Count; i++)
+        {
+            long n = first + i;
+            // Ceiling, so the very first image is measured (a quiet service gets a reading at once).
+            if (share >= 1 || Math.Ceiling((n + 1) * share) > Math.Ceiling(n * share))
+            {
+                picked.Add(ok[i].Request.Image);
+            }
+        }
+
+        return [.. picked];
+    }
 
     private async Task DrainPixelsAsync()
     {
@@ -95,6 +124,8 @@ public sealed class RewardMonitor : IDisposable
                                 _saturation.Dequeue();
                             }
                         }
+
+                        Interlocked.Increment(ref _version);
                     }
                 }
             }
@@ -131,43 +162,60 @@ public sealed class RewardMonitor : IDisposable
             new Dictionary<string, JsonNode?> { ["batches_skipped"] = Interlocked.Read(ref _pixelBatchesSkipped) });
     }
 
-    /// <summary>The monitors as Prometheus gauges (appended to <c>/metrics</c>).</summary>
-    public string RenderPrometheus()
+    /// <summary>
+    /// Publishes the monitors as gauges on the service's meter (<c>hps_monitor_*</c> on <c>/metrics</c>). One scrape
+    /// reads every gauge; they share one snapshot, recomputed only when the window has changed since the last one.
+    /// </summary>
+    public void AddGauges(Meter meter)
     {
-        var s = Snapshot();
-        var sb = new StringBuilder();
-        void Gauge(string name, string help, JsonNode? value, string? labels = null)
+        ArgumentNullException.ThrowIfNull(meter);
+        Func<double> Gauge(Func<JsonObject, JsonNode?> pick) => () => Number(pick(CachedSnapshot()));
+        meter.CreateObservableGauge("hps_monitor_window_items", () => (long)Number(CachedSnapshot()["window"]!["items"]), null, "Scored items in the monitors' sliding window.");
+        meter.CreateObservableGauge("hps_monitor_group_spread_mean_std", Gauge(s => s["spread"]!["mean_std"]), null, "Mean std of mu within prompt groups of the window.");
+        meter.CreateObservableGauge("hps_monitor_collapsed_groups", () => (long)Number(CachedSnapshot()["spread"]!["collapsed_groups"]), null, "Prompt groups whose mu std is below the collapse threshold.");
+        meter.CreateObservableGauge("hps_monitor_saturated_share", Gauge(s => s["saturated_share"]!["mean"]), null, "Mean share of highly saturated pixels per image in the window.");
+        meter.CreateObservableGauge("hps_monitor_mean_sigma", Gauge(s => s["mean_sigma"]), null, "Mean sigma of the window.");
+        meter.CreateObservableGauge("hps_monitor_sigma_slope_per_1000", Gauge(s => s["sigma_trend"]!["slope_per_1000"]), null, "Least-squares slope of sigma per 1000 items.");
+        meter.CreateObservableGauge("hps_monitor_drift_z", Gauge(s => s["drift"]?["z"]), null, "(window mean mu - reference mean) / reference std; NaN without a calibration.");
+        meter.CreateObservableGauge("hps_monitor_alert", () =>
         {
-            if (labels is null)
+            var s = CachedSnapshot();
+            return new[]
             {
-                sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n').Append("# TYPE ").Append(name).Append(" gauge\n");
-            }
-
-            // Values are ints, doubles or booleans; the JSON text reads back as a double for all numbers.
-            double v = value?.GetValueKind() switch
-            {
-                System.Text.Json.JsonValueKind.True => 1,
-                System.Text.Json.JsonValueKind.False => 0,
-                System.Text.Json.JsonValueKind.Number => double.Parse(value.ToJsonString(), CultureInfo.InvariantCulture),
-                _ => double.NaN,
+                Alert("spread", s["spread"]!["alert"]), Alert("saturated_share", s["saturated_share"]!["alert"]),
+                Alert("sigma_trend", s["sigma_trend"]!["alert"]), Alert("drift", s["drift"]?["alert"]),
             };
-            sb.Append(name).Append(labels ?? string.Empty).Append(' ').Append(double.IsNaN(v) ? "NaN" : v.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        }, null, "1 when a monitor fires.");
+
+        static Measurement<int> Alert(string monitor, JsonNode? fired) =>
+            new(Number(fired) == 1 ? 1 : 0, new KeyValuePair<string, object?>("monitor", monitor));
+    }
+
+    /// <summary>A JSON number or boolean as a double (true = 1, false = 0); NaN for null or anything else.</summary>
+    private static double Number(JsonNode? value) => value?.GetValueKind() switch
+    {
+        System.Text.Json.JsonValueKind.True => 1,
+        System.Text.Json.JsonValueKind.False => 0,
+        // A node built from an int does not convert to double through GetValue; its JSON text always parses.
+        System.Text.Json.JsonValueKind.Number => double.Parse(value.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture),
+        _ => double.NaN,
+    };
+
+    private JsonObject CachedSnapshot()
+    {
+        long version = Interlocked.Read(ref _version);
+        var cached = Volatile.Read(ref _cached);
+        if (cached is not null && cached.Version == version)
+        {
+            return cached.Snapshot;
         }
 
-        Gauge("hps_monitor_window_items", "Scored items in the monitors' sliding window.", s["window"]!["items"]);
-        Gauge("hps_monitor_group_spread_mean_std", "Mean std of mu within prompt groups of the window.", s["spread"]!["mean_std"]);
-        Gauge("hps_monitor_collapsed_groups", "Prompt groups whose mu std is below the collapse threshold.", s["spread"]!["collapsed_groups"]);
-        Gauge("hps_monitor_saturated_share", "Mean share of highly saturated pixels per image in the window.", s["saturated_share"]!["mean"]);
-        Gauge("hps_monitor_mean_sigma", "Mean sigma of the window.", s["mean_sigma"]);
-        Gauge("hps_monitor_sigma_slope_per_1000", "Least-squares slope of sigma per 1000 items.", s["sigma_trend"]!["slope_per_1000"]);
-        Gauge("hps_monitor_drift_z", "(window mean mu - reference mean) / reference std; NaN without a calibration.", s["drift"]?["z"]);
-        sb.Append("# HELP hps_monitor_alert 1 when a monitor fires.\n# TYPE hps_monitor_alert gauge\n");
-        Gauge("hps_monitor_alert", string.Empty, s["spread"]!["alert"], "{monitor=\"spread\"}");
-        Gauge("hps_monitor_alert", string.Empty, s["saturated_share"]!["alert"], "{monitor=\"saturated_share\"}");
-        Gauge("hps_monitor_alert", string.Empty, s["sigma_trend"]!["alert"], "{monitor=\"sigma_trend\"}");
-        Gauge("hps_monitor_alert", string.Empty, s["drift"]?["alert"] ?? false, "{monitor=\"drift\"}");
-        return sb.ToString();
+        var fresh = new CachedMonitors(version, Snapshot());
+        Volatile.Write(ref _cached, fresh);
+        return fresh.Snapshot;
     }
+
+    private sealed record CachedMonitors(long Version, JsonObject Snapshot);
 
     public void Dispose()
     {
