@@ -117,7 +117,7 @@ internal sealed class RandomWeightSource(ScalarType dtype) : WeightSource
 {
     public override ScalarType BackboneDtype => dtype;
 
-    public override TorchSharp.Modules.Parameter Get(string name, long[] shape, Hpsv3TensorRole role)
+    public override TorchSharp.Modules.Parameter Get(string name, long[] shape, ParameterPrecision precision)
     {
         Record(name);
         bool norm = name.Contains("norm", StringComparison.OrdinalIgnoreCase) || name.Contains("ln_", StringComparison.Ordinal) || name.Contains(".ln", StringComparison.Ordinal);
