@@ -68,9 +68,9 @@ internal static class ActivationCheckpoint
         {
             var plan = (Plan)ctx.get_data("plan");
             Interlocked.Increment(ref _recomputations);
+            using var scope = NewDisposeScope();
             var saved = ctx.get_saved_variables();
             int nargs = (int)ctx.get_data("nargs");
-            using var scope = NewDisposeScope();
             var input = saved[0].detach().requires_grad_(plan.InputRequiresGrad);
             var extras = saved.Skip(1).ToList();
             List<Tensor> inputs = plan.InputRequiresGrad ? [input, .. plan.Parameters] : [.. plan.Parameters];
