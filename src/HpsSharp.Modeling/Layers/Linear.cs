@@ -135,6 +135,7 @@ internal sealed class Linear : nn.Module<Tensor, Tensor>
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
         {
+            BackwardHandles.ReleaseReturned();
             using var scope = NewDisposeScope();
             var saved = ctx.get_saved_variables();
             var (input, a, b, h, keep) = (saved[0], saved[1], saved[2], saved[3], saved[4]);
@@ -153,13 +154,7 @@ internal sealed class Linear : nn.Module<Tensor, Tensor>
                 gx = gx.mul_(noise);
             }
 
-            var result = new List<Tensor> { gx.to(input.dtype), gradA, gradB, null!, null! };
-            foreach (var t in result)
-            {
-                t?.MoveToOuterDisposeScope();
-            }
-
-            return result;
+            return BackwardHandles.Return([gx.to(input.dtype), gradA, gradB, null!, null!], grad_output);
         }
     }
 }
