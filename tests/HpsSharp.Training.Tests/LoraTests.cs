@@ -153,6 +153,115 @@ public sealed class LoraTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ResumedLoraRunReproducesTheUninterruptedRun()
+    {
+        // LoRA checkpoints hold only the adapter (PEFT files): resuming goes through PeftAdapter.Apply onto a freshly
+        // attached adapter, plus the optimizer state and RNG. With LoRA and head dropout on, the split run must
+        // follow the uninterrupted one exactly.
+        using var dir = TestPaths.TempDir();
+        var baseDir = TestPaths.TinyModelDir(dir);
+        var train = SyntheticTask.Write(dir.Path, "train", 4, seed: 21, words: 3);
+        TrainingOptions Opt(string name) => new()
+        {
+            Model = baseDir, Out = dir.File(name), Dtype = "bf16", Seed = 9, Epochs = 2, BatchSize = 2, GradAccum = 1,
+            LearningRate = 1e-2, WarmupRatio = 0, MinPixels = 56 * 56, MaxPixels = 56 * 56, Lora = true, LoraR = 4, LoraAlpha = 8,
+            SaveEvery = 2,
+        };
+
+        var full = Train(Opt("full"), train);
+        var first = Train(Opt("split") with { StopAfter = 2 }, train);
+        Assert.False(first.Finished);
+        Assert.Equal(2, first.Steps);
+        Assert.True(File.Exists(Path.Combine(first.LastCheckpoint!, PeftAdapter.WeightsFile)));
+        Assert.False(File.Exists(Path.Combine(first.LastCheckpoint!, "model.safetensors")));
+        Dictionary<string, byte[]> atStop;
+        using (var f = SafetensorsFile.Open(Path.Combine(first.LastCheckpoint!, PeftAdapter.WeightsFile)))
+        {
+            atStop = f.Tensors.ToDictionary(t => t.Name, t => f.ReadBytes(t.Name));
+        }
+
+        // Another process would start from another RNG state: the checkpoint must replace it.
+        torch.random.manual_seed(4242);
+        var second = Train(Opt("split") with { Resume = true }, train);
+        Assert.True(second.Finished);
+        Assert.Equal(4, full.Steps);
+        Assert.Equal(full.Steps, second.Steps);
+        Assert.Equal(full.History.Select(h => h.Loss), second.History.Select(h => h.Loss));
+        Assert.Equal(full.History.Select(h => h.GradNorm), second.History.Select(h => h.GradNorm));
+
+        // The final adapters are identical tensor for tensor (LoRA matrices, rm_head, the <|Reward|> row).
+        using var a = SafetensorsFile.Open(Path.Combine(dir.File("full"), PeftAdapter.WeightsFile));
+        using var b = SafetensorsFile.Open(Path.Combine(dir.File("split"), PeftAdapter.WeightsFile));
+        Assert.Equal(a.Tensors.Select(t => t.Name), b.Tensors.Select(t => t.Name));
+        foreach (var t in a.Tensors)
+        {
+            Assert.True(a.ReadBytes(t.Name).AsSpan().SequenceEqual(b.ReadBytes(t.Name)), $"{t.Name} differs after resuming");
+        }
+
+        // The steps after the resume did train (the comparison above is not between two untouched adapters).
+        Assert.Contains(a.Tensors, t => !atStop[t.Name].AsSpan().SequenceEqual(a.ReadBytes(t.Name)));
+    }
+
+    [Theory]
+    [InlineData("fp32", 0.1)]
+    [InlineData("bf16", 0.1)]
+    [InlineData("bf16", 0.0)]
+    public void LoraLinearMatchesThePlainExpressionAndItsAutogradGradients(string dtype, double dropout)
+    {
+        // The adapter is one autograd node that keeps only its input and a byte mask; it must compute
+        // W·x + b + s·B·A·dropout(x) (float32 branch) with the same dropout draws as nn.functional.dropout and give the
+        // gradients autograd gives for that expression.
+        using var model = Hpsv3Model.Load(Hpsv3TrainingTests.TinyConfigDir, new ModelLoadOptions(dtype));
+        model.AttachLora(new LoraSettings(4, 8, dropout, ["model.layers.0.mlp.down_proj"]), 3);
+        var linear = (HpsSharp.Modeling.Layers.Linear)model.named_modules().Single(m => m.name == "model.layers.0.mlp.down_proj").module;
+        var lora = linear.Lora!;
+        using (no_grad())
+        {
+            lora.B.weight.copy_(randn(lora.B.weight.shape, generator: new Generator(5)) * 0.1);
+        }
+
+        linear.weight.requires_grad_(false);
+        linear.train();
+        var x = (randn([2, 7, linear.InFeatures], generator: new Generator(6)) * 0.5).to(linear.weight.dtype).requires_grad_(true);
+        var w = randn([2, 7, linear.OutFeatures], generator: new Generator(8));
+
+        (Tensor Y, Tensor Gx, Tensor Ga, Tensor Gb) Run(Func<Tensor, Tensor> f)
+        {
+            x.grad?.zero_();
+            lora.A.weight.grad?.zero_();
+            lora.B.weight.grad?.zero_();
+            torch.random.manual_seed(17);
+            var y = f(x);
+            (y.to(ScalarType.Float32) * w).sum().backward();
+            return (y.detach().clone(), x.grad!.clone(), lora.A.weight.grad!.clone(), lora.B.weight.grad!.clone());
+        }
+
+        var node = Run(linear.forward);
+        var plain = Run(input =>
+        {
+            var d = input.to(ScalarType.Float32);
+            if (dropout > 0)
+            {
+                d = nn.functional.dropout(d, dropout, true);
+            }
+
+            var delta = nn.functional.linear(nn.functional.linear(d, lora.A.weight), lora.B.weight).mul(lora.Scaling);
+            return nn.functional.linear(input, linear.weight).add(delta.to(input.dtype));
+        });
+
+        // Same values (same masks), gradients equal up to float32 summation order.
+        Assert.True(node.Y.eq(plain.Y).all().item<bool>(), "outputs differ");
+        foreach (var (name, a, b) in new[] { ("x", node.Gx, plain.Gx), ("A", node.Ga, plain.Ga), ("B", node.Gb, plain.Gb) })
+        {
+            double diff = (a.to(ScalarType.Float32) - b.to(ScalarType.Float32)).abs().max().item<float>();
+            double scale = b.to(ScalarType.Float32).abs().max().item<float>();
+            output.WriteLine($"{dtype} p={dropout}: grad {name} max |diff| {diff:E2}, max |g| {scale:E2}");
+            Assert.True(scale > 0, $"zero gradient of {name}");
+            Assert.True(diff <= (dtype == "bf16" && name == "x" ? 8e-3 : 1e-5) * scale, $"gradient of {name} differs by {diff} (max {scale})");
+        }
+    }
+
+    [Fact]
     public void LoraOptionsAreChecked()
     {
         Assert.Throws<UserInputException>(() => new TrainingOptions { Lora = true, LoraR = 0 }.Validate(requirePaths: false));

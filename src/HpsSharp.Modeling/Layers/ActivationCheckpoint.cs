@@ -68,9 +68,10 @@ internal static class ActivationCheckpoint
         {
             var plan = (Plan)ctx.get_data("plan");
             Interlocked.Increment(ref _recomputations);
+            BackwardHandles.ReleaseReturned();
+            using var scope = NewDisposeScope();
             var saved = ctx.get_saved_variables();
             int nargs = (int)ctx.get_data("nargs");
-            using var scope = NewDisposeScope();
             var input = saved[0].detach().requires_grad_(plan.InputRequiresGrad);
             var extras = saved.Skip(1).ToList();
             List<Tensor> inputs = plan.InputRequiresGrad ? [input, .. plan.Parameters] : [.. plan.Parameters];
@@ -105,12 +106,7 @@ internal static class ActivationCheckpoint
                 result.Add(grads[offset + i]);
             }
 
-            foreach (var g in result)
-            {
-                g?.MoveToOuterDisposeScope();
-            }
-
-            return result;
+            return BackwardHandles.Return(result, grad_output);
         }
     }
 }

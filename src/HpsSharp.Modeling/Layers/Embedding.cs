@@ -54,15 +54,15 @@ internal sealed class Embedding : nn.Module<Tensor, Tensor>
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output)
         {
+            BackwardHandles.ReleaseReturned();
+            using var scope = NewDisposeScope();
             var ids = ctx.get_saved_variables()[0].reshape(-1);
             var rows = (long[])ctx.get_data("rows");
             var shape = (long[])ctx.get_data("shape");
-            using var scope = NewDisposeScope();
             var g = grad_output.reshape(-1, shape[1]);
             var values = stack(rows.Select(r => g.index_select(0, ids.eq(r).nonzero().flatten()).sum(0, type: g.dtype)).ToArray());
             var indices = tensor(rows, device: g.device).unsqueeze(0);
-            var grad = sparse_coo_tensor(indices, values, shape).MoveToOuterDisposeScope();
-            return [grad, null!, null!];
+            return BackwardHandles.Return([sparse_coo_tensor(indices, values, shape), null!, null!], grad_output);
         }
     }
 }

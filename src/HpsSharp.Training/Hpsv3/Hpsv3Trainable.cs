@@ -79,6 +79,10 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
     public static Hpsv3Trainable Open(TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+
+        // Freed activations go back to the system instead of staying in glibc's heap (about half the anonymous peak
+        // of a 7B-width LoRA step with checkpointing, and the part that grew with depth).
+        HostMemory.ReturnFreedTensorMemory();
         var t = Open(options.Model!, options.Dtype, options.Device, options.RandomInit, options.Seed, options.Tokenizer);
         try
         {
