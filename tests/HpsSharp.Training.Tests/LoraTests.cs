@@ -163,7 +163,7 @@ public sealed class LoraTests(ITestOutputHelper output)
         var train = SyntheticTask.Write(dir.Path, "train", 4, seed: 21, words: 3);
         TrainingOptions Opt(string name) => new()
         {
-            Model = baseDir, Out = dir.File(name), Dtype = "bf16", Seed = 9, Epochs = 2, BatchSize = 2, GradAccum = 1,
+            Model = baseDir, Out = dir.File(name), Dtype = HpsSharp.Core.Precision.Bf16, Seed = 9, Epochs = 2, BatchSize = 2, GradAccum = 1,
             LearningRate = 1e-2, WarmupRatio = 0, MinPixels = 56 * 56, MaxPixels = 56 * 56, Lora = true, LoraR = 4, LoraAlpha = 8,
             SaveEvery = 2,
         };
