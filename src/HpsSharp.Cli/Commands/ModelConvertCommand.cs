@@ -1,7 +1,6 @@
 using System.CommandLine;
-using System.Text;
-using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Hub.Checkpoints;
 using Spectre.Console;
@@ -78,48 +77,12 @@ internal static class ModelConvertCommand
         return cmd;
     }
 
-    internal static string ConvertJson(ConvertPlan plan, bool dryRun)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
-        {
-            w.WriteStartObject();
-            w.WriteBoolean("dry_run", dryRun);
-            w.WriteString("output_dir", plan.OutputDir);
-            w.WriteNumber("tensors", plan.TensorCount);
-            w.WriteNumber("total_bytes", plan.TotalBytes);
-            w.WriteStartArray("files");
-            foreach (var s in plan.Shards)
-            {
-                w.WriteStartObject();
-                w.WriteString("file", s.FileName);
-                w.WriteNumber("tensors", s.Tensors.Count);
-                w.WriteNumber("bytes", s.Bytes);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            if (plan.IndexFile is null)
-            {
-                w.WriteNull("index");
-            }
-            else
-            {
-                w.WriteString("index", plan.IndexFile);
-            }
-
-            w.WriteStartArray("copied");
-            foreach (var f in plan.SideFiles)
-            {
-                w.WriteStringValue(f);
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(ms.ToArray());
-    }
+    internal static string ConvertJson(ConvertPlan plan, bool dryRun) => ContractJson.Write(
+        new ModelConvertDocument(
+            dryRun, plan.OutputDir, plan.TensorCount, plan.TotalBytes,
+            [.. plan.Shards.Select(sh => new ModelConvertFileRecord(sh.FileName, sh.Tensors.Count, sh.Bytes))],
+            plan.IndexFile, plan.SideFiles),
+        ContractJson.Indented.ModelConvertDocument);
 
     private static async Task<ConvertPlan> RunConvertAsync(CliEnvironment env, Func<IProgress<ConvertProgress>, ConvertPlan> work)
     {

@@ -1,8 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text;
-using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Hub;
 using Spectre.Console;
 
@@ -122,41 +121,12 @@ internal static class ModelDownloadCommand
         return CliApp.Ok;
     }
 
-    internal static string DownloadJson(ModelDownloadResult result)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms, CliJson.Indented))
-        {
-            w.WriteStartObject();
-            w.WriteString("model_dir", result.ModelDir);
-            w.WriteString("commit", result.Commit);
-            w.WriteString("base_commit", result.BaseCommit);
-            w.WriteStartArray("files");
-            foreach (var f in result.Files)
-            {
-                w.WriteStartObject();
-                w.WriteString("repo", f.Repo);
-                w.WriteString("file", f.File);
-                w.WriteString("path", f.SnapshotPath);
-                w.WriteNumber("size", f.Size);
-                w.WriteBoolean("downloaded", f.Downloaded);
-                w.WriteBoolean("verified", f.Verified);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteStartArray("missing_optional");
-            foreach (var m in result.Missing)
-            {
-                w.WriteStringValue(m);
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(ms.ToArray());
-    }
+    internal static string DownloadJson(ModelDownloadResult result) => ContractJson.Write(
+        new ModelDownloadDocument(
+            result.ModelDir, result.Commit, result.BaseCommit,
+            [.. result.Files.Select(f => new ModelDownloadFileRecord(f.Repo, f.File, f.SnapshotPath, f.Size, f.Downloaded, f.Verified))],
+            result.Missing),
+        ContractJson.Indented.ModelDownloadDocument);
 
     /// <summary>A progress bar per file with bytes, rate and ETA on a terminal; plain lines on stderr otherwise.</summary>
     private static async Task<T> RunWithProgressAsync<T>(CliEnvironment env, Func<IProgress<DownloadProgress>, Task<T>> work)

@@ -29,6 +29,8 @@ namespace HpsSharp.Core.Scoring.Contracts;
 [JsonSerializable(typeof(ScoreRequestDto))]
 [JsonSerializable(typeof(CompareRequestDto))]
 [JsonSerializable(typeof(RankRequestDto))]
+[JsonSerializable(typeof(ModelDownloadDocument))]
+[JsonSerializable(typeof(ModelConvertDocument))]
 public sealed partial class ContractJson : JsonSerializerContext
 {
     /// <summary>
