@@ -215,25 +215,7 @@ public sealed class ServeCommand : ICommandFactory
             throw new UsageException("give either --scorer (one) or --scorers (several), not both");
         }
 
-        var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (names.Length == 0)
-        {
-            throw new UsageException("--scorers: name at least one scorer, e.g. hpsv3,pickscore");
-        }
-
-        var canonical = new List<string>();
-        foreach (var n in names)
-        {
-            var known = HpsSharp.Modeling.Scorers.ScorerRegistry.Names.FirstOrDefault(k => string.Equals(k, n, StringComparison.OrdinalIgnoreCase))
-                ?? throw new UsageException($"--scorers: unknown scorer '{n}' (known: {string.Join(", ", HpsSharp.Modeling.Scorers.ScorerRegistry.Names)})");
-            if (canonical.Contains(known))
-            {
-                throw new UsageException($"--scorers: '{known}' is named twice");
-            }
-
-            canonical.Add(known);
-        }
-
+        var canonical = NamedPaths.ScorerNames(list, "--scorers");
         var folders = NamedPaths.Parse(parse.GetValue(modelFor), "--model-for", canonical, "hosted scorers");
         var hosted = new List<ScorerOptions>();
         for (int i = 0; i < canonical.Count; i++)
