@@ -33,7 +33,45 @@ public static class ServiceOpenApi
             document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme { Type = SecuritySchemeType.Http, Scheme = "bearer" };
             document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] }];
             return Task.CompletedTask;
-        }));
+        }).AddDocumentTransformer(DescribeStatusEndpointsAsync));
+
+    /// <summary>
+    /// The probes and <c>/metrics</c> are mapped by ASP.NET Core's health checks and OpenTelemetry's exporter, not as
+    /// typed route handlers, so the generator does not see them; they are described here from the same records.
+    /// </summary>
+    private static async Task DescribeStatusEndpointsAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
+    {
+        var status = await context.GetOrCreateSchemaAsync(typeof(StatusDto), null, cancellationToken).ConfigureAwait(false);
+        OpenApiResponse Json(string description) => new()
+        {
+            Description = description,
+            Content = new Dictionary<string, OpenApiMediaType> { ["application/json"] = new() { Schema = status } },
+        };
+
+        OpenApiPathItem Get(string summary, OpenApiResponses responses) => new()
+        {
+            Operations = new Dictionary<HttpMethod, OpenApiOperation>
+            {
+                [HttpMethod.Get] = new() { Summary = summary, Tags = new HashSet<OpenApiTagReference> { new("status", document) }, Responses = responses, Security = [] },
+            },
+        };
+
+        document.Paths ??= [];
+        document.Paths["/healthz"] = Get("Liveness: the process answers (no API key needed).", new OpenApiResponses { ["200"] = Json("The process answers.") });
+        document.Paths["/readyz"] = Get("Readiness: the model is loaded and work is accepted (no API key needed).", new OpenApiResponses
+        {
+            ["200"] = Json("Ready."),
+            ["503"] = Json("Loading, failed to load (error says why), or draining for shutdown."),
+        });
+        document.Paths["/metrics"] = Get("Prometheus exposition text (hps_* series).", new OpenApiResponses
+        {
+            ["200"] = new OpenApiResponse
+            {
+                Description = "Prometheus text format 0.0.4.",
+                Content = new Dictionary<string, OpenApiMediaType> { ["text/plain"] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String } } },
+            },
+        });
+    }
 
     /// <summary>
     /// Documents the JSON body of an endpoint that reads its body itself. <c>Accepts&lt;T&gt;</c> would do it too, but
