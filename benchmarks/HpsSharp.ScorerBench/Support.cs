@@ -8,42 +8,6 @@ using static TorchSharp.torch;
 
 namespace HpsSharp.ScorerBench;
 
-/// <summary>Finds <c>shared/NAME</c> above the working folder, or the folder named by an environment variable.</summary>
-internal static class Paths
-{
-    public static string Find(string variable, string name)
-    {
-        var env = Environment.GetEnvironmentVariable(variable);
-        if (!string.IsNullOrEmpty(env) && Directory.Exists(env))
-        {
-            return env;
-        }
-
-        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "shared", name);
-            if (Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"no shared/{name} above {Directory.GetCurrentDirectory()}; set {variable}");
-    }
-}
-
-/// <summary>What the machine is and how loaded it is.</summary>
-internal static class Machine
-{
-    public static string CpuModel()
-    {
-        var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-        return line is null ? "unknown CPU" : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-    }
-
-    public static string LoadAverage() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
-}
-
 /// <summary>The GEMM ceiling: [m, k]×[k, n] in libtorch, best of a few after a warm-up.</summary>
 internal static class Ceiling
 {

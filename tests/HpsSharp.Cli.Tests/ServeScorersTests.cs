@@ -56,7 +56,7 @@ public sealed partial class ServeScorersTests
     {
         using var dir = new TempDir();
         var b = Batch();
-        await using var svc = await Service.StartAsync(["--scorers", "hpsv3,pickscore", "--model", TestPaths.TinyModelDir(dir), "--dtype", "fp32", "--model-for", $"pickscore={PickScoreDir(dir)}"]);
+        await using var svc = await ServeProcess.StartAsync(["--scorers", "hpsv3,pickscore", "--model", TestPaths.TinyModelDir(dir), "--dtype", "fp32", "--model-for", $"pickscore={PickScoreDir(dir)}"]);
 
         var single = await svc.PostAsync("/v1/score", new { items = Items(b) });
         Assert.Equal(200, single.Status);
@@ -111,7 +111,7 @@ public sealed partial class ServeScorersTests
         var pickCal = Calib("pickscore", 1.5, 2.0, 2.5, 3.0, 3.5);
         hpsCal.Save(dir.File("hps.json"));
         pickCal.Save(dir.File("pick.json"));
-        await using var svc = await Service.StartAsync(["--scorers", "hpsv3,pickscore", "--model", TestPaths.TinyModelDir(dir), "--dtype", "fp32", "--model-for", $"pickscore={PickScoreDir(dir)}",
+        await using var svc = await ServeProcess.StartAsync(["--scorers", "hpsv3,pickscore", "--model", TestPaths.TinyModelDir(dir), "--dtype", "fp32", "--model-for", $"pickscore={PickScoreDir(dir)}",
             "--calibration", dir.File("hps.json"), "--calibration-for", $"pickscore={dir.File("pick.json")}"]);
         var weights = new Dictionary<string, double> { ["hpsv3"] = 0.25, ["pickscore"] = 0.75 };
         var pct = await svc.PostAsync("/v1/score", new { items = Items(b), rewards = weights });
@@ -134,7 +134,7 @@ public sealed partial class ServeScorersTests
     {
         using var dir = new TempDir();
         var b = Batch();
-        await using var svc = await Service.StartAsync(["--scorer", "pickscore", "--model", PickScoreDir(dir)]);
+        await using var svc = await ServeProcess.StartAsync(["--scorer", "pickscore", "--model", PickScoreDir(dir)]);
         var scored = await svc.PostAsync("/v1/score", new { items = Items(b) });
         Assert.Equal(200, scored.Status);
         Assert.Equal("pickscore", (string?)scored.Body!["model"]!["scorer"]);
@@ -167,56 +167,5 @@ public sealed partial class ServeScorersTests
         (code, _, err) = await CliHarness.RunAsync("serve", "--scorers", "hpsv3", "--model", tiny, "--model-for", "pickscore=/x", "--urls", "http://127.0.0.1:0");
         Assert.Equal(2, code);
         Assert.Contains("--model-for: 'pickscore' is not one of the hosted scorers", err, StringComparison.Ordinal);
-    }
-
-    /// <summary>A running <c>hps serve</c> on a free loopback port, stopped on dispose.</summary>
-    private sealed partial class Service : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _cts = new();
-        private Task<int> _run = Task.FromResult(0);
-        private HttpClient _http = new();
-
-        public static async Task<Service> StartAsync(string[] args)
-        {
-            var s = new Service();
-            var output = new SyncWriter();
-            var error = new SyncWriter();
-            s._run = CliApp.RunAsync(["serve", .. args, "--urls", "http://127.0.0.1:0"], new CliEnvironment(output, error, interactive: false), s._cts.Token);
-            string url = string.Empty;
-            for (int i = 0; i < 3000 && url.Length == 0 && !s._run.IsCompleted; i++)
-            {
-                var m = ListeningRegex().Match(output.Text);
-                url = m.Success ? m.Groups[1].Value : string.Empty;
-                await Task.Delay(10);
-            }
-
-            Assert.True(url.Length > 0, "serve did not start: " + error.Text);
-            s._http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(120) };
-            for (int i = 0; i < 6000 && (int)(await s._http.GetAsync("/readyz")).StatusCode != 200; i++)
-            {
-                Assert.False(s._run.IsCompleted, "serve exited while loading: " + error.Text);
-                await Task.Delay(10);
-            }
-
-            return s;
-        }
-
-        public async Task<(int Status, JsonNode? Body)> PostAsync(string path, object body)
-        {
-            using var response = await _http.PostAsync(path, new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"));
-            var text = await response.Content.ReadAsStringAsync();
-            return ((int)response.StatusCode, text.Length == 0 ? null : JsonNode.Parse(text));
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _cts.CancelAsync();
-            await _run;
-            _http.Dispose();
-            _cts.Dispose();
-        }
-
-        [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
-        private static partial Regex ListeningRegex();
     }
 }
