@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using HpsSharp.Core.Data;
 using HpsSharp.Core.Metrics;
+using HpsSharp.Core.Scoring.Contracts;
 
 namespace HpsSharp.Evaluation;
 
@@ -93,72 +94,6 @@ public sealed record HumanReference(string Name, IReadOnlyDictionary<string, dou
             _ => s,
         };
     }
-}
-
-/// <summary>Mean μ of one model in one category.</summary>
-public sealed record CategoryMean(
-    [property: JsonPropertyName("category")] string Category,
-    [property: JsonPropertyName("mean")] double Mean,
-    [property: JsonPropertyName("std")] double Std,
-    [property: JsonPropertyName("images")] int Images);
-
-/// <summary>One model's benchmark row: overall = mean of its category means (as the paper).</summary>
-public sealed record ModelBenchmark(
-    [property: JsonPropertyName("model")] string Model,
-    [property: JsonPropertyName("overall")] double Overall,
-    [property: JsonPropertyName("images")] int Images,
-    [property: JsonPropertyName("categories")] IReadOnlyList<CategoryMean> Categories,
-    [property: JsonPropertyName("human_reference")] double? HumanReference);
-
-/// <summary>Agreement of the models' overall means with the human reference.</summary>
-public sealed record Correlation(
-    [property: JsonPropertyName("models")] IReadOnlyList<string> Models,
-    [property: JsonPropertyName("spearman")] double? Spearman,
-    [property: JsonPropertyName("kendall_tau_b")] double? KendallTauB,
-    [property: JsonPropertyName("normalized_mse")] double? NormalizedMse,
-    [property: JsonPropertyName("note")] string? Note);
-
-/// <summary>The protocol of a benchmark run.</summary>
-public sealed record BenchmarkProtocol
-{
-    [JsonPropertyName("root")] public required string Root { get; init; }
-    [JsonPropertyName("layout")] public required string Layout { get; init; }
-    [JsonPropertyName("manifest_sha256")] public required string ManifestSha256 { get; init; }
-    [JsonPropertyName("images")] public required int Images { get; init; }
-    [JsonPropertyName("aggregation")] public required string Aggregation { get; init; }
-    [JsonPropertyName("reference")] public required string Reference { get; init; }
-    [JsonPropertyName("correlation")] public required string CorrelationDefinition { get; init; }
-    [JsonPropertyName("scores")] public required string Scores { get; init; }
-    [JsonPropertyName("model")] public required string Model { get; init; }
-    [JsonPropertyName("released_hpsv3")] public required bool ReleasedHpsv3 { get; init; }
-    [JsonPropertyName("dtype")] public required string Dtype { get; init; }
-    [JsonPropertyName("preprocessing")] public required string Preprocessing { get; init; }
-    [JsonPropertyName("deterministic")] public bool? Deterministic { get; init; }
-    [JsonPropertyName("missing_prompts")] public required int MissingPrompts { get; init; }
-    [JsonPropertyName("missing_or_failed_images")] public required int MissingOrFailed { get; init; }
-    [JsonPropertyName("hpssharp_version")] public required string Version { get; init; }
-    [JsonPropertyName("evaluated_utc")] public required string EvaluatedUtc { get; init; }
-
-    /// <summary>The protocol as (label, value) lines.</summary>
-    public IReadOnlyList<(string Label, string Value)> Lines() =>
-    [
-        ("root", Root), ("layout", Layout), ("manifest sha256", ManifestSha256), ("images", Images.ToString(CultureInfo.InvariantCulture)),
-        ("aggregation", Aggregation), ("reference", Reference), ("correlation", CorrelationDefinition), ("scores", Scores),
-        ("model", Model), ("dtype", Dtype), ("preprocessing", Preprocessing),
-        ("deterministic", EvalProtocol.DescribeDeterministic(Deterministic)),
-        ("images without a .txt prompt (skipped)", MissingPrompts.ToString(CultureInfo.InvariantCulture)),
-        ("missing or failed images", MissingOrFailed.ToString(CultureInfo.InvariantCulture)),
-        ("HpsSharp", Version), ("evaluated (UTC)", EvaluatedUtc),
-    ];
-}
-
-/// <summary>The result of <c>hps benchmark</c>.</summary>
-public sealed record BenchmarkResult
-{
-    [JsonPropertyName("protocol")] public required BenchmarkProtocol Protocol { get; init; }
-    [JsonPropertyName("models")] public required IReadOnlyList<ModelBenchmark> Models { get; init; }
-    [JsonPropertyName("correlation")] public required Correlation Correlation { get; init; }
-    [JsonPropertyName("problems")] public required IReadOnlyList<string> Problems { get; init; }
 }
 
 /// <summary>One benchmark image: model folder, category, path relative to the root ('/'-separated) and prompt.</summary>
@@ -299,7 +234,6 @@ public static class BenchmarkRunner
             return new ModelBenchmark(g.Key, cats.Average(c => c.Mean), cats.Sum(c => c.Images), cats, human);
         }).OrderByDescending(m => m.Overall).ToArray();
 
-        var model = source.Model;
         var manifest = string.Join("\n", images.Select(i => $"{i.RelativePath}\t{ScoreKey.HashPrompt(i.Prompt)}"));
         var protocol = new BenchmarkProtocol
         {
@@ -310,12 +244,7 @@ public static class BenchmarkRunner
             Aggregation = "per model: mean μ per category; overall = mean of the category means (HPSv3 calculate_category_stats)",
             Reference = reference.Name,
             CorrelationDefinition = "over models matched by name: Spearman ρ (average ranks for ties), Kendall τ-b (tie-corrected; = τ-a without ties), MSE after min-max normalising each vector to [0, 1]",
-            Scores = source.Description,
-            Model = model?.Describe() ?? "unknown (scores file without model information)",
-            ReleasedHpsv3 = model?.IsReleasedHpsv3 ?? false,
-            Dtype = model?.Dtype ?? "unknown",
-            Preprocessing = model is { Scorer: not "hpsv3" } ? $"{model.Scorer}: the original scorer's own resize, crop and normalisation" : model is null || model.MaxPixels == 0 ? "unknown (scores file)" : string.Create(CultureInfo.InvariantCulture, $"min_pixels={model.MinPixels}, max_pixels={model.MaxPixels}"),
-            Deterministic = model?.Deterministic,
+            Scorer = ScorerDescription.Of(source.Model, source.Description),
             MissingPrompts = withoutPrompt.Count,
             MissingOrFailed = bad,
             Version = Evaluator.Version,

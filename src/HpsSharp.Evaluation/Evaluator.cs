@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Security.Cryptography;
 using HpsSharp.Core.Metrics;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 
 namespace HpsSharp.Evaluation;
 
@@ -267,7 +268,6 @@ public static class Evaluator
                 ? $"all {sampled} pairs without a human tie"
                 : $"a uniform sample (seed {options.Seed}) of {sampled} of the {_reliabilityPairs} pairs without a human tie";
 
-            var model = source.Model;
             string metricName = ranking ? "ranking_accuracy" : "pair_accuracy";
             var protocol = new EvalProtocol
             {
@@ -286,16 +286,7 @@ public static class Evaluator
                 GroundTruthTiesDefinition = Accuracy.Describe(_truthTies) + TruthTieSource(dataset.Format)
                     + (_truthTies == GroundTruthTiePolicy.Listed ? string.Create(CultureInfo.InvariantCulture, $"; {_listedTies} such pair(s) counted as listed") : string.Empty)
                     + (explicitTruthTies ? "; chosen explicitly" : $"; the default for {EvalDataset.Name(dataset.Format)}"),
-                Scores = source.Description,
-                Model = model?.Describe() ?? "unknown (scores file without model information)",
-                ReleasedHpsv3 = model?.IsReleasedHpsv3 ?? false,
-                Dtype = model?.Dtype ?? "unknown",
-                Preprocessing = model is { Scorer: not "hpsv3" }
-                    ? $"{model.Scorer}: the original scorer's own resize, crop and normalisation"
-                    : model is null || model.MaxPixels == 0
-                    ? "unknown (scores file)"
-                    : string.Create(CultureInfo.InvariantCulture, $"min_pixels={model.MinPixels}, max_pixels={model.MaxPixels} (Qwen2-VL smart resize, HPSv3 fixed budget)"),
-                Deterministic = model?.Deterministic,
+                Scorer = ScorerDescription.Of(source.Model, source.Description),
                 ImagesRoot = options.ImagesRoot,
                 MissingImages = _missing.Count,
                 FailedImages = _failed.Count,

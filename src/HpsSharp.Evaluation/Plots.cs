@@ -1,3 +1,4 @@
+using HpsSharp.Core.Scoring.Contracts;
 using ScottPlot;
 
 namespace HpsSharp.Evaluation;

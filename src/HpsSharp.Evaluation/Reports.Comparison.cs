@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
+using HpsSharp.Core.Scoring.Contracts;
 
 namespace HpsSharp.Evaluation;
 
@@ -8,7 +8,7 @@ namespace HpsSharp.Evaluation;
 public static partial class Reports
 {
     /// <inheritdoc cref="ToJson(EvalResult)"/>
-    public static string ToJson(EvalComparison comparison) => JsonSerializer.Serialize(comparison, JsonOptions);
+    public static string ToJson(EvalComparison comparison) => ContractJson.Write(comparison, ContractJson.Report.EvalComparison);
 
     /// <summary>
     /// Writes <c>report.md</c>, <c>report.html</c>, <c>result.json</c> and <c>accuracy.png</c> of the comparison into
@@ -24,12 +24,7 @@ public static partial class Reports
         }
 
         var png = Plots.ScorerAccuracy(comparison);
-        AtomicWrite(Path.Combine(dir, "accuracy.png"), png);
-        AtomicWrite(Path.Combine(dir, "result.json"), Encoding.UTF8.GetBytes(ToJson(comparison)));
-        AtomicWrite(Path.Combine(dir, "report.md"), Encoding.UTF8.GetBytes(Markdown(comparison)));
-        string html = Path.Combine(dir, "report.html");
-        AtomicWrite(html, Encoding.UTF8.GetBytes(Html(comparison, png)));
-        return html;
+        return WriteFiles(dir, [("accuracy.png", "Accuracy per scorer", png)], ToJson(comparison), Markdown(comparison), Html(comparison, png));
     }
 
     /// <summary>One line: which scorer is most accurate, over how many pairs.</summary>

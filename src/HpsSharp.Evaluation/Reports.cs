@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
+using HpsSharp.Core.Scoring.Contracts;
 
 namespace HpsSharp.Evaluation;
 
@@ -14,20 +12,11 @@ namespace HpsSharp.Evaluation;
 /// </summary>
 public static partial class Reports
 {
-    /// <summary>The JSON options of every machine-readable output.</summary>
-    public static JsonSerializerOptions JsonOptions { get; } = new()
-    {
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
-    /// <summary>The result as one JSON document.</summary>
-    public static string ToJson(EvalResult result) => JsonSerializer.Serialize(result, JsonOptions);
+    /// <summary>The result as one JSON document (Core's contract, <see cref="ContractJson.Report"/>).</summary>
+    public static string ToJson(EvalResult result) => ContractJson.Write(result, ContractJson.Report.EvalResult);
 
     /// <inheritdoc cref="ToJson(EvalResult)"/>
-    public static string ToJson(BenchmarkResult result) => JsonSerializer.Serialize(result, JsonOptions);
+    public static string ToJson(BenchmarkResult result) => ContractJson.Write(result, ContractJson.Report.BenchmarkResult);
 
     /// <summary>Writes <c>report.md</c>, <c>report.html</c>, <c>result.json</c> and the PNG plots into <paramref name="dir"/>; returns the HTML path.</summary>
     public static string Write(EvalResult result, string dir)
@@ -50,16 +39,7 @@ public static partial class Reports
             plots.Add(("reliability.png", "Reliability curve", Plots.Reliability(result.Reliability)));
         }
 
-        foreach (var (file, _, png) in plots)
-        {
-            AtomicWrite(Path.Combine(dir, file), png);
-        }
-
-        AtomicWrite(Path.Combine(dir, "result.json"), Encoding.UTF8.GetBytes(ToJson(result)));
-        AtomicWrite(Path.Combine(dir, "report.md"), Encoding.UTF8.GetBytes(Markdown(result, plots.Select(p => (p.File, p.Title)).ToArray())));
-        string html = Path.Combine(dir, "report.html");
-        AtomicWrite(html, Encoding.UTF8.GetBytes(Html(result, plots)));
-        return html;
+        return WriteFiles(dir, plots, ToJson(result), Markdown(result, plots.Select(p => (p.File, p.Title)).ToArray()), Html(result, plots));
     }
 
     /// <inheritdoc cref="Write(EvalResult, string)"/>
@@ -73,16 +53,22 @@ public static partial class Reports
             plots.Add(("vs_human.png", "Overall score against the human reference", Plots.BenchmarkScatter(result.Models, "Model score vs human reference")));
         }
 
+        return WriteFiles(dir, plots, ToJson(result), Markdown(result, plots.Select(p => (p.File, p.Title)).ToArray()), Html(result, plots));
+    }
+
+    /// <summary>Writes the plots, <c>result.json</c>, <c>report.md</c> and <c>report.html</c> into <paramref name="dir"/>; returns the HTML path.</summary>
+    private static string WriteFiles(string dir, IReadOnlyList<(string File, string Title, byte[] Png)> plots, string json, string markdown, string html)
+    {
         foreach (var (file, _, png) in plots)
         {
             AtomicWrite(Path.Combine(dir, file), png);
         }
 
-        AtomicWrite(Path.Combine(dir, "result.json"), Encoding.UTF8.GetBytes(ToJson(result)));
-        AtomicWrite(Path.Combine(dir, "report.md"), Encoding.UTF8.GetBytes(Markdown(result, plots.Select(p => (p.File, p.Title)).ToArray())));
-        string html = Path.Combine(dir, "report.html");
-        AtomicWrite(html, Encoding.UTF8.GetBytes(Html(result, plots)));
-        return html;
+        AtomicWrite(Path.Combine(dir, "result.json"), Encoding.UTF8.GetBytes(json));
+        AtomicWrite(Path.Combine(dir, "report.md"), Encoding.UTF8.GetBytes(markdown));
+        string page = Path.Combine(dir, "report.html");
+        AtomicWrite(page, Encoding.UTF8.GetBytes(html));
+        return page;
     }
 
     /// <summary>Percent with one decimal, or "n/a".</summary>

@@ -264,6 +264,151 @@ public sealed partial class JsonContractShapeTests : IDisposable
         """;
 
     [Fact]
+    public async Task BenchmarkAndScorerComparisonPrintTheDocumentedShapes()
+    {
+        var model = TestPaths.TinyModelDir(_dir);
+
+        // hps benchmark: two model folders (one with categories, one without), an image without its .txt prompt.
+        var root = _dir.File("bench");
+        foreach (var (folder, image, prompt) in new[] { ("Kolors/Animals", "chelsea.png", "a cat"), ("Kolors/Food", "coffee.png", "a cup"), ("SDXL", "rocket.jpg", "a rocket") })
+        {
+            Directory.CreateDirectory(Path.Combine(root, folder));
+            File.Copy(TestPaths.Image(image), Path.Combine(root, folder, image));
+            File.WriteAllText(Path.Combine(root, folder, Path.ChangeExtension(image, ".txt")), prompt);
+        }
+
+        File.Copy(TestPaths.Image("coins.png"), Path.Combine(root, "SDXL", "coins.png"));
+        var (code, stdout, stderr) = await CliHarness.RunAsync("benchmark", "--model", model, "--root", root, "--dtype", "fp32", "--json", "--no-cache");
+        Assert.True(code == 0, stderr);
+        AssertShape(BenchmarkShape, JsonNode.Parse(stdout));
+
+        // hps eval --scorers: the comparison table, its protocol (the dataset rules only), each scorer's full result.
+        var images = _dir.File("images");
+        Directory.CreateDirectory(images);
+        foreach (var f in new[] { "chelsea.png", "rocket.jpg", "coffee.png" })
+        {
+            File.Copy(TestPaths.Image(f), Path.Combine(images, f));
+        }
+
+        File.WriteAllText(_dir.File("pairs.json"), JsonSerializer.Serialize(new[]
+        {
+            new { prompt = Prompt, path1 = "chelsea.png", path2 = "rocket.jpg" },
+            new { prompt = Prompt, path1 = "rocket.jpg", path2 = "coffee.png" },
+        }));
+        (code, stdout, stderr) = await CliHarness.RunAsync("eval", "--scorers", "hpsv3,pickscore", "--model", model, "--model-for", $"pickscore={ServeScorersTests.PickScoreDir(_dir)}",
+            "--data", _dir.File("pairs.json"), "--format", "hpdv3", "--images", images, "--dtype", "fp32", "--json", "--no-cache");
+        Assert.True(code == 0, stderr);
+        var comparison = JsonNode.Parse(stdout)!.AsObject();
+        var results = comparison["results"]!.AsArray();
+        Assert.Equal(2, results.Count);
+        comparison.Remove("results");
+        AssertShape(ComparisonShape, comparison);
+
+        // Each result is an `hps eval --json` document: its protocol has the eval protocol's fields.
+        var evalProtocol = EvalShape.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("protocol.", StringComparison.Ordinal)).Select(l => l[..l.IndexOf(':', StringComparison.Ordinal)]);
+        foreach (var r in results)
+        {
+            Assert.Equal(evalProtocol.Order(StringComparer.Ordinal), Shape(r!["protocol"]).Where(l => !l.StartsWith("$", StringComparison.Ordinal)).Select(l => "protocol." + l[..l.IndexOf(':', StringComparison.Ordinal)]));
+            Assert.Equal((string?)comparison["protocol"]!["dataset_sha256"], (string?)r["protocol"]!["dataset_sha256"]);
+        }
+    }
+
+    private const string BenchmarkShape =
+        """
+        $: object
+        correlation.kendall_tau_b: number
+        correlation.models: array
+        correlation.models[]: string
+        correlation.normalized_mse: number
+        correlation.note: string
+        correlation.spearman: number
+        correlation: object
+        models: array
+        models[].categories: array
+        models[].categories[].category: string
+        models[].categories[].images: number
+        models[].categories[].mean: number
+        models[].categories[].std: number
+        models[].categories[]: object
+        models[].human_reference: number
+        models[].images: number
+        models[].model: string
+        models[].overall: number
+        models[]: object
+        problems: array
+        problems[]: string
+        protocol.aggregation: string
+        protocol.correlation: string
+        protocol.deterministic: bool
+        protocol.dtype: string
+        protocol.evaluated_utc: string
+        protocol.hpssharp_version: string
+        protocol.images: number
+        protocol.layout: string
+        protocol.manifest_sha256: string
+        protocol.missing_or_failed_images: number
+        protocol.missing_prompts: number
+        protocol.model: string
+        protocol.preprocessing: string
+        protocol.reference: string
+        protocol.released_hpsv3: false
+        protocol.root: string
+        protocol.scores: string
+        protocol: object
+        """;
+
+    private const string ComparisonShape =
+        """
+        $: object
+        paper.column: string
+        paper.note: string
+        paper.source: string
+        paper: object
+        protocol.bootstrap: string
+        protocol.dataset: string
+        protocol.dataset_sha256: string
+        protocol.evaluated_utc: string
+        protocol.format: string
+        protocol.ground_truth_ties: string
+        protocol.ground_truth_ties_definition: string
+        protocol.hpssharp_version: string
+        protocol.images_root: string
+        protocol.metric: string
+        protocol.metric_definition: string
+        protocol.records: number
+        protocol.split: string
+        protocol.tie_policy: string
+        protocol.tie_policy_definition: string
+        protocol: object
+        same_pairs: bool
+        scorers: array
+        scorers[].accuracy: number
+        scorers[].cache_hits: number
+        scorers[].ci95: array
+        scorers[].ci95[]: number
+        scorers[].correct: number
+        scorers[].dtype: string
+        scorers[].failed_images: number
+        scorers[].ground_truth_ties: number
+        scorers[].mean_item_accuracy: null
+        scorers[].missing_images: number
+        scorers[].model: string
+        scorers[].pairs: number
+        scorers[].paper_accuracy: number
+        scorers[].paper_note: null
+        scorers[].paper_row: string
+        scorers[].predicted_ties: number
+        scorers[].preprocessing: string
+        scorers[].scored_images: number
+        scorers[].scored_pairs: number
+        scorers[].scorer: string
+        scorers[].scores: string
+        scorers[].skipped_pairs: number
+        scorers[].wrong: number
+        scorers[]: object
+        """;
+
+    [Fact]
     [Trait("Category", "Integration")]
     public async Task CohpRunRecordHasTheDocumentedShape()
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Testing;
 using Xunit;
 

@@ -2,6 +2,7 @@ using System.Text.Json;
 using HpsSharp.Core.Data;
 using HpsSharp.Core.Metrics;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using Xunit;
 
 namespace HpsSharp.Evaluation.Tests;

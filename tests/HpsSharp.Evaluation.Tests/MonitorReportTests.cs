@@ -1,5 +1,6 @@
 using System.Text.Json;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Testing;
 using SkiaSharp;
 using Xunit;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Evaluation;
 using Spectre.Console;
 

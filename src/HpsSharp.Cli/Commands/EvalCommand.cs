@@ -4,6 +4,7 @@ using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Cluster;
 using HpsSharp.Core.Metrics;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Evaluation;
 using Spectre.Console;
 

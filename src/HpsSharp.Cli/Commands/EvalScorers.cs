@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core.Scoring;
+using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Evaluation;
 using HpsSharp.Modeling.Scorers;
 using Spectre.Console;

@@ -31,6 +31,9 @@ namespace HpsSharp.Core.Scoring.Contracts;
 [JsonSerializable(typeof(RankRequestDto))]
 [JsonSerializable(typeof(ModelDownloadDocument))]
 [JsonSerializable(typeof(ModelConvertDocument))]
+[JsonSerializable(typeof(EvalResult))]
+[JsonSerializable(typeof(EvalComparison))]
+[JsonSerializable(typeof(BenchmarkResult))]
 public sealed partial class ContractJson : JsonSerializerContext
 {
     /// <summary>
@@ -43,6 +46,14 @@ public sealed partial class ContractJson : JsonSerializerContext
     /// <summary>One-line output with the relaxed encoder (see <see cref="Indented"/>).</summary>
     public static ContractJson Compact => CompactContext.Value;
 
+    /// <summary>
+    /// The evaluation and benchmark results (<c>hps eval|benchmark --json</c>, a report's <c>result.json</c>): indented
+    /// like <see cref="Indented"/>, but every field is written, null included (an accuracy without pairs, a missing
+    /// interval, an unused images root), so that a reader sees the whole protocol; a non-finite number is written as
+    /// <c>"NaN"</c> rather than failing the report.
+    /// </summary>
+    public static ContractJson Report => ReportContext.Value;
+
     // Lazy: the generated Default is a static of another part of this class, so its initialisation order is not ours.
     private static readonly Lazy<ContractJson> IndentedContext = new(() => new(new JsonSerializerOptions(ContractJson.Default!.Options)
     {
@@ -53,6 +64,14 @@ public sealed partial class ContractJson : JsonSerializerContext
     private static readonly Lazy<ContractJson> CompactContext = new(() => new(new JsonSerializerOptions(ContractJson.Default!.Options)
     {
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    }));
+
+    private static readonly Lazy<ContractJson> ReportContext = new(() => new(new JsonSerializerOptions(ContractJson.Default!.Options)
+    {
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     }));
 
     /// <summary>The JSON text of <paramref name="value"/>.</summary>
