@@ -3,7 +3,6 @@ using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Hub.Checkpoints;
-using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
 
@@ -84,33 +83,14 @@ internal static class ModelConvertCommand
             plan.IndexFile, plan.SideFiles),
         ContractJson.Indented.ModelConvertDocument);
 
-    private static async Task<ConvertPlan> RunConvertAsync(CliEnvironment env, Func<IProgress<ConvertProgress>, ConvertPlan> work)
-    {
-        if (env.Interactive)
+    /// <summary>A byte progress bar on a terminal; a plain line per tenth otherwise. The conversion itself is synchronous.</summary>
+    private static Task<ConvertPlan> RunConvertAsync(CliEnvironment env, Func<IProgress<ConvertProgress>, ConvertPlan> work) =>
+        ProgressReporter.RunAsync(env, new ProgressView<ConvertProgress>
         {
-            return await env.ErrorConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(),
-                    new TransferSpeedColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                .StartAsync(async ctx =>
-                {
-                    var task = ctx.AddTask("converting");
-                    var progress = new SyncProgress<ConvertProgress>(p =>
-                    {
-                        task.MaxValue = Math.Max(1, p.TotalBytes);
-                        task.Value = p.BytesDone;
-                    });
-                    return await Task.Run(() => work(progress)).ConfigureAwait(false);
-                }).ConfigureAwait(false);
-        }
-
-        var gate = new DecileGate();
-        var plain = new SyncProgress<ConvertProgress>(p =>
-        {
-            if (gate.Next(p.BytesDone, p.TotalBytes))
-            {
-                env.Error.WriteLine($"converting: {ModelCommand.Bytes(p.BytesDone)} / {ModelCommand.Bytes(p.TotalBytes)}");
-            }
-        });
-        return await Task.Run(() => work(plain)).ConfigureAwait(false);
-    }
+            Title = "converting",
+            Done = p => p.BytesDone,
+            Total = p => p.TotalBytes,
+            Bytes = true,
+            Line = (p, line) => line.Due(p.BytesDone, p.TotalBytes) ? $"converting: {ModelCommand.Bytes(p.BytesDone)} / {ModelCommand.Bytes(p.TotalBytes)}" : null,
+        }, p => Task.Run(() => work(p)));
 }

@@ -1,9 +1,7 @@
 using System.CommandLine;
-using System.Diagnostics;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Hub;
-using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
 
@@ -129,80 +127,31 @@ internal static class ModelDownloadCommand
         ContractJson.Indented.ModelDownloadDocument);
 
     /// <summary>A progress bar per file with bytes, rate and ETA on a terminal; plain lines on stderr otherwise.</summary>
-    private static async Task<T> RunWithProgressAsync<T>(CliEnvironment env, Func<IProgress<DownloadProgress>, Task<T>> work)
-    {
-        if (env.Interactive)
+    private static Task<T> RunWithProgressAsync<T>(CliEnvironment env, Func<IProgress<DownloadProgress>, Task<T>> work) =>
+        ProgressReporter.RunAsync(env, new ProgressView<DownloadProgress>
         {
-            return await env.ErrorConsole.Progress()
-                .AutoClear(false)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(),
-                    new TransferSpeedColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                .StartAsync(async ctx =>
-                {
-                    var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
-                    var progress = new SyncProgress<DownloadProgress>(p =>
-                    {
-                        var key = p.Repo + "/" + p.File;
-                        if (!tasks.TryGetValue(key, out var task))
-                        {
-                            task = ctx.AddTask(Markup.Escape(p.File), maxValue: Math.Max(1, p.TotalBytes ?? 1));
-                            tasks[key] = task;
-                        }
-
-                        if (p.TotalBytes is { } total)
-                        {
-                            task.MaxValue = Math.Max(1, total);
-                        }
-
-                        task.Description = Markup.Escape(p.File) + p.Stage switch
-                        {
-                            DownloadStage.Retrying => " [yellow](retrying)[/]",
-                            DownloadStage.Verifying => " [grey](verifying)[/]",
-                            _ => string.Empty,
-                        };
-                        task.Value = p.BytesDone;
-                        if (p.Stage == DownloadStage.Done)
-                        {
-                            task.Value = task.MaxValue;
-                            task.StopTask();
-                        }
-                    });
-                    return await work(progress).ConfigureAwait(false);
-                }).ConfigureAwait(false);
-        }
-
-        var state = new Dictionary<string, (Stopwatch Clock, long Start, int Decile)>(StringComparer.Ordinal);
-        var plain = new SyncProgress<DownloadProgress>(p =>
-        {
-            var key = p.Repo + "/" + p.File;
-            if (!state.TryGetValue(key, out var s))
+            Key = p => p.Repo + "/" + p.File,
+            Label = p => p.File,
+            Done = p => p.BytesDone,
+            Total = p => p.TotalBytes,
+            Bytes = true,
+            Status = p => p.Stage switch
             {
-                s = (Stopwatch.StartNew(), p.BytesDone, -1);
-            }
-
-            switch (p.Stage)
+                DownloadStage.Retrying => " [yellow](retrying)[/]",
+                DownloadStage.Verifying => " [grey](verifying)[/]",
+                _ => string.Empty,
+            },
+            Finished = p => p.Stage == DownloadStage.Done,
+            Line = (p, line) => p.Stage switch
             {
-                case DownloadStage.Done:
-                    env.Error.WriteLine($"{key}: {ModelCommand.Bytes(p.BytesDone)} {(s.Decile >= 0 ? "downloaded" : "in cache")}");
-                    break;
-                case DownloadStage.Retrying:
-                    env.Error.WriteLine($"{key}: connection problem, retrying from {ModelCommand.Bytes(p.BytesDone)}");
-                    break;
-                case DownloadStage.Verifying:
-                    break;
-                default:
-                    if (DecileGate.Next(ref s.Decile, p.BytesDone, p.TotalBytes ?? 0))
-                    {
-                        env.Error.WriteLine($"{key}: {ModelCommand.Bytes(p.BytesDone)} / {(p.TotalBytes is { } tb ? ModelCommand.Bytes(tb) : "?")}{RateAndEta(s.Clock.Elapsed, p.BytesDone - s.Start, p.TotalBytes - p.BytesDone)}");
-                    }
-
-                    break;
-            }
-
-            state[key] = s;
-        });
-        return await work(plain).ConfigureAwait(false);
-    }
+                DownloadStage.Done => $"{p.Repo}/{p.File}: {ModelCommand.Bytes(p.BytesDone)} {(line.Started ? "downloaded" : "in cache")}",
+                DownloadStage.Retrying => $"{p.Repo}/{p.File}: connection problem, retrying from {ModelCommand.Bytes(p.BytesDone)}",
+                DownloadStage.Verifying => null,
+                _ => line.Due(p.BytesDone, p.TotalBytes ?? 0)
+                    ? $"{p.Repo}/{p.File}: {ModelCommand.Bytes(p.BytesDone)} / {(p.TotalBytes is { } tb ? ModelCommand.Bytes(tb) : "?")}{RateAndEta(line.Elapsed, p.BytesDone - line.Start, p.TotalBytes - p.BytesDone)}"
+                    : null,
+            },
+        }, work);
 
     private static string RateAndEta(TimeSpan elapsed, long bytes, long? left)
     {
