@@ -19,19 +19,14 @@ public sealed class AestheticScorer : ClipFamilyScorer
     private readonly AestheticMlp _mlp;
 
     internal AestheticScorer(ClipModel clip, AestheticMlp mlp, ModelInfo info)
+        : base(info, clip, mlp)
     {
         _clip = clip;
         _mlp = mlp;
-        Model = info;
     }
 
-    /// <inheritdoc/>
-    public override ModelInfo Model { get; }
-
-    internal override float[] Compute(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
+    internal override Tensor Forward(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
         int size = _clip.Config.ImageSize;
         var pixels = StackPixels(images.Select(i => ClipImageProcessor.Preprocess(i, size, ClipPipeline.OpenAI)), size);
         trace?.Add("pixel_values", pixels);
@@ -41,13 +36,7 @@ public sealed class AestheticScorer : ClipFamilyScorer
         trace?.Add("image_embeds_normalized", x);
         var scores = _mlp.Forward(x, trace).reshape(-1);
         trace?.Add("scores", scores);
-        return scores.data<float>().ToArray();
-    }
-
-    protected override void DisposeModel()
-    {
-        _clip.Dispose();
-        _mlp.Dispose();
+        return scores;
     }
 }
 

@@ -12,12 +12,21 @@ namespace HpsSharp.Modeling.Scorers;
 /// <summary>
 /// The shared <see cref="IScorer"/> plumbing of the CLIP-family scorers: images are decoded one by one (an
 /// undecodable image fails only its own item), the rest is scored in batches under one lock (TorchSharp modules are
-/// not re-entrant), in input order.
+/// not re-entrant), in input order, without gradients; the modules are disposed with the scorer. A scorer adds only
+/// its <see cref="Forward"/>: its inputs, its modules and its score.
 /// </summary>
 public abstract class ClipFamilyScorer : IScorer
 {
     private readonly object _gate = new();
+    private readonly IDisposable[] _modules;
     private bool _disposed;
+
+    /// <summary>A scorer of <paramref name="model"/> that owns (and disposes) <paramref name="modules"/>.</summary>
+    private protected ClipFamilyScorer(ModelInfo model, params IDisposable[] modules)
+    {
+        Model = model;
+        _modules = modules;
+    }
 
     /// <summary>Pairs per forward pass.</summary>
     public int BatchSize { get; private set; } = 8;
@@ -31,7 +40,7 @@ public abstract class ClipFamilyScorer : IScorer
     }
 
     /// <inheritdoc/>
-    public abstract ModelInfo Model { get; }
+    public ModelInfo Model { get; }
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<ScoreResult>> ScoreAsync(IReadOnlyList<ScoreRequest> requests, IProgress<ScoreProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -82,7 +91,15 @@ public abstract class ClipFamilyScorer : IScorer
     }
 
     /// <summary>Scores prompt i against image i; <paramref name="trace"/> collects intermediates named like the goldens.</summary>
-    internal abstract float[] Compute(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace);
+    internal float[] Compute(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return Forward(prompts, images, trace).data<float>().ToArray();
+    }
+
+    /// <summary>The scores of one batch, shape [B] (inside a dispose scope, without gradients).</summary>
+    internal abstract Tensor Forward(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace);
 
     /// <summary>Stacks per-image [3, S, S] pixel arrays into [B, 3, S, S].</summary>
     internal static Tensor StackPixels(IEnumerable<float[]> pixels, int size)
@@ -151,18 +168,35 @@ public abstract class ClipFamilyScorer : IScorer
         return img.mul(txt).sum(-1);
     }
 
-    /// <summary>Releases the model.</summary>
-    protected abstract void DisposeModel();
-
     /// <inheritdoc/>
     public void Dispose()
     {
         if (!_disposed)
         {
             _disposed = true;
-            DisposeModel();
+            foreach (var module in _modules)
+            {
+                module.Dispose();
+            }
         }
 
         GC.SuppressFinalize(this);
     }
+}
+
+/// <summary>A CLIP-family scorer on one CLIP model and its tokenizer (PickScore, HPSv2, CLIPScore).</summary>
+public abstract class ClipPairScorer : ClipFamilyScorer
+{
+    private protected ClipPairScorer(ClipModel clip, ClipTokenizer tokenizer, ModelInfo model)
+        : base(model, clip)
+    {
+        Clip = clip;
+        Tokenizer = tokenizer;
+    }
+
+    /// <summary>The two towers.</summary>
+    private protected ClipModel Clip { get; }
+
+    /// <summary>The prompt tokenizer.</summary>
+    private protected ClipTokenizer Tokenizer { get; }
 }

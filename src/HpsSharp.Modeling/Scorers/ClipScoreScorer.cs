@@ -12,39 +12,24 @@ namespace HpsSharp.Modeling.Scorers;
 /// fast tokenizer, <c>score = 2.5·max(cos, 0)</c>. No caption prefix unless <see cref="Prefix"/> is set (Hessel's
 /// script uses <c>"A photo depicts "</c>).
 /// </summary>
-public sealed class ClipScoreScorer : ClipFamilyScorer
+public sealed class ClipScoreScorer : ClipPairScorer
 {
     /// <summary>Hessel's reference-code caption prefix.</summary>
     public const string HesselPrefix = "A photo depicts ";
 
-    private readonly ClipModel _model;
-    private readonly ClipTokenizer _tokenizer;
-
     internal ClipScoreScorer(ClipModel model, ClipTokenizer tokenizer, ModelInfo info, string prefix)
-    {
-        _model = model;
-        _tokenizer = tokenizer;
-        Model = info;
-        Prefix = prefix;
-    }
-
-    /// <inheritdoc/>
-    public override ModelInfo Model { get; }
+        : base(model, tokenizer, info) => Prefix = prefix;
 
     /// <summary>Text put before every prompt (empty by default).</summary>
     public string Prefix { get; }
 
-    internal override float[] Compute(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
+    internal override Tensor Forward(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var (pixels, ids) = HuggingFaceInputs(_model, _tokenizer, prompts.Select(p => Prefix + p), images, trace);
-        var cos = Cosine(_model, pixels, ids, trace);
+        var (pixels, ids) = HuggingFaceInputs(Clip, Tokenizer, prompts.Select(p => Prefix + p), images, trace);
+        var cos = Cosine(Clip, pixels, ids, trace);
         trace?.Add("cos", cos);
         var scores = cos.clamp_min(0).mul(2.5);
         trace?.Add("scores", scores);
-        return scores.data<float>().ToArray();
+        return scores;
     }
-
-    protected override void DisposeModel() => _model.Dispose();
 }

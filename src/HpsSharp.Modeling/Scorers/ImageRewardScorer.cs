@@ -31,22 +31,17 @@ public sealed class ImageRewardScorer : ClipFamilyScorer
     private readonly int _imageSize;
 
     internal ImageRewardScorer(BlipVisionTransformer vision, BertTextEncoder text, AestheticMlp mlp, BertTokenizer tokenizer, int imageSize, ModelInfo info)
+        : base(info, vision, text, mlp)
     {
         _vision = vision;
         _text = text;
         _mlp = mlp;
         _tokenizer = tokenizer;
         _imageSize = imageSize;
-        Model = info;
     }
 
-    /// <inheritdoc/>
-    public override ModelInfo Model { get; }
-
-    internal override float[] Compute(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
+    internal override Tensor Forward(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
         var pixels = StackPixels(images.Select(i => ClipImageProcessor.Preprocess(i, _imageSize, ClipPipeline.OpenAI)), _imageSize);
         trace?.Add("pixel_values", pixels);
         var encoded = prompts.Select(p => _tokenizer.Encode(p, MaxLength)).ToList();
@@ -61,13 +56,6 @@ public sealed class ImageRewardScorer : ClipFamilyScorer
         var reward = mlp.sub(Mean).div(Std).reshape(-1);
         trace?.Add("reward", reward);
         trace?.Add("scores", reward);
-        return reward.data<float>().ToArray();
-    }
-
-    protected override void DisposeModel()
-    {
-        _vision.Dispose();
-        _text.Dispose();
-        _mlp.Dispose();
+        return reward;
     }
 }

@@ -12,20 +12,12 @@ namespace HpsSharp.Modeling.Scorers;
 /// <c>score = exp(logit_scale)·cos(text, image)</c> for each (prompt, image) pair. <see cref="Probabilities"/> is the
 /// README's softmax over the images of one prompt.
 /// </summary>
-public sealed class PickScoreScorer : ClipFamilyScorer
+public sealed class PickScoreScorer : ClipPairScorer
 {
-    private readonly ClipModel _model;
-    private readonly ClipTokenizer _tokenizer;
-
     internal PickScoreScorer(ClipModel model, ClipTokenizer tokenizer, ModelInfo info)
+        : base(model, tokenizer, info)
     {
-        _model = model;
-        _tokenizer = tokenizer;
-        Model = info;
     }
-
-    /// <inheritdoc/>
-    public override ModelInfo Model { get; }
 
     /// <summary>Softmax over the scores of one prompt's candidate images.</summary>
     public static double[] Probabilities(IReadOnlyList<double> scores)
@@ -37,18 +29,14 @@ public sealed class PickScoreScorer : ClipFamilyScorer
         return e.Select(x => x / sum).ToArray();
     }
 
-    internal override float[] Compute(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
+    internal override Tensor Forward(IReadOnlyList<string> prompts, IReadOnlyList<RgbImage> images, ForwardTrace? trace)
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        var (pixels, ids) = HuggingFaceInputs(_model, _tokenizer, prompts, images, trace);
-        var cos = Cosine(_model, pixels, ids, trace);
-        var scale = _model.logit_scale!.exp();
+        var (pixels, ids) = HuggingFaceInputs(Clip, Tokenizer, prompts, images, trace);
+        var cos = Cosine(Clip, pixels, ids, trace);
+        var scale = Clip.logit_scale!.exp();
         trace?.Add("logit_scale_exp", scale.reshape(1));
         var scores = cos.mul(scale);
         trace?.Add("scores", scores);
-        return scores.data<float>().ToArray();
+        return scores;
     }
-
-    protected override void DisposeModel() => _model.Dispose();
 }
