@@ -77,26 +77,16 @@ public sealed class CohpCommand : ICommandFactory
             try
             {
                 var runner = new CohpRunner(scorer, backends);
-                CohpRun run;
-                if (env.Interactive && !asJson)
+
+                // A bar whose label is the current step on a terminal (not with --json); otherwise a line per step.
+                var run = await ProgressReporter.RunAsync(env, new ProgressView<CohpProgress>
                 {
-                    run = await env.ErrorConsole.Progress().AutoClear(false).StartAsync(async ctx =>
-                    {
-                        var task = ctx.AddTask("CoHP");
-                        var progress = new SyncProgress<CohpProgress>(p =>
-                        {
-                            task.MaxValue = Math.Max(1, p.Total);
-                            task.Value = p.Done;
-                            task.Description = Markup.Escape(p.Message.Length > 70 ? p.Message[..70] + "…" : p.Message);
-                        });
-                        return await runner.RunAsync(promptText, outPath, options, progress, ct).ConfigureAwait(false);
-                    }).ConfigureAwait(false);
-                }
-                else
-                {
-                    var progress = new SyncProgress<CohpProgress>(p => env.Error.WriteLine($"[{p.Done}/{p.Total}] {p.Message}"));
-                    run = await runner.RunAsync(promptText, outPath, options, progress, ct).ConfigureAwait(false);
-                }
+                    Title = "CoHP",
+                    Label = p => p.Message.Length > 70 ? p.Message[..70] + "…" : p.Message,
+                    Done = p => p.Done,
+                    Total = p => p.Total,
+                    Line = (p, _) => $"[{p.Done}/{p.Total}] {p.Message}",
+                }, progress => runner.RunAsync(promptText, outPath, options, progress, ct), bars: env.Interactive && !asJson).ConfigureAwait(false);
 
                 if (asJson)
                 {

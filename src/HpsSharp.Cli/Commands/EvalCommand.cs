@@ -200,12 +200,12 @@ internal static class EvalConsole
         if (env.Interactive)
         {
             return await env.ErrorConsole.Status().StartAsync(what + "…", async ctx =>
-                await work(new Progress<EvalProgress>(p => ctx.Status($"{what}: {p.Records} records read, {p.Scored} images scored"))).ConfigureAwait(false)).ConfigureAwait(false);
+                await work(new SyncProgress<EvalProgress>(p => ctx.Status($"{what}: {p.Records} records read, {p.Scored} images scored"))).ConfigureAwait(false)).ConfigureAwait(false);
         }
 
         var clock = Stopwatch.StartNew();
         var last = TimeSpan.Zero;
-        var progress = new Progress<EvalProgress>(p =>
+        var progress = new SyncProgress<EvalProgress>(p =>
         {
             if (clock.Elapsed - last >= TimeSpan.FromSeconds(5))
             {

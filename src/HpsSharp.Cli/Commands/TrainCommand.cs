@@ -12,7 +12,6 @@ using HpsSharp.Training.Data;
 using HpsSharp.Training.Hpsv3;
 using HpsSharp.Training.Losses;
 using Microsoft.Extensions.Configuration;
-using Spectre.Console;
 
 namespace HpsSharp.Cli.Commands;
 
@@ -191,7 +190,7 @@ public sealed class TrainCommand : ICommandFactory
         env.Error.WriteLine($"train: {train.Count} pairs ({report.Rows} rows; {report.BelowConfidence} below confidence {o.ConfidenceThreshold?.ToString(CultureInfo.InvariantCulture) ?? "-"}, {report.NullConfidence} null confidence ({PairSpellings.NullConfidence.Name(o.NullConfidence)}), {report.BadRows} bad rows)"
             + (eval is null ? string.Empty : $"; eval: {eval.Count} pairs") + $"; loss {PairLoss.Name(o.Loss)}, {o.Dtype.Name()} on {o.Device}, seed {o.Seed}");
 
-        var result = env.Interactive ? RunWithBar(env, trainer, data, ct) : RunPlain(env, trainer, data, ct);
+        var result = RunWithProgress(env, trainer, data, ct);
         if (json)
         {
             var summary = new JsonObject
@@ -235,32 +234,16 @@ public sealed class TrainCommand : ICommandFactory
         return CliApp.Ok;
     }
 
-    private static TrainingResult RunPlain(CliEnvironment env, PairwiseTrainer<Hpsv3Item, Hpsv3Batch> trainer, TrainingData data, CancellationToken ct)
-    {
-        var progress = new SyncProgress<TrainingProgress>(p =>
+    /// <summary>A bar whose label is the current step on a terminal; otherwise a step line every twentieth of the run and at its end.</summary>
+    private static TrainingResult RunWithProgress(CliEnvironment env, PairwiseTrainer<Hpsv3Item, Hpsv3Batch> trainer, TrainingData data, CancellationToken ct) =>
+        ProgressReporter.Run(env, new ProgressView<TrainingProgress>
         {
-            long every = Math.Max(1, p.TotalSteps / 20);
-            if (p.Step % every == 0 || p.Step == p.TotalSteps)
-            {
-                env.Error.WriteLine(Line(p));
-            }
-        });
-        return trainer.Run(data, progress, ct);
-    }
-
-    private static TrainingResult RunWithBar(CliEnvironment env, PairwiseTrainer<Hpsv3Item, Hpsv3Batch> trainer, TrainingData data, CancellationToken ct) =>
-        env.ErrorConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask("training");
-                return trainer.Run(data, new SyncProgress<TrainingProgress>(p =>
-                {
-                    task.MaxValue = Math.Max(1, p.TotalSteps);
-                    task.Value = p.Step;
-                    task.Description = Markup.Escape(Line(p));
-                }), ct);
-            });
+            Title = "training",
+            Label = Line,
+            Done = p => p.Step,
+            Total = p => p.TotalSteps,
+            Line = (p, _) => p.Step % Math.Max(1, p.TotalSteps / 20) == 0 || p.Step == p.TotalSteps ? Line(p) : null,
+        }, p => trainer.Run(data, p, ct));
 
     private static string Line(TrainingProgress p)
     {

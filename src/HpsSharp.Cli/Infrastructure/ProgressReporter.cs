@@ -21,6 +21,12 @@ internal sealed record ProgressView<TProgress>
     public string? Title { get; init; }
 
     /// <summary>
+    /// The bar's label at a report (plain text; escaped here): a keyed bar's name, or the single bar's current step;
+    /// null: the key, or <see cref="Title"/>.
+    /// </summary>
+    public Func<TProgress, string>? Label { get; init; }
+
+    /// <summary>
     /// The plain line for a report, or null for none. <see cref="ProgressLine.Due"/> keeps the usual rule of at most
     /// one line per tenth of the work, so logs stay short.
     /// </summary>
@@ -28,9 +34,6 @@ internal sealed record ProgressView<TProgress>
 
     /// <summary>One bar (and one plain-line state) per key, e.g. per downloaded file, added at its first report; null: the single <see cref="Title"/> bar.</summary>
     public Func<TProgress, string>? Key { get; init; }
-
-    /// <summary>The label of a keyed bar (plain text; escaped here); the key when null.</summary>
-    public Func<TProgress, string>? Label { get; init; }
 
     /// <summary>Markup put after the label (a stage such as " (retrying)"); null for none.</summary>
     public Func<TProgress, string>? Status { get; init; }
@@ -49,7 +52,17 @@ internal sealed class ProgressLine(long start)
     private int _decile = -1;
 
     /// <summary>True when <paramref name="done"/> of <paramref name="total"/> has entered a new tenth (always the first time when the total is unknown).</summary>
-    public bool Due(long done, long? total) => DecileGate.Next(ref _decile, done, total ?? 0);
+    public bool Due(long done, long? total)
+    {
+        int decile = total is not > 0 ? 10 : (int)(Math.Clamp(done, 0, total.Value) * 10 / total.Value);
+        if (decile == _decile)
+        {
+            return false;
+        }
+
+        _decile = decile;
+        return true;
+    }
 
     /// <summary>Whether <see cref="Due"/> has said yes before: the stream has shown progress, not only its end.</summary>
     public bool Started => _decile >= 0;
@@ -74,13 +87,20 @@ public static class ProgressReporter
             Line = (p, line) => line.Due(p.Done, p.Total) ? $"{label}: {p.Done}/{p.Total}" : null,
         }, work);
 
-    /// <summary>Runs <paramref name="work"/>, showing its reports as <paramref name="view"/> says.</summary>
-    internal static async Task<T> RunAsync<TProgress, T>(CliEnvironment env, ProgressView<TProgress> view, Func<IProgress<TProgress>, Task<T>> work)
+    /// <summary>Runs synchronous <paramref name="work"/> on this thread, showing its reports as <paramref name="view"/> says.</summary>
+    internal static T Run<TProgress, T>(CliEnvironment env, ProgressView<TProgress> view, Func<IProgress<TProgress>, T> work, bool? bars = null) =>
+        RunAsync(env, view, p => Task.FromResult(work(p)), bars).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Runs <paramref name="work"/>, showing its reports as <paramref name="view"/> says: bars when <paramref name="bars"/>
+    /// (by default when the terminal is interactive), else plain lines.
+    /// </summary>
+    internal static async Task<T> RunAsync<TProgress, T>(CliEnvironment env, ProgressView<TProgress> view, Func<IProgress<TProgress>, Task<T>> work, bool? bars = null)
     {
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(work);
-        if (!env.Interactive)
+        if (!(bars ?? env.Interactive))
         {
             var lines = new Dictionary<string, ProgressLine>(StringComparer.Ordinal);
             return await work(new SyncProgress<TProgress>(p =>
@@ -103,20 +123,20 @@ public static class ProgressReporter
             : [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn()];
         return await env.ErrorConsole.Progress().Columns(columns).StartAsync(async ctx =>
         {
-            var bars = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
+            var tasks = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
             if (view.Key is null)
             {
-                bars[string.Empty] = ctx.AddTask(Markup.Escape(view.Title ?? string.Empty));
+                tasks[string.Empty] = ctx.AddTask(Markup.Escape(view.Title ?? string.Empty));
             }
 
             return await work(new SyncProgress<TProgress>(p =>
             {
                 string key = view.Key?.Invoke(p) ?? string.Empty;
-                string label = view.Key is null ? view.Title ?? string.Empty : view.Label?.Invoke(p) ?? key;
+                string label = view.Label?.Invoke(p) ?? (view.Key is null ? view.Title ?? string.Empty : key);
                 long? total = view.Total(p);
-                if (!bars.TryGetValue(key, out var bar))
+                if (!tasks.TryGetValue(key, out var bar))
                 {
-                    bars[key] = bar = ctx.AddTask(Markup.Escape(label), maxValue: Math.Max(1, total ?? 1));
+                    tasks[key] = bar = ctx.AddTask(Markup.Escape(label), maxValue: Math.Max(1, total ?? 1));
                 }
 
                 if (total is { } t)
@@ -124,9 +144,9 @@ public static class ProgressReporter
                     bar.MaxValue = Math.Max(1, t);
                 }
 
-                if (view.Status is not null)
+                if (view.Label is not null || view.Status is not null)
                 {
-                    bar.Description = Markup.Escape(label) + view.Status(p);
+                    bar.Description = Markup.Escape(label) + view.Status?.Invoke(p);
                 }
 
                 bar.Value = view.Done(p);

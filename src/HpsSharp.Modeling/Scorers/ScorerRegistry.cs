@@ -17,7 +17,11 @@ namespace HpsSharp.Modeling.Scorers;
 public sealed record BaselineScorerOptions(string ModelDir, string? TokenizerDir = null, bool Hpsv2Antialias = true, string ClipScorePrefix = "");
 
 /// <summary>One entry of the registry: name, what it is, where its weights live, which files its folder holds.</summary>
-public sealed record ScorerDescriptor(string Name, string Title, string HubRepository, IReadOnlyList<string> Files, string ScoreMeaning);
+public sealed record ScorerDescriptor(string Name, string Title, string HubRepository, IReadOnlyList<string> Files, string ScoreMeaning)
+{
+    /// <summary>The baseline loader (the folder is known to exist); null for <c>hpsv3</c>, which has its own.</summary>
+    internal Func<ScorerDescriptor, BaselineScorerOptions, ClipFamilyScorer>? Load { get; init; }
+}
 
 /// <summary>
 /// The scorer registry (ARCHITECTURE.md "Growing the house"): name → descriptor and loader. <c>hpsv3</c> is loaded
@@ -39,12 +43,12 @@ public static class ScorerRegistry
     public static IReadOnlyList<ScorerDescriptor> All { get; } =
     [
         new("hpsv3", "HPSv3", "MizzenAI/HPSv3", ["config.json", "model.safetensors"], "μ of the reward head (with σ)"),
-        new("pickscore", "PickScore", "yuvalkirstain/PickScore_v1", ["config.json", "model.safetensors"], "exp(logit_scale)·cos"),
-        new("hpsv2", "HPSv2.0", "xswu/HPSv2", ["HPS_v2_compressed.pt"], "cos(image, text)"),
-        new("hpsv2.1", "HPSv2.1", "xswu/HPSv2", ["HPS_v2.1_compressed.pt"], "cos(image, text)"),
-        new("imagereward", "ImageReward", "THUDM/ImageReward", ["ImageReward.pt", "med_config.json"], "standardised reward"),
-        new("clipscore", "CLIPScore (ViT-L/14)", "openai/clip-vit-large-patch14", ["config.json", "model.safetensors"], "2.5·max(cos, 0)"),
-        new("aesthetic", "LAION aesthetic predictor v2", "christophschuhmann/improved-aesthetic-predictor", ["sac+logos+ava1-l14-linearMSE.pth", "clip/config.json", "clip/model.safetensors"], "MLP(CLIP image embedding), about 1–10"),
+        new("pickscore", "PickScore", "yuvalkirstain/PickScore_v1", ["config.json", "model.safetensors"], "exp(logit_scale)·cos") { Load = (_, o) => LoadPickScore(o) },
+        new("hpsv2", "HPSv2.0", "xswu/HPSv2", ["HPS_v2_compressed.pt"], "cos(image, text)") { Load = LoadHpsv2 },
+        new("hpsv2.1", "HPSv2.1", "xswu/HPSv2", ["HPS_v2.1_compressed.pt"], "cos(image, text)") { Load = LoadHpsv2 },
+        new("imagereward", "ImageReward", "THUDM/ImageReward", ["ImageReward.pt", "med_config.json"], "standardised reward") { Load = (_, o) => LoadImageReward(o) },
+        new("clipscore", "CLIPScore (ViT-L/14)", "openai/clip-vit-large-patch14", ["config.json", "model.safetensors"], "2.5·max(cos, 0)") { Load = (_, o) => LoadClipScore(o) },
+        new("aesthetic", "LAION aesthetic predictor v2", "christophschuhmann/improved-aesthetic-predictor", ["sac+logos+ava1-l14-linearMSE.pth", "clip/config.json", "clip/model.safetensors"], "MLP(CLIP image embedding), about 1–10") { Load = (_, o) => LoadAesthetic(o) },
     ];
 
     /// <summary>The registry names.</summary>
@@ -68,15 +72,9 @@ public static class ScorerRegistry
             throw new UserInputException(options.ModelDir, $"model folder not found (the {d.Title} folder holds {string.Join(", ", d.Files)}; `hps model download --scorer {d.Name}` assembles one)");
         }
 
-        return d.Name switch
-        {
-            "pickscore" => LoadPickScore(options),
-            "hpsv2" or "hpsv2.1" => LoadHpsv2(d, options),
-            "clipscore" => LoadClipScore(options),
-            "aesthetic" => LoadAesthetic(options),
-            "imagereward" => LoadImageReward(options),
-            _ => throw UserInputException.ForOption(ScorerField, $"'{d.Name}' is not a baseline scorer; load it with its own loader"),
-        };
+        return d.Load is { } load
+            ? load(d, options)
+            : throw UserInputException.ForOption(ScorerField, $"'{d.Name}' is not a baseline scorer; load it with its own loader");
     }
 
     private static PickScoreScorer LoadPickScore(BaselineScorerOptions o)
