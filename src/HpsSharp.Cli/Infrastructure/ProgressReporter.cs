@@ -9,7 +9,7 @@ namespace HpsSharp.Cli.Infrastructure;
 /// terminal is interactive, otherwise the plain lines of <see cref="Line"/> on stderr. stdout is never touched.
 /// </summary>
 /// <typeparam name="TProgress">The library's progress report.</typeparam>
-internal sealed record ProgressView<TProgress>
+public sealed record ProgressView<TProgress>
 {
     /// <summary>Work done so far (items or bytes).</summary>
     public required Func<TProgress, long> Done { get; init; }
@@ -46,7 +46,7 @@ internal sealed record ProgressView<TProgress>
 }
 
 /// <summary>The plain-line state of one progress stream (one bar).</summary>
-internal sealed class ProgressLine(long start)
+public sealed class ProgressLine(long start)
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private int _decile = -1;
@@ -88,14 +88,14 @@ public static class ProgressReporter
         }, work);
 
     /// <summary>Runs synchronous <paramref name="work"/> on this thread, showing its reports as <paramref name="view"/> says.</summary>
-    internal static T Run<TProgress, T>(CliEnvironment env, ProgressView<TProgress> view, Func<IProgress<TProgress>, T> work, bool? bars = null) =>
+    public static T Run<TProgress, T>(CliEnvironment env, ProgressView<TProgress> view, Func<IProgress<TProgress>, T> work, bool? bars = null) =>
         RunAsync(env, view, p => Task.FromResult(work(p)), bars).GetAwaiter().GetResult();
 
     /// <summary>
     /// Runs <paramref name="work"/>, showing its reports as <paramref name="view"/> says: bars when <paramref name="bars"/>
     /// (by default when the terminal is interactive), else plain lines.
     /// </summary>
-    internal static async Task<T> RunAsync<TProgress, T>(CliEnvironment env, ProgressView<TProgress> view, Func<IProgress<TProgress>, Task<T>> work, bool? bars = null)
+    public static async Task<T> RunAsync<TProgress, T>(CliEnvironment env, ProgressView<TProgress> view, Func<IProgress<TProgress>, Task<T>> work, bool? bars = null)
     {
         ArgumentNullException.ThrowIfNull(env);
         ArgumentNullException.ThrowIfNull(view);
