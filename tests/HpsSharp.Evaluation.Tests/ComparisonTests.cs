@@ -46,6 +46,34 @@ public sealed class ComparisonTests
     }
 
     [Fact]
+    public async Task ProtocolsKeepTheirKeyOrderAndNulls()
+    {
+        using var fx = new Fixtures();
+        var data = fx.Hpdv3();
+        var a = await Evaluator.RunAsync(EvalDataset.Open(data), ScoresFileSource.Load(fx.ScoresFile()));
+
+        // The eval protocol interleaves the dataset rules (DatasetProtocol, its base) with the scorer and the counts,
+        // in the order the JSON has always had; nulls are written (no images root here, no model information).
+        using var eval = JsonDocument.Parse(Reports.ToJson(a));
+        var protocol = eval.RootElement.GetProperty("protocol");
+        Assert.Equal(
+            ["dataset", "format", "split", "dataset_sha256", "records", "metric", "metric_definition", "tie_policy", "tie_policy_definition",
+             "ground_truth_ties", "ground_truth_ties_definition", "scores", "model", "released_hpsv3", "dtype", "preprocessing", "deterministic",
+             "images_root", "missing_images", "failed_images", "skipped_pairs", "bootstrap", "hpssharp_version", "evaluated_utc"],
+            protocol.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(JsonValueKind.Null, protocol.GetProperty("images_root").ValueKind);
+        Assert.Equal(JsonValueKind.Null, protocol.GetProperty("deterministic").ValueKind);
+        Assert.Equal(JsonValueKind.Null, eval.RootElement.GetProperty("items").ValueKind);
+
+        // A comparison's protocol is the dataset rules alone.
+        using var comparison = JsonDocument.Parse(Reports.ToJson(EvalComparison.From([("hpsv3", a)])));
+        Assert.Equal(
+            ["dataset", "format", "split", "dataset_sha256", "records", "metric", "metric_definition", "tie_policy", "tie_policy_definition",
+             "ground_truth_ties", "ground_truth_ties_definition", "images_root", "bootstrap", "hpssharp_version", "evaluated_utc"],
+            comparison.RootElement.GetProperty("protocol").EnumerateObject().Select(p => p.Name));
+    }
+
+    [Fact]
     public async Task ScorersGoSideBySideWithThePaperNumberAndOneDatasetIsRequired()
     {
         using var fx = new Fixtures();
