@@ -3,6 +3,10 @@ using HpsSharp.Core.Scoring.Contracts;
 namespace HpsSharp.Evaluation;
 
 /// <summary>Builds a <see cref="EvalComparison"/> (a record of Core's JSON contract) from per-scorer evaluations.</summary>
+/// <remarks>
+/// A static extension member, so that callers still write <c>EvalComparison.From(...)</c> while the record lives in Core
+/// and the paper table it consults stays here.
+/// </remarks>
 public static class EvalComparisons
 {
     extension(EvalComparison)

@@ -8,7 +8,8 @@ namespace HpsSharp.Core.Scoring.Contracts;
 /// <summary>
 /// The one source-generated JSON context for the records other programs read (PRODUCT.md): snake_case names, nulls
 /// left out unless a record keeps one on purpose (a failed item's <c>mu</c>, a comparison's <c>p_a_over_b</c>).
-/// The commands print through <see cref="Indented"/> or <see cref="Compact"/>; the service chains <see cref="Default"/>.
+/// The commands print through <see cref="Indented"/> or <see cref="Compact"/>; the service chains <see cref="Default"/>;
+/// evaluation and benchmark results go through <see cref="Report"/>.
 /// </summary>
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
