@@ -58,7 +58,6 @@ public sealed partial class HpsScorer : IScorer
         options ??= new HpsScorerOptions();
         options.Validate();
         var loadOptions = new ModelLoadOptions(options.Dtype, options.Device);
-        string dtype = loadOptions.CanonicalDtype;
         var folder = Directory.Exists(modelDir) ? modelDir : Path.GetDirectoryName(Path.GetFullPath(modelDir)) ?? ".";
         var tokenizer = Qwen2Tokenizer.FromDirectory(options.TokenizerDir ?? folder);
         var images = new Qwen2VLImageProcessor(
@@ -67,13 +66,13 @@ public sealed partial class HpsScorer : IScorer
         var model = Hpsv3Model.Load(modelDir, loadOptions);
         try
         {
-            var info = Describe(modelDir, model, options.Device, dtype, options.MinPixels, options.MaxPixels, options.WeightDigestMemo);
+            var info = Describe(modelDir, model, options.Device.ToString(), options.Dtype.Name(), options.MinPixels, options.MaxPixels, options.WeightDigestMemo);
             int batchSize = options.BatchSize;
             if (batchSize == 0)
             {
                 var device = model.Device;
                 long? free = device.type == DeviceType.CUDA ? CudaMemory.TryGetInfo((int)Math.Max(0, device.index))?.Free : null;
-                batchSize = AutoBatchSize(model.Config, dtype, options.MaxPixels, free);
+                batchSize = AutoBatchSize(model.Config, options.Dtype, options.MaxPixels, free);
             }
 
             return new HpsScorer(model, new Hpsv3Preprocessor(tokenizer, images), batchSize, info, loggerFactory?.CreateLogger<HpsScorer>());
@@ -97,7 +96,7 @@ public sealed partial class HpsScorer : IScorer
     /// tokens × (4·hidden + 3·ffn), vision: patches × (8·width + 2·mlp), in the model dtype), between 1 and 64.
     /// Without a device figure (the CPU, or no CUDA runtime to ask) it is 4, the default batch size.
     /// </summary>
-    public static int AutoBatchSize(Qwen2VLConfig config, string dtype, int maxPixels, long? freeDeviceBytes)
+    public static int AutoBatchSize(Qwen2VLConfig config, Precision dtype, int maxPixels, long? freeDeviceBytes)
     {
         ArgumentNullException.ThrowIfNull(config);
         if (freeDeviceBytes is not { } free)
@@ -105,7 +104,7 @@ public sealed partial class HpsScorer : IScorer
             return 4;
         }
 
-        int element = new ModelLoadOptions(dtype).CanonicalDtype == "bf16" ? 2 : 4;
+        int element = dtype == Precision.Bf16 ? 2 : 4;
         var v = config.VisionConfig;
         long patches = Math.Max(4, maxPixels / (v.PatchSize * v.PatchSize));
         long tokens = (patches / (v.SpatialMergeSize * v.SpatialMergeSize)) + 80;   // image tokens + template and prompt

@@ -49,7 +49,7 @@ public sealed class ScorerTests
 
     private static HpsScorer Create(string dtype, int batchSize)
     {
-        var model = Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions(dtype));
+        var model = Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions(Precisions.Parse(dtype)));
         return new HpsScorer(model, new FixturePreprocessor(), batchSize, HpsScorer.Describe(TinyFixture.ModelDir, model, "cpu", dtype, 200704, 200704), null);
     }
 

@@ -233,8 +233,8 @@ public sealed class ServeCommand : ICommandFactory
             {
                 ModelDir = dir,
                 Scorer = name,
-                Dtype = isHps ? primary.Dtype : "fp32",
-                Device = isHps ? primary.Device : "cpu",
+                Dtype = isHps ? primary.Dtype : Precision.Fp32,
+                Device = isHps ? primary.Device : DeviceSpec.Cpu,
             });
         }
 
