@@ -3,6 +3,7 @@ using System.Net;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Cluster;
 using HpsSharp.Core;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -85,6 +86,12 @@ internal static class ClusterWorkerCommand
             finally
             {
                 AppDomain.CurrentDomain.ProcessExit -= WaitForDrain;
+            }
+
+            // The host stops when its loop fails (a bug in the scorer, not bad data): the command fails with it.
+            if (host.Services.GetServices<IHostedService>().OfType<WorkerLoop>().FirstOrDefault()?.ExecuteTask is { IsFaulted: true } failed)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failed.Exception!.InnerException!).Throw();
             }
 
             return CliApp.Ok;

@@ -219,5 +219,5 @@ public static class ScorerRegistry
     }
 
     private static ModelInfo Info(string scorer, string title, string dir, IEnumerable<string> files, string settings) =>
-        new($"{title} ({Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)))})", ClipFamilyScorer.Fingerprint(scorer, files, settings), false, "fp32", 0, 0) { Scorer = scorer };
+        new($"{title} ({Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)))})", ClipFamilyScorer.Fingerprint(scorer, files, settings), false, Precision.Fp32.Name(), 0, 0) { Scorer = scorer };
 }
