@@ -1,6 +1,4 @@
-using System.Runtime.InteropServices;
 using HpsSharp.Cluster.Grains;
-using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -127,7 +125,7 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
                 LogReturned(logger, job, indices.Count);
                 return;
             }
-            catch (Exception ex) when (IsBatchFault(ex))
+            catch (Exception ex) when (BatchFaults.IsBatchFault(ex))
             {
                 // The whole batch failed (not one bad item; the scorer reports those per item) for a reason this
                 // worker's resources explain: give it back counting the attempt, so it is retried elsewhere and
@@ -165,14 +163,6 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
             _busy = false;
         }
     }
-
-    /// <summary>
-    /// A failure of a whole batch that is the worker's circumstances, not a bug: its memory or device (libtorch
-    /// reports CUDA out-of-memory as an <see cref="ExternalException"/>), its disk, a timeout, or a domain error the
-    /// scorer raises on purpose (<see cref="HpsException"/>). Retried elsewhere, counting an attempt.
-    /// </summary>
-    internal static bool IsBatchFault(Exception ex) =>
-        ex is HpsException or OutOfMemoryException or ExternalException or IOException or UnauthorizedAccessException or TimeoutException;
 
     private async Task RenewAsync(IJobGrain grain, string leaseId, CancellationToken ct)
     {

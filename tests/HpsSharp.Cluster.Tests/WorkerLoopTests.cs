@@ -50,18 +50,6 @@ public sealed class WorkerLoopTests
         Assert.Equal(1, scorer.Calls); // stopped: not retried in a loop
     }
 
-    [Fact]
-    public void Only_the_workers_circumstances_are_batch_faults()
-    {
-        Assert.True(WorkerLoop.IsBatchFault(new ExternalException("libtorch")));
-        Assert.True(WorkerLoop.IsBatchFault(new OutOfMemoryException()));
-        Assert.True(WorkerLoop.IsBatchFault(new IOException("disk")));
-        Assert.True(WorkerLoop.IsBatchFault(new Core.Imaging.ImageDecodeException("x.png", "truncated")));
-        Assert.False(WorkerLoop.IsBatchFault(new NullReferenceException()));
-        Assert.False(WorkerLoop.IsBatchFault(new ArgumentException("bad call")));
-        Assert.False(WorkerLoop.IsBatchFault(new InvalidOperationException()));
-    }
-
     private static WorkerOptions Options() =>
         new(ClusterAddress.Parse("redis://127.0.0.1:1"), "w1", LeaseSize: 2, PollInterval: TimeSpan.FromMilliseconds(5));
 
