@@ -101,6 +101,7 @@ public sealed class ServeCommand : ICommandFactory
             var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HPS_API_KEY");
             var options = new RewardServiceOptions
             {
+                OptionNames = OptionFlags.Names,
                 Urls = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 MaxBatchSize = scorerOptions?.BatchSize ?? parse.GetValue(model.BatchSize),
                 MaxWaitMs = parse.GetValue(maxWait),

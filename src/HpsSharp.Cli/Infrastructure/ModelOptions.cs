@@ -80,14 +80,16 @@ public sealed class ModelOptions
     {
         ArgumentNullException.ThrowIfNull(parse);
         var dir = parse.GetValue(Model)!;
+        var scorer = _baselines ? parse.GetValue(Scorer)! : "hpsv3";
         if (!Directory.Exists(dir))
         {
-            throw new DirectoryNotFoundException($"--model: folder not found: {dir}");
+            var download = scorer == HpsSharp.Modeling.Scorers.ScorerRegistry.Default ? "hps model download" : $"hps model download --scorer {scorer}";
+            throw new DirectoryNotFoundException($"--model: folder not found: {dir} ('{download}' assembles one)");
         }
 
         return new ScorerOptions(dir, parse.GetValue(Dtype), parse.GetValue(Device), parse.GetValue(BatchSize), parse.GetValue(Deterministic))
         {
-            Scorer = _baselines ? parse.GetValue(Scorer)! : "hpsv3",
+            Scorer = scorer,
             TokenizerDir = parse.GetValue(TokenizerDir),
             Antialias = !parse.GetValue(NoAntialias),
             CaptionPrefix = parse.GetValue(CaptionPrefix) ?? string.Empty,

@@ -65,7 +65,7 @@ public static class ScorerRegistry
         var d = Find(name);
         if (!Directory.Exists(options.ModelDir))
         {
-            throw new UserInputException(options.ModelDir, $"model folder not found (the {d.Title} folder holds {string.Join(", ", d.Files)}; `hps model download --scorer {d.Name}` assembles one)");
+            throw new UserInputException(options.ModelDir, $"model folder not found (the {d.Title} folder holds {string.Join(", ", d.Files)})");
         }
 
         return d.Name switch
