@@ -95,6 +95,10 @@ public static class OptionFlags
         { nameof(JobSubmission.OutPath), "--out" },
         { nameof(JobSubmission.Fingerprint), "--model-fingerprint" },
 
+        // hps doctor
+        { nameof(HpsSharp.Diagnostics.DoctorOptions.ModelDir), "--model" },
+        { nameof(HpsSharp.Diagnostics.DoctorOptions.VerifyChecksums), "--verify" },
+
         // hps model download
         { nameof(HpsSharp.Hub.HubOptions.Endpoint), "--endpoint" },
         { nameof(HpsSharp.Hub.HubOptions.CacheDir), "--cache-dir" },
