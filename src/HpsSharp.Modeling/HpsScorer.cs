@@ -66,7 +66,7 @@ public sealed partial class HpsScorer : IScorer
         var model = Hpsv3Model.Load(modelDir, loadOptions);
         try
         {
-            var info = Describe(modelDir, model, options.Device.ToString(), options.Dtype.Name(), options.MinPixels, options.MaxPixels, options.WeightDigestMemo);
+            var info = Describe(modelDir, model, options.Device, options.Dtype, options.MinPixels, options.MaxPixels, options.WeightDigestMemo);
             int batchSize = options.BatchSize;
             if (batchSize == 0)
             {
@@ -319,7 +319,7 @@ public sealed partial class HpsScorer : IScorer
     /// the device, the dtype and the pixel budget (hex, 32 characters). Two checkpoints of one training run share
     /// their header but not their bytes, so they never share a fingerprint.
     /// </summary>
-    internal static string Fingerprint(string? configPath, IReadOnlyList<string> weightFiles, string device, string dtype, int minPixels, int maxPixels, string? memo = null)
+    internal static string Fingerprint(string? configPath, IReadOnlyList<string> weightFiles, DeviceSpec device, Precision dtype, int minPixels, int maxPixels, string? memo = null)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData("hpsv3|"u8);
@@ -333,19 +333,19 @@ public sealed partial class HpsScorer : IScorer
             hash.AppendData(Encoding.UTF8.GetBytes("|" + WeightDigest.Sha256(path, memo)));
         }
 
-        hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"|{device}|{dtype}|{minPixels}|{maxPixels}")));
+        hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"|{device}|{dtype.Name()}|{minPixels}|{maxPixels}")));
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..32];
     }
 
     /// <summary>What the loaded model is, saying plainly when it is not the released HPSv3.</summary>
-    internal static ModelInfo Describe(string modelDir, Hpsv3Model model, string device, string dtype, int minPixels, int maxPixels, string? memo = null)
+    internal static ModelInfo Describe(string modelDir, Hpsv3Model model, DeviceSpec device, Precision dtype, int minPixels, int maxPixels, string? memo = null)
     {
         var (name, released) = Name(modelDir, model.Config, model.WeightFiles);
         string folder = Directory.Exists(modelDir) ? modelDir : Path.GetDirectoryName(Path.GetFullPath(modelDir)) ?? ".";
-        return new ModelInfo(name, Fingerprint(Path.Combine(folder, "config.json"), model.WeightFiles, device, dtype, minPixels, maxPixels, memo), released, dtype, minPixels, maxPixels)
+        return new ModelInfo(name, Fingerprint(Path.Combine(folder, "config.json"), model.WeightFiles, device, dtype, minPixels, maxPixels, memo), released, dtype.Name(), minPixels, maxPixels)
         {
             Scorer = "hpsv3",
-            Device = device,
+            Device = device.ToString(),
         };
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core;
 
 namespace HpsSharp.Cli.Commands;
 
@@ -19,7 +20,7 @@ internal static class ModelMergeLoraCommand
         cmd.SetAction((parse, ct) =>
         {
             var r = HpsSharp.Training.Hpsv3.LoraMerge.Merge(parse.GetValue(run)!, parse.GetValue(output)!, parse.GetValue(dtype), parse.GetValue(overwrite));
-            env.Error.WriteLine($"merged {r.AdaptedLayers} adapted layers into {r.BaseModel} ({r.Dtype})");
+            env.Error.WriteLine($"merged {r.AdaptedLayers} adapted layers into {r.BaseModel} ({r.Dtype.Name()})");
             env.Out.WriteLine(r.OutputDir);
             return Task.FromResult(CliApp.Ok);
         });

@@ -12,7 +12,7 @@ namespace HpsSharp.Training.Hpsv3;
 /// <param name="BaseModel">The adapter's base model folder.</param>
 /// <param name="AdaptedLayers">Linear layers the adapter changed.</param>
 /// <param name="Dtype">Backbone dtype written (bf16 or fp32; rm_head is F32).</param>
-public sealed record LoraMergeResult(string OutputDir, string WeightsFile, string BaseModel, int AdaptedLayers, string Dtype);
+public sealed record LoraMergeResult(string OutputDir, string WeightsFile, string BaseModel, int AdaptedLayers, Precision Dtype);
 
 /// <summary>
 /// Folds a PEFT LoRA adapter folder (an <c>hps train --lora</c> run) into its base model and writes a complete model
@@ -65,6 +65,6 @@ public static class LoraMerge
             }
         }
 
-        return new LoraMergeResult(Path.GetFullPath(outDir), weights, model.BaseModelFolder!, layers, dtype.Name());
+        return new LoraMergeResult(Path.GetFullPath(outDir), weights, model.BaseModelFolder!, layers, dtype);
     }
 }
