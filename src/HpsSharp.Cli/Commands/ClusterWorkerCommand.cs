@@ -76,6 +76,8 @@ internal static class ClusterWorkerCommand
             // The host stops (and drains) on SIGTERM/Ctrl+C through its console lifetime. The command line's own
             // signal handling gives up after two seconds and lets Main return, so process exit waits here for the
             // drain to finish instead of cutting it off.
+            // Resolved before running: RunAsync disposes the host (and its services) when it ends.
+            var loop = host.Services.GetServices<IHostedService>().OfType<WorkerLoop>().First();
             var run = host.RunAsync(CancellationToken.None);
             void WaitForDrain(object? sender, EventArgs e) => run.Wait(options.DrainTimeout!.Value + TimeSpan.FromSeconds(30));
             AppDomain.CurrentDomain.ProcessExit += WaitForDrain;
@@ -89,7 +91,7 @@ internal static class ClusterWorkerCommand
             }
 
             // The host stops when its loop fails (a bug in the scorer, not bad data): the command fails with it.
-            if (host.Services.GetServices<IHostedService>().OfType<WorkerLoop>().FirstOrDefault()?.ExecuteTask is { IsFaulted: true } failed)
+            if (loop.ExecuteTask is { IsFaulted: true } failed)
             {
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failed.Exception!.InnerException!).Throw();
             }
