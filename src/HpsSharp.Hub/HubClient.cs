@@ -232,7 +232,7 @@ public sealed partial class HubClient : IDisposable
 
         if (free < needed)
         {
-            // The advice is to choose another cache folder: the error names that option (a full disk is not retried).
+            // The advice is to choose another cache folder: the error names that option.
             throw UserInputException.ForOption(nameof(HubOptions.CacheDir), $"{repo}/{file}@{revision}: not enough disk space in {Path.GetDirectoryName(blob)}: needs {needed:N0} more bytes, {free:N0} free (choose a cache folder on another disk; it also comes from HF_HUB_CACHE)");
         }
     }
