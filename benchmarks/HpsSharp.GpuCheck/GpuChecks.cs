@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -61,7 +62,7 @@ internal static class GpuChecks
         var results = new List<ParityResult>();
         foreach (var dtype in new[] { "fp32", "bf16" })
         {
-            using var model = Hpsv3Model.Load(fixtureDir, new ModelLoadOptions(dtype, device));
+            using var model = Hpsv3Model.Load(fixtureDir, new ModelLoadOptions(Precisions.Parse(dtype), DeviceSpec.Parse(device)));
             foreach (var id in new[] { "chelsea", "coins", "rocket" })
             {
                 using var f = SafetensorsFile.Open(Path.Combine(fixtureDir, $"expected_{id}.safetensors"));
@@ -85,7 +86,7 @@ internal static class GpuChecks
     /// </summary>
     public static ThroughputResult Throughput7B(string device, string dtype = "bf16", int batch = 4, int iterations = 10, int textTokens = 64)
     {
-        using var model = Hpsv3Model.Create(Qwen2VLConfig.Released7B, new ModelLoadOptions(dtype, device), seed: 1);
+        using var model = Hpsv3Model.Create(Qwen2VLConfig.Released7B, new ModelLoadOptions(Precisions.Parse(dtype), DeviceSpec.Parse(device)), seed: 1);
         var input = SyntheticBatch(batch, textTokens, gridH: 32, gridW: 32, seed: 2);
         try
         {

@@ -11,6 +11,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Safetensors;
@@ -96,7 +97,7 @@ Console.WriteLine($"bf16 matmul ceiling (before): {ceilingBefore / 1e9:F0} GFLOP
 var sampler = new MemorySampler();
 sampler.Start();
 var loadWatch = Stopwatch.StartNew();
-var scorer = HpsScorer.Load(modelDir, new HpsScorerOptions(Dtype: "bf16", BatchSize: 1, TokenizerDir: tokenizerDir));
+var scorer = HpsScorer.Load(modelDir, new HpsScorerOptions(Dtype: Precision.Bf16, BatchSize: 1, TokenizerDir: tokenizerDir));
 Console.WriteLine($"loaded in {loadWatch.Elapsed.TotalSeconds:F1} s ({scorer.Network.ZeroCopyParameters} of {scorer.Network.parameters().Count()} parameters zero-copy): {MemorySampler.Read()}");
 
 var request = new ScoreRequest(prompt, ImageInput.FromPath(imagePath));

@@ -6,6 +6,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Modeling;
 using static TorchSharp.torch;
@@ -68,7 +69,7 @@ var sampler = new MemorySampler();
 sampler.Start();
 Console.WriteLine($"start: {MemorySampler.Read()}");
 var loadWatch = Stopwatch.StartNew();
-using var model = Hpsv3Model.Load(dir, new ModelLoadOptions(dtype));
+using var model = Hpsv3Model.Load(dir, new ModelLoadOptions(Precisions.Parse(dtype)));
 Console.WriteLine($"loaded in {loadWatch.Elapsed.TotalSeconds:F1} s ({model.ZeroCopyParameters} of {model.parameters().Count()} parameters zero-copy): {MemorySampler.Read()}");
 
 // An HPSv3-shaped input: a 448×448 image (grid 1×32×32 → 256 merged tokens) inside a sequence of `tokens` tokens.

@@ -14,6 +14,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Modeling;
 using HpsSharp.Server;
@@ -35,7 +36,7 @@ string manifest = Path.GetFullPath(Opt("manifest", "manifest.jsonl"));
 string repo = Path.GetFullPath(Opt("repo", "."));
 
 IScorer scorer = opts.TryGetValue("model", out var modelDir)
-    ? HpsScorer.Load(modelDir, new HpsScorerOptions(Opt("dtype", "bf16"), "cpu", batchSize, TokenizerDir: opts.GetValueOrDefault("tokenizer")))
+    ? HpsScorer.Load(modelDir, new HpsScorerOptions(Precisions.Parse(Opt("dtype", "bf16")), DeviceSpec.Cpu, batchSize, TokenizerDir: opts.GetValueOrDefault("tokenizer")))
     : new SimulatedScorer(batchMs, itemMs);
 int rounds = int.Parse(Opt("rounds", "1"), CultureInfo.InvariantCulture);
 Console.WriteLine($"scorer: {scorer.Model.Describe()}");

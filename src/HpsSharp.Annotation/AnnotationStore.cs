@@ -206,8 +206,8 @@ public sealed class AnnotationStore : IDisposable
                 {
                     if (old != p)
                     {
-                        throw new UserInputException(sourceName, string.Create(CultureInfo.InvariantCulture,
-                            $"{Describe(p.Id)} differs from the one stored in {Path} (stored: '{old.Path1}' vs '{old.Path2}', \"{Shorten(old.Prompt)}\"); a pair is identified by its position in the file, so use a new --db for a changed file"));
+                        throw UserInputException.ForInput(sourceName,
+                            $"{Describe(p.Id)} differs from the one stored in {Path} (stored: '{old.Path1}' vs '{old.Path2}', \"{Shorten(old.Prompt)}\"); a pair is identified by its position in the file, so use a new {new OptionField(nameof(AnnotationAppOptions.Database))} for a changed file");
                     }
 
                     continue;

@@ -77,7 +77,7 @@ public static class PairFile
 
                 if (!File.Exists(full))
                 {
-                    throw new UserInputException($"{path}:{r.Line}", $"image '{image}' not found under --images '{imagesRoot}' ({full})");
+                    throw UserInputException.ForInput($"{path}:{r.Line}", $"image '{image}' not found under {new OptionField(nameof(AnnotationAppOptions.ImagesRoot))} '{imagesRoot}' ({full})");
                 }
             }
 

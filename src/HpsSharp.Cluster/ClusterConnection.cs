@@ -12,6 +12,9 @@ public sealed class ClusterUnavailableException(ClusterAddress address, string r
 {
     /// <summary>The cluster that could not be reached.</summary>
     public ClusterAddress Address { get; } = address;
+
+    /// <summary>True when no worker answered at all (a front end can say how to start one).</summary>
+    public bool NoWorker { get; init; }
 }
 
 /// <summary>An Orleans client connected to a cluster through its workers' gateways (found in the Redis membership table).</summary>
@@ -63,7 +66,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         {
             host.Dispose();
             var reason = ex is OperationCanceledException ? "no worker is running in this cluster; waited 15 s" : ex.Message.ReplaceLineEndings(" ");
-            throw new ClusterUnavailableException(address, $"no worker answered ({(reason.Length > 200 ? reason[..200] + "…" : reason)}); start one with 'hps cluster worker --cluster redis://{address.Host}:{address.Port}'", ex);
+            throw new ClusterUnavailableException(address, $"no worker answered ({(reason.Length > 200 ? reason[..200] + "…" : reason)})", ex) { NoWorker = true };
         }
 
         return new ClusterConnection(host, address);

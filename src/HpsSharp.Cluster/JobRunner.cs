@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using HpsSharp.Cluster.Grains;
@@ -31,7 +32,10 @@ public sealed record JobSummary(string Job, int Total, int Done, int Failed, int
 /// item is in it. The job lives in the cluster: this process can die and a rerun with the same job name only
 /// collects what is missing. Calls that fail while the cluster reconfigures (a worker died) are retried.
 /// </summary>
-public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
+/// <param name="grains">The cluster.</param>
+/// <param name="log">Progress and notices, one line each.</param>
+/// <param name="optionNames">How notices name option fields (a front end's <see cref="OptionNameFormat"/>); default: the field names.</param>
+public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null, IFormatProvider? optionNames = null)
 {
     private const int PageSize = 1000;
 
@@ -68,7 +72,7 @@ public sealed class JobRunner(IGrainFactory grains, Action<string>? log = null)
 
         else
         {
-            log?.Invoke($"job '{jobName}': {header.Total} items for model {fingerprint} ({modelName}, {dtype}); rerun with --job {jobName} to continue it");
+            log?.Invoke(string.Create(optionNames ?? CultureInfo.InvariantCulture, $"job '{jobName}': {header.Total} items for model {fingerprint} ({modelName}, {dtype}); rerun with {new OptionField(nameof(JobSubmission.Job))} {jobName} to continue it"));
         }
 
         state = await SubmitAsync(grain, submission, state, cancellationToken).ConfigureAwait(false);

@@ -155,7 +155,7 @@ public sealed class ResultsFile : IDisposable
             int index = IndexOf(line, lineNo);
             if (index >= total)
             {
-                throw new UserInputException($"{Path}:{lineNo}", $"index {index} is beyond the manifest's {total} items; this --out file belongs to another manifest");
+                throw UserInputException.ForInput($"{Path}:{lineNo}", $"index {index} is beyond the manifest's {total} items; this {new OptionField(nameof(JobSubmission.OutPath))} file belongs to another manifest");
             }
 
             if (!_written.Add(index))
@@ -187,6 +187,6 @@ public sealed class ResultsFile : IDisposable
         {
         }
 
-        throw new UserInputException($"{Path}:{lineNo}", "not a line of a cluster job's output (a JSON object with \"index\"); use another --out file");
+        throw UserInputException.ForInput($"{Path}:{lineNo}", $"not a line of a cluster job's output (a JSON object with \"index\"); use another {new OptionField(nameof(JobSubmission.OutPath))} file");
     }
 }

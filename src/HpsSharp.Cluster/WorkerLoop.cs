@@ -64,7 +64,7 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
                         break;
                     }
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                catch (Exception ex) when (ex is not ScorerFailedException && (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested))
                 {
                     // The cluster is reconfiguring (a silo died, a grain is moving): back off and ask again.
                     LogRetry(logger, ex.GetType().Name, ex.Message);
@@ -125,13 +125,22 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
                 LogReturned(logger, job, indices.Count);
                 return;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (BatchFaults.IsBatchFault(ex))
             {
-                // The whole batch failed (not one bad item): give it back counting the attempt, so it is retried
-                // elsewhere and becomes an error line once it has failed MaxAttempts times.
+                // The whole batch failed (not one bad item; the scorer reports those per item) for a reason this
+                // worker's resources explain: give it back counting the attempt, so it is retried elsewhere and
+                // becomes an error line once it has failed MaxAttempts times.
                 LogBatchFailed(logger, job, indices.Count, ex.Message);
                 await grain.ReturnAsync(options.Name, grant.LeaseId, indices, countAttempt: true, $"{ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
                 return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Anything else is a bug in this worker, not bad data: the items go back uncounted (another worker,
+                // or this one fixed, scores them; no error line blames them) and the worker stops, loudly.
+                LogWorkerFailed(logger, ex, job, indices.Count);
+                await grain.ReturnAsync(options.Name, grant.LeaseId, indices, countAttempt: false, $"worker '{options.Name}' failed").ConfigureAwait(false);
+                throw new ScorerFailedException($"worker '{options.Name}' stopped: scoring a batch of job '{job}' failed with {ex.GetType().Name}: {ex.Message}", ex);
             }
 
             var outcomes = new List<ItemOutcome>(results.Count);
@@ -215,6 +224,9 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
     [LoggerMessage(Level = LogLevel.Warning, Message = "job {Job}: batch of {Count} failed: {Reason}")]
     private static partial void LogBatchFailed(ILogger logger, string job, int count, string reason);
 
+    [LoggerMessage(Level = LogLevel.Critical, Message = "job {Job}: scoring a batch of {Count} failed with an unexpected error; the items go back uncounted and the worker stops")]
+    private static partial void LogWorkerFailed(ILogger logger, Exception exception, string job, int count);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "job {Job}: drained, handed {Count} item(s) back")]
     private static partial void LogReturned(ILogger logger, string job, int count);
 
@@ -224,3 +236,4 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
     [LoggerMessage(Level = LogLevel.Information, Message = "worker {Name} stopped after {Items} item(s)")]
     private static partial void LogStopped(ILogger logger, string name, long items);
 }
+

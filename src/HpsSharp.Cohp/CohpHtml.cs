@@ -118,7 +118,7 @@ public static class CohpHtml
             sb.Append("</div>\n");
             if (run.Start is not null && run.Start.Mu > run.Final.Mu)
             {
-                sb.Append("<div class=\"meta\">The start image scores higher than the final one: as in the upstream code, the model-stage score does not compete with the refinement rounds (--start-competes lets it).</div>\n");
+                sb.Append("<div class=\"meta\">The start image scores higher than the final one: as in the upstream code, the model-stage score does not compete with the refinement rounds (a run with start_competes set, as run.json records it, lets it).</div>\n");
             }
         }
 

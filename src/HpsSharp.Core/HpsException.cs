@@ -9,9 +9,28 @@ namespace HpsSharp.Core;
 /// </summary>
 public abstract class HpsException : Exception
 {
+    private readonly FormattableString? _text;
+
     protected HpsException(string message, Exception? inner = null)
         : base(message, inner)
     {
+    }
+
+    /// <summary>
+    /// A message that mentions option fields as <see cref="OptionField"/> values (<c>$"pass {new OptionField("Format")}"</c>):
+    /// <see cref="Exception.Message"/> names the fields, <see cref="Describe"/> prints them as a front end names them.
+    /// </summary>
+    protected HpsException(FormattableString message, Exception? inner = null)
+        : base(message?.ToString(CultureInfo.InvariantCulture), inner)
+    {
+        _text = message;
+    }
+
+    /// <summary>The message with every option field printed as <paramref name="nameOf"/> names it (e.g. as its flag).</summary>
+    public virtual string Describe(Func<string, string> nameOf)
+    {
+        ArgumentNullException.ThrowIfNull(nameOf);
+        return _text is null ? Message : _text.ToString(new OptionNameFormat(nameOf));
     }
 }
 
@@ -31,11 +50,11 @@ public sealed class UserInputException : HpsException
         Reason = reason;
     }
 
-    private UserInputException(string field, FormattableString reason, Exception? inner)
-        : base($"{field}: {reason.ToString(CultureInfo.InvariantCulture)}", inner)
+    private UserInputException(string input, bool isField, FormattableString reason, Exception? inner)
+        : base($"{input}: {reason.ToString(CultureInfo.InvariantCulture)}", inner)
     {
-        Input = field;
-        Field = field;
+        Input = input;
+        Field = isField ? input : null;
         Reason = reason.ToString(CultureInfo.InvariantCulture);
         _reason = reason;
     }
@@ -48,7 +67,18 @@ public sealed class UserInputException : HpsException
     {
         ArgumentException.ThrowIfNullOrEmpty(field);
         ArgumentNullException.ThrowIfNull(reason);
-        return new UserInputException(field, reason, inner);
+        return new UserInputException(field, true, reason, inner);
+    }
+
+    /// <summary>
+    /// An input that is not an option (a file, a line of one) is wrong, and the advice names an option field
+    /// (<c>$"not found under {new OptionField("Images")}"</c>) that a front end prints under its own name.
+    /// </summary>
+    public static UserInputException ForInput(string input, FormattableString reason, Exception? inner = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(input);
+        ArgumentNullException.ThrowIfNull(reason);
+        return new UserInputException(input, false, reason, inner);
     }
 
     /// <summary>The input that is wrong (option field, file).</summary>
@@ -60,10 +90,10 @@ public sealed class UserInputException : HpsException
     /// <summary>What is wrong with it (fields named by their library names).</summary>
     public string Reason { get; }
 
-    /// <summary>The message with every option field printed as <paramref name="nameOf"/> names it (e.g. as its flag).</summary>
-    public string Describe(Func<string, string> nameOf)
+    /// <inheritdoc/>
+    public override string Describe(Func<string, string> nameOf)
     {
         ArgumentNullException.ThrowIfNull(nameOf);
-        return Field is null || _reason is null ? Message : $"{nameOf(Field)}: {_reason.ToString(new OptionNameFormat(nameOf))}";
+        return _reason is null ? Message : $"{(Field is null ? Input : nameOf(Field))}: {_reason.ToString(new OptionNameFormat(nameOf))}";
     }
 }

@@ -22,12 +22,12 @@ public static partial class Doctor
     /// <summary>Memory the scorer needs beyond its weights (activations at batch 4, tokenizer, runtime): a floor plus a share.</summary>
     internal const long WorkingSetFloor = 512L * 1024 * 1024;
 
-    private const string DownloadFix = "run 'hps model download' (it resumes, verifies SHA-256 and assembles a complete folder), then pass the folder it prints to --model";
 
     /// <summary>Runs every check; never throws for a broken set-up (that is what it reports).</summary>
     public static DoctorReport Run(DoctorOptions? options = null)
     {
         options ??= new DoctorOptions();
+        var advice = new Advice(options.OptionNames ?? CultureInfo.InvariantCulture);
         var getEnv = options.GetEnvironmentVariable ?? Environment.GetEnvironmentVariable;
         var checks = new List<DoctorCheck>();
         var facts = SystemFacts.Read(getEnv);
@@ -40,9 +40,9 @@ public static partial class Doctor
         var torch = TorchFacts.Probe();
         checks.Add(LibTorch(torch));
         checks.Add(Glibcxx(torch));
-        checks.Add(Cpu(facts));
+        checks.Add(Cpu(facts, advice));
         checks.Add(Threads(torch, facts, getEnv));
-        checks.Add(Cuda(torch));
+        checks.Add(Cuda(torch, advice));
         var hub = HubOptions.FromEnvironment(getEnv);
         checks.Add(HfCache(hub));
 
@@ -53,16 +53,16 @@ public static partial class Doctor
             var full = Path.GetFullPath(dir);
             if (!Directory.Exists(full))
             {
-                checks.Add(DoctorCheck.Fail("model", $"{full}: folder not found", DownloadFix));
+                checks.Add(DoctorCheck.Fail("model", $"{full}: folder not found", advice.DownloadFix));
             }
             else
             {
                 checks.Add(DoctorCheck.Pass("model", full));
-                checks.Add(Config(full));
-                var (checkpoint, report) = Checkpoint(full);
+                checks.Add(Config(full, advice));
+                var (checkpoint, report) = Checkpoint(full, advice);
                 checks.Add(checkpoint);
-                checks.Add(Checksums(full, report, options.VerifyChecksums));
-                checks.Add(Tokenizer(full));
+                checks.Add(Checksums(full, report, options.VerifyChecksums, advice));
+                checks.Add(Tokenizer(full, advice));
                 if (report is not null)
                 {
                     needs = ModelNeeds.From(report);
@@ -72,7 +72,7 @@ public static partial class Doctor
             }
         }
 
-        checks.Add(Memory(facts, needs, options.ModelDir is not null));
+        checks.Add(Memory(facts, needs, options.ModelDir is not null, advice));
         long? free = options.FreeDiskBytes ?? SystemFacts.FreeDiskBytes(hub.CacheDir, getEnv);
         checks.Add(Disk(hub.CacheDir, free, options.ModelDir is not null && modelOk));
         return new DoctorReport(checks);
@@ -121,7 +121,7 @@ public static partial class Doctor
         return DoctorCheck.Pass(name, $"{haveText}; {weakText}; needs at most {(top.Count > 0 ? top[0].Need.Version : "none")}");
     }
 
-    private static DoctorCheck Cpu(SystemFacts f)
+    private static DoctorCheck Cpu(SystemFacts f, Advice advice)
     {
         string Has(string flag) => f.CpuFlags.Contains(flag) ? "yes" : "no";
         bool bf16 = f.CpuFlags.Contains("avx512_bf16") || f.CpuFlags.Contains("amx_bf16");
@@ -134,7 +134,7 @@ public static partial class Doctor
         return bf16
             ? DoctorCheck.Pass("cpu", detail + ": bf16 matrix products run in hardware", required: false)
             : DoctorCheck.Fail("cpu", detail + ": bf16 (the default) is emulated on this CPU and several times slower",
-                "use --dtype fp32 here (exact, needs twice the memory) or --device cuda on a GPU", required: false);
+                $"use {advice.Flag(Precisions.Spelling.Field)} fp32 here (exact, needs twice the memory) or {advice.Flag(DeviceSpec.Field)} cuda on a GPU", required: false);
     }
 
     private static DoctorCheck Threads(TorchFacts t, SystemFacts f, Func<string, string?> getEnv)
@@ -152,7 +152,7 @@ public static partial class Doctor
         return DoctorCheck.Pass("threads", detail, required: false);
     }
 
-    private static DoctorCheck Cuda(TorchFacts t)
+    private static DoctorCheck Cuda(TorchFacts t, Advice advice)
     {
         var smi = NvidiaSmi.Query();
         var gpus = smi is null ? "no NVIDIA driver tool (nvidia-smi)" : smi.Count == 0 ? "nvidia-smi lists no GPU" : "GPUs: " + string.Join("; ", smi);
@@ -167,7 +167,7 @@ public static partial class Doctor
                 "this build carries the CPU libtorch: build with -p:LibTorchPackage=libtorch-cuda-12.8-linux-x64, or run tools/gpu-check.sh against a local PyTorch (docs/gpu.md)", required: false);
         }
 
-        return DoctorCheck.Pass("cuda", $"not available ({(t.CudaBuild ? "CUDA" : "CPU-only")} libtorch; {gpus}): --device cpu", required: false);
+        return DoctorCheck.Pass("cuda", $"not available ({(t.CudaBuild ? "CUDA" : "CPU-only")} libtorch; {gpus}): {advice.Flag(DeviceSpec.Field)} cpu", required: false);
     }
 
     private static DoctorCheck HfCache(HubOptions hub)
@@ -183,12 +183,12 @@ public static partial class Doctor
         return DoctorCheck.Pass("hf_cache", detail, required: false);
     }
 
-    private static DoctorCheck Config(string dir)
+    private static DoctorCheck Config(string dir, Advice advice)
     {
         var path = Path.Combine(dir, "config.json");
         if (!File.Exists(path))
         {
-            return DoctorCheck.Fail("config", $"{path} is missing", "copy config.json of Qwen/Qwen2-VL-7B-Instruct into the folder, or " + DownloadFix);
+            return DoctorCheck.Fail("config", $"{path} is missing", "copy config.json of Qwen/Qwen2-VL-7B-Instruct into the folder, or " + advice.DownloadFix);
         }
 
         try
@@ -203,7 +203,7 @@ public static partial class Doctor
         }
     }
 
-    private static (DoctorCheck Check, CheckpointReport? Report) Checkpoint(string dir)
+    private static (DoctorCheck Check, CheckpointReport? Report) Checkpoint(string dir, Advice advice)
     {
         CheckpointReport report;
         try
@@ -214,8 +214,8 @@ public static partial class Doctor
         {
             var truncated = ex.Message.Contains("past the", StringComparison.Ordinal) || ex.Message.Contains("end of file", StringComparison.Ordinal);
             return (DoctorCheck.Fail("checkpoint", ex.Message.ReplaceLineEndings(" "),
-                truncated ? "the weights file is truncated (an interrupted copy or download): delete it and " + DownloadFix
-                    : "put HPSv3.safetensors (or model.safetensors, or a shard index with its shards) in the folder, or " + DownloadFix), null);
+                truncated ? "the weights file is truncated (an interrupted copy or download): delete it and " + advice.DownloadFix
+                    : "put HPSv3.safetensors (or model.safetensors, or a shard index with its shards) in the folder, or " + advice.DownloadFix), null);
         }
 
         var check = report.Config ?? report.Released;
@@ -240,14 +240,14 @@ public static partial class Doctor
             }
 
             return (DoctorCheck.Fail("checkpoint", $"{what}; against {check.Against}: {string.Join(", ", problems)}",
-                "use a complete HPSv3 checkpoint with the config.json it was trained with ('hps model inspect DIR' lists every tensor), or " + DownloadFix), report);
+                "use a complete HPSv3 checkpoint with the config.json it was trained with ('hps model inspect DIR' lists every tensor), or " + advice.DownloadFix), report);
         }
 
         var released = report.Released.MatchesRelease ? "the released HPSv3 tensor table" : $"complete against {check.Against} (not the released HPSv3 bytes)";
         return (DoctorCheck.Pass("checkpoint", $"{what}; {released}"), report);
     }
 
-    private static DoctorCheck Checksums(string dir, CheckpointReport? report, bool verify)
+    private static DoctorCheck Checksums(string dir, CheckpointReport? report, bool verify, Advice advice)
     {
         var sourcePath = Path.Combine(dir, ModelDownloader.SourceFileName);
         if (!File.Exists(sourcePath))
@@ -301,21 +301,21 @@ public static partial class Doctor
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or IOException)
         {
-            return DoctorCheck.Fail("checksums", $"{sourcePath}: unreadable ({ex.Message})", "delete the folder and " + DownloadFix);
+            return DoctorCheck.Fail("checksums", $"{sourcePath}: unreadable ({ex.Message})", "delete the folder and " + advice.DownloadFix);
         }
 
         if (problems.Count > 0)
         {
-            return DoctorCheck.Fail("checksums", string.Join("; ", problems), "delete the damaged files from the hub cache and " + DownloadFix);
+            return DoctorCheck.Fail("checksums", string.Join("; ", problems), "delete the damaged files from the hub cache and " + advice.DownloadFix);
         }
 
         var how = verify
             ? (verified.Count > 0 ? $"SHA-256 re-verified for {string.Join(", ", verified)}" : "no file is stored under its SHA-256 name to re-verify")
-            : "SHA-256 was verified at download (add --verify to re-hash the weights)";
+            : $"SHA-256 was verified at download (add {advice.Flag(nameof(DoctorOptions.VerifyChecksums))} to re-hash the weights)";
         return DoctorCheck.Pass("checksums", string.Create(CultureInfo.InvariantCulture, $"{files} files match the sizes in {ModelDownloader.SourceFileName}; {how}"));
     }
 
-    private static DoctorCheck Tokenizer(string dir)
+    private static DoctorCheck Tokenizer(string dir, Advice advice)
     {
         try
         {
@@ -333,11 +333,11 @@ public static partial class Doctor
         catch (Exception ex) when (ex is HpsException or IOException or JsonException or InvalidDataException)
         {
             return DoctorCheck.Fail("tokenizer", ex.Message.ReplaceLineEndings(" "),
-                "copy tokenizer.json (or vocab.json + merges.txt) and tokenizer_config.json of Qwen/Qwen2-VL-7B-Instruct into the model folder, or " + DownloadFix);
+                "copy tokenizer.json (or vocab.json + merges.txt) and tokenizer_config.json of Qwen/Qwen2-VL-7B-Instruct into the model folder, or " + advice.DownloadFix);
         }
     }
 
-    private static DoctorCheck Memory(SystemFacts f, ModelNeeds? needs, bool modelGiven)
+    private static DoctorCheck Memory(SystemFacts f, ModelNeeds? needs, bool modelGiven, Advice advice)
     {
         var n = needs ?? ModelNeeds.Released7B;
         var subject = needs is null ? "the released HPSv3-7B" : "this model";
@@ -345,13 +345,13 @@ public static partial class Doctor
         if (f.AvailableMemoryBytes < n.Bf16Bytes)
         {
             return DoctorCheck.Fail("memory", detail + ": too little for either dtype",
-                $"free memory (close other programs, raise the container's memory limit) to at least {NvidiaSmi.Gib(n.Bf16Bytes)}, or use --device cuda on a GPU with that much memory",
+                $"free memory (close other programs, raise the container's memory limit) to at least {NvidiaSmi.Gib(n.Bf16Bytes)}, or use {advice.Flag(DeviceSpec.Field)} cuda on a GPU with that much memory",
                 required: modelGiven);
         }
 
         if (f.AvailableMemoryBytes < n.Fp32Bytes)
         {
-            return DoctorCheck.Pass("memory", detail + ": enough for bf16 (the default), not for --dtype fp32", required: modelGiven);
+            return DoctorCheck.Pass("memory", detail + $": enough for bf16 (the default), not for {advice.Flag(Precisions.Spelling.Field)} fp32", required: modelGiven);
         }
 
         return DoctorCheck.Pass("memory", detail + ": enough for both", required: modelGiven);
@@ -439,4 +439,17 @@ internal sealed record ModelNeeds(long Bf16Bytes, long Fp32Bytes, long DownloadB
     }
 
     private static long WorkingSet(long weights) => Doctor.WorkingSetFloor + (weights / 10);
+}
+
+/// <summary>
+/// How the doctor's advice names options: as fields (<c>Dtype</c>) for a library caller, as flags when the front end
+/// passes its names (<see cref="DoctorOptions.OptionNames"/>; <c>hps doctor</c> passes its command line's).
+/// </summary>
+internal sealed class Advice(IFormatProvider names)
+{
+    /// <summary>The name of the option field <paramref name="field"/>.</summary>
+    public string Flag(string field) => new OptionField(field).ToString(null, names);
+
+    /// <summary>The one fix for a missing or damaged model folder.</summary>
+    public string DownloadFix => $"run 'hps model download' (it resumes, verifies SHA-256 and assembles a complete folder), then pass the folder it prints to {Flag(nameof(DoctorOptions.ModelDir))}";
 }

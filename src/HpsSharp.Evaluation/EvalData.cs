@@ -1,4 +1,5 @@
 using System.Text.Json;
+using HpsSharp.Core;
 using HpsSharp.Core.Data;
 using HpsSharp.Core.Metrics;
 using HpsSharp.Evaluation.Data;
@@ -147,10 +148,10 @@ public sealed class EvalDataset
                 }
             }
 
-            throw new DatasetFormatException(path, item.Line, "cannot tell the format from the first record (no 'path1', 'generations' or 'image_path' field); pass --format");
+            throw DatasetFormatException.Advising(path, item.Line, $"cannot tell the format from the first record (no 'path1', 'generations' or 'image_path' field); pass {new OptionField(nameof(Format))}");
         }
 
-        throw new DatasetFormatException(path, 1, "the dataset is empty, so its format cannot be detected; pass --format");
+        throw DatasetFormatException.Advising(path, 1, $"the dataset is empty, so its format cannot be detected; pass {new OptionField(nameof(Format))}");
     }
 
     /// <summary>Streams the pairs (only for <see cref="MetricKind.PairAccuracy"/> datasets).</summary>

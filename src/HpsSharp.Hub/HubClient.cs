@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using HpsSharp.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
@@ -40,7 +41,7 @@ public sealed partial class HubClient : IDisposable
         Cache = new HubCache(options.CacheDir);
         if (!Uri.TryCreate(options.Endpoint.TrimEnd('/'), UriKind.Absolute, out var endpoint) || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps))
         {
-            throw new ArgumentException($"hub endpoint '{options.Endpoint}' is not an http(s) URL (HF_ENDPOINT / --endpoint)", nameof(options));
+            throw UserInputException.ForOption(nameof(HubOptions.Endpoint), $"hub endpoint '{options.Endpoint}' is not an http(s) URL (it also comes from HF_ENDPOINT)");
         }
 
         _endpoint = endpoint;
@@ -231,7 +232,8 @@ public sealed partial class HubClient : IDisposable
 
         if (free < needed)
         {
-            throw new IOException($"{repo}/{file}@{revision}: not enough disk space in {Path.GetDirectoryName(blob)}: needs {needed:N0} more bytes, {free:N0} free (set HF_HUB_CACHE or --cache-dir to another disk)");
+            // The advice is to choose another cache folder: the error names that option.
+            throw UserInputException.ForOption(nameof(HubOptions.CacheDir), $"{repo}/{file}@{revision}: not enough disk space in {Path.GetDirectoryName(blob)}: needs {needed:N0} more bytes, {free:N0} free (choose a cache folder on another disk; it also comes from HF_HUB_CACHE)");
         }
     }
 

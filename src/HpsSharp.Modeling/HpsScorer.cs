@@ -58,7 +58,6 @@ public sealed partial class HpsScorer : IScorer
         options ??= new HpsScorerOptions();
         options.Validate();
         var loadOptions = new ModelLoadOptions(options.Dtype, options.Device);
-        string dtype = loadOptions.CanonicalDtype;
         var folder = Directory.Exists(modelDir) ? modelDir : Path.GetDirectoryName(Path.GetFullPath(modelDir)) ?? ".";
         var tokenizer = Qwen2Tokenizer.FromDirectory(options.TokenizerDir ?? folder);
         var images = new Qwen2VLImageProcessor(
@@ -67,13 +66,13 @@ public sealed partial class HpsScorer : IScorer
         var model = Hpsv3Model.Load(modelDir, loadOptions);
         try
         {
-            var info = Describe(modelDir, model, options.Device, dtype, options.MinPixels, options.MaxPixels, options.WeightDigestMemo);
+            var info = Describe(modelDir, model, options.Device, options.Dtype, options.MinPixels, options.MaxPixels, options.WeightDigestMemo);
             int batchSize = options.BatchSize;
             if (batchSize == 0)
             {
                 var device = model.Device;
                 long? free = device.type == DeviceType.CUDA ? CudaMemory.TryGetInfo((int)Math.Max(0, device.index))?.Free : null;
-                batchSize = AutoBatchSize(model.Config, dtype, options.MaxPixels, free);
+                batchSize = AutoBatchSize(model.Config, options.Dtype, options.MaxPixels, free);
             }
 
             return new HpsScorer(model, new Hpsv3Preprocessor(tokenizer, images), batchSize, info, loggerFactory?.CreateLogger<HpsScorer>());
@@ -97,7 +96,7 @@ public sealed partial class HpsScorer : IScorer
     /// tokens × (4·hidden + 3·ffn), vision: patches × (8·width + 2·mlp), in the model dtype), between 1 and 64.
     /// Without a device figure (the CPU, or no CUDA runtime to ask) it is 4, the default batch size.
     /// </summary>
-    public static int AutoBatchSize(Qwen2VLConfig config, string dtype, int maxPixels, long? freeDeviceBytes)
+    public static int AutoBatchSize(Qwen2VLConfig config, Precision dtype, int maxPixels, long? freeDeviceBytes)
     {
         ArgumentNullException.ThrowIfNull(config);
         if (freeDeviceBytes is not { } free)
@@ -105,7 +104,7 @@ public sealed partial class HpsScorer : IScorer
             return 4;
         }
 
-        int element = new ModelLoadOptions(dtype).CanonicalDtype == "bf16" ? 2 : 4;
+        int element = dtype == Precision.Bf16 ? 2 : 4;
         var v = config.VisionConfig;
         long patches = Math.Max(4, maxPixels / (v.PatchSize * v.PatchSize));
         long tokens = (patches / (v.SpatialMergeSize * v.SpatialMergeSize)) + 80;   // image tokens + template and prompt
@@ -320,7 +319,7 @@ public sealed partial class HpsScorer : IScorer
     /// the device, the dtype and the pixel budget (hex, 32 characters). Two checkpoints of one training run share
     /// their header but not their bytes, so they never share a fingerprint.
     /// </summary>
-    internal static string Fingerprint(string? configPath, IReadOnlyList<string> weightFiles, string device, string dtype, int minPixels, int maxPixels, string? memo = null)
+    internal static string Fingerprint(string? configPath, IReadOnlyList<string> weightFiles, DeviceSpec device, Precision dtype, int minPixels, int maxPixels, string? memo = null)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData("hpsv3|"u8);
@@ -334,19 +333,19 @@ public sealed partial class HpsScorer : IScorer
             hash.AppendData(Encoding.UTF8.GetBytes("|" + WeightDigest.Sha256(path, memo)));
         }
 
-        hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"|{device}|{dtype}|{minPixels}|{maxPixels}")));
+        hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"|{device}|{dtype.Name()}|{minPixels}|{maxPixels}")));
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..32];
     }
 
     /// <summary>What the loaded model is, saying plainly when it is not the released HPSv3.</summary>
-    internal static ModelInfo Describe(string modelDir, Hpsv3Model model, string device, string dtype, int minPixels, int maxPixels, string? memo = null)
+    internal static ModelInfo Describe(string modelDir, Hpsv3Model model, DeviceSpec device, Precision dtype, int minPixels, int maxPixels, string? memo = null)
     {
         var (name, released) = Name(modelDir, model.Config, model.WeightFiles);
         string folder = Directory.Exists(modelDir) ? modelDir : Path.GetDirectoryName(Path.GetFullPath(modelDir)) ?? ".";
-        return new ModelInfo(name, Fingerprint(Path.Combine(folder, "config.json"), model.WeightFiles, device, dtype, minPixels, maxPixels, memo), released, dtype, minPixels, maxPixels)
+        return new ModelInfo(name, Fingerprint(Path.Combine(folder, "config.json"), model.WeightFiles, device, dtype, minPixels, maxPixels, memo), released, dtype.Name(), minPixels, maxPixels)
         {
             Scorer = "hpsv3",
-            Device = device,
+            Device = device.ToString(),
         };
     }
 

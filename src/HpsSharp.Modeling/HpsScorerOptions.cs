@@ -4,8 +4,8 @@ using HpsSharp.Core.Imaging;
 namespace HpsSharp.Modeling;
 
 /// <summary>How <see cref="HpsScorer"/> loads and runs the model.</summary>
-/// <param name="Dtype">"bf16" (as released; default) or "fp32" (exact mode).</param>
-/// <param name="Device">"cpu", or "cuda[:N]" with a CUDA libtorch package.</param>
+/// <param name="Dtype">bf16 (as released; default) or fp32 (exact mode).</param>
+/// <param name="Device">The CPU (default), or a CUDA device with a CUDA libtorch package.</param>
 /// <param name="BatchSize">
 /// Items per forward pass (sequences are sorted by length to cut padding); 0 = automatic: on CUDA the largest batch
 /// whose activations fit in the device memory left after loading (<see cref="HpsScorer.AutoBatchSize"/>), on the CPU 4.
@@ -15,8 +15,8 @@ namespace HpsSharp.Modeling;
 /// <param name="TokenizerDir">Where the tokenizer files are when the model folder has none.</param>
 /// <param name="WeightDigestMemo">Where weight-file digests are remembered (default: beside the score cache, see <see cref="Core.Safetensors.WeightDigest"/>).</param>
 public sealed record HpsScorerOptions(
-    string Dtype = "bf16",
-    string Device = "cpu",
+    Precision Dtype = Precision.Bf16,
+    DeviceSpec Device = default,
     int BatchSize = 4,
     int MinPixels = SmartResize.Hpsv3Pixels,
     int MaxPixels = SmartResize.Hpsv3Pixels,
@@ -27,12 +27,12 @@ public sealed record HpsScorerOptions(
     {
         if (BatchSize < 0)
         {
-            throw new UserInputException("batch size", $"must be at least 1, or 0 for automatic (got {BatchSize})");
+            throw UserInputException.ForOption(nameof(BatchSize), $"must be at least 1, or 0 for automatic (got {BatchSize})");
         }
 
         if (MinPixels < 1 || MaxPixels < MinPixels)
         {
-            throw new UserInputException("pixel budget", $"need 1 ≤ min pixels ≤ max pixels (got {MinPixels}, {MaxPixels})");
+            throw UserInputException.ForOption(nameof(MinPixels), $"need 1 ≤ {new OptionField(nameof(MinPixels))} ≤ {new OptionField(nameof(MaxPixels))} (got {MinPixels}, {MaxPixels})");
         }
     }
 }

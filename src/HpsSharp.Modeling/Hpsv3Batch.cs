@@ -25,30 +25,24 @@ public sealed record Hpsv3Batch(Tensor InputIds, Tensor AttentionMask, Tensor Pi
     }
 }
 
-/// <summary>How to load a model: dtype ("bf16" as released, or "fp32"), device ("cpu", "cuda", "cuda:N").</summary>
-/// <param name="Dtype">"bf16": backbone in bf16 as HPSv3 runs it (head fp32); "fp32": everything in fp32 (exact mode).</param>
-/// <param name="Device">Where the parameters live; "cuda" needs a CUDA libtorch package.</param>
+/// <summary>How to load a model: its backbone precision and the device its parameters live on.</summary>
+/// <param name="Dtype"><see cref="Precision.Bf16"/>: backbone in bf16 as HPSv3 runs it (head fp32); <see cref="Precision.Fp32"/>: everything in fp32 (exact mode).</param>
+/// <param name="Device">Where the parameters live (default: the CPU); CUDA needs a CUDA libtorch package.</param>
 /// <param name="RequiresGrad">Whether the parameters track gradients (training); false for scoring.</param>
-public sealed record ModelLoadOptions(string Dtype = "bf16", string Device = "cpu", bool RequiresGrad = false)
+public sealed record ModelLoadOptions(Precision Dtype = Precision.Bf16, DeviceSpec Device = default, bool RequiresGrad = false)
 {
-    // Both strings are read through the one spelling of each (Core's Precisions and DeviceSpec), so "bf16", "cuda:1"
-    // mean the same here as on every command line and in every config file.
-    internal ScalarType BackboneDtype => Precisions.Parse(Dtype) == Precision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
+    internal ScalarType BackboneDtype => Dtype == Precision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
 
     internal Device TorchDevice
     {
         get
         {
-            var device = DeviceSpec.Parse(Device);
-            if (device.Kind == ComputeDevice.Cuda && !TorchSharp.torch.cuda.is_available())
+            if (Device.Kind == ComputeDevice.Cuda && !TorchSharp.torch.cuda.is_available())
             {
                 throw UserInputException.ForOption(DeviceSpec.Field, $"'{Device}' requested but CUDA is not available (this build references a CPU libtorch; build with -p:LibTorchPackage=libtorch-cuda-12.8-linux-x64)");
             }
 
-            return new Device(device.ToString());
+            return new Device(Device.ToString());
         }
     }
-
-    /// <summary>The canonical dtype name ("bf16" or "fp32").</summary>
-    public string CanonicalDtype => BackboneDtype == ScalarType.BFloat16 ? "bf16" : "fp32";
 }

@@ -41,8 +41,8 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     /// <summary>dtype of the backbone parameters and activations (bf16 or fp32); the head is always fp32.</summary>
     public ScalarType BackboneDtype { get; }
 
-    /// <summary>"bf16" or "fp32".</summary>
-    public string DtypeName => BackboneDtype == ScalarType.BFloat16 ? "bf16" : "fp32";
+    /// <summary>The backbone precision (bf16 or fp32).</summary>
+    public Precision Precision => BackboneDtype == ScalarType.BFloat16 ? Precision.Bf16 : Precision.Fp32;
 
     /// <summary>
     /// Dropout probability of <c>rm_head</c> in training mode (released: 0.05). 0 makes a training step deterministic,
@@ -283,14 +283,14 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate("config");
-        options ??= new ModelLoadOptions(Dtype: "fp32");
+        options ??= new ModelLoadOptions(Dtype: Precision.Fp32);
         var model = new Hpsv3Model(config, new RandomWeightSource(options.BackboneDtype, options.TorchDevice, seed, 0.02, options.RequiresGrad));
         model.eval();
         return model;
     }
 
     /// <summary>The model on the <c>meta</c> device: every parameter's name, shape and dtype, no memory.</summary>
-    public static Hpsv3Model CreateOnMeta(Qwen2VLConfig config, string dtype = "bf16")
+    public static Hpsv3Model CreateOnMeta(Qwen2VLConfig config, Precision dtype = Precision.Bf16)
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate("config");
@@ -306,7 +306,7 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     public static IReadOnlyList<Hpsv3ExpectedTensor> ParameterTable(Qwen2VLConfig config)
     {
         // Built in bf16, the parameters the weight source keeps in fp32 whatever the backbone dtype are the head's.
-        using var meta = CreateOnMeta(config, "bf16");
+        using var meta = CreateOnMeta(config, Precision.Bf16);
         return meta.named_parameters().Select(p => new Hpsv3ExpectedTensor(
             p.name,
             p.parameter.shape,
@@ -316,9 +316,9 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     /// <summary>
     /// Writes the weights as one safetensors file in the official flat layout that Python HPSv3 loads with
     /// <c>load_state_dict(strict=True)</c> (plus nothing else: no <c>lm_head</c>). The backbone is stored in
-    /// <paramref name="backboneDtype"/> ("bf16" as released, or "fp32"); <c>rm_head</c> is always F32. Atomic.
+    /// <paramref name="backboneDtype"/> (bf16 as released, or fp32); <c>rm_head</c> is always F32. Atomic.
     /// </summary>
-    public void SaveSafetensors(string path, string backboneDtype = "bf16", IReadOnlyDictionary<string, string>? metadata = null)
+    public void SaveSafetensors(string path, Precision backboneDtype = Precision.Bf16, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var backbone = new ModelLoadOptions(backboneDtype).BackboneDtype;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using Microsoft.AspNetCore.Http;
 
@@ -24,7 +25,8 @@ internal static class MultiScorer
         if (unknown is not null)
         {
             throw new RequestRejectedException(400, "unknown scorer",
-                $"this service hosts {string.Join(", ", hosted)}; it has no scorer '{unknown}' (start it with --scorers ... --model-for {unknown}=DIR)");
+                // The host's own options (hps serve's --scorers and --model-for) are fields to this library.
+                string.Create(options.OptionNames ?? CultureInfo.InvariantCulture, $"this service hosts {string.Join(", ", hosted)}; it has no scorer '{unknown}' (start it with {new OptionField("Scorers")} ... {new OptionField("ModelFor")} {unknown}=DIR)"));
         }
 
         if (body.Items.Any(i => i.Video is not null))
@@ -105,7 +107,7 @@ internal static class MultiScorer
                 if (body.Weights is not null && missing is not null)
                 {
                     throw new RequestRejectedException(400, "no calibration",
-                        $"\"reward\": \"percentile\" needs a calibration for every scorer in \"rewards\"; '{missing}' has none (start the service with --calibration-for {missing}=calib.json)");
+                        string.Create(options.OptionNames ?? CultureInfo.InvariantCulture, $"\"reward\": \"percentile\" needs a calibration for every scorer in \"rewards\"; '{missing}' has none (start the service with {new OptionField(nameof(RewardServiceOptions.Calibrations))} {missing}=calib.json)"));
                 }
 
                 return body.Weights is not null;

@@ -70,6 +70,12 @@ public sealed record RewardServiceOptions
     /// </summary>
     public IReadOnlyDictionary<string, HpsSharp.Core.Scoring.Calibration> Calibrations { get; init; } = new Dictionary<string, HpsSharp.Core.Scoring.Calibration>(StringComparer.Ordinal);
 
+    /// <summary>
+    /// How answers name the host's option fields when they advise the operator (<c>Calibration</c>; the
+    /// <c>hps serve</c> command passes one that prints its flags); default: the field names.
+    /// </summary>
+    public IFormatProvider? OptionNames { get; init; }
+
     /// <summary>Thresholds and window of the reward-hacking monitors (<c>GET /v1/monitor</c>, <c>/metrics</c>).</summary>
     public Core.Scoring.MonitorOptions Monitor { get; init; } = new();
 

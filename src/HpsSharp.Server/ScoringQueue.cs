@@ -354,12 +354,13 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
                 throw new InvalidOperationException($"the scorer returned {results.Count} results for {requests.Length} requests");
             }
         }
-        catch (Exception ex) when (!(ex is OperationCanceledException && hardStop.IsCancellationRequested))
+        catch (Exception ex) when (BatchFaults.IsBatchFault(ex))
         {
+            // The host's circumstances (memory, the device, the disk): each item is reported failed, the service goes on.
             LogBatchFailed(_logger, batch.Count, ex);
             results = requests.Select(r => ScoreResult.Failure(r, "scoring failed: " + ex.Message)).ToArray();
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (hardStop.IsCancellationRequested)
         {
             // Hard stop: this batch's callers get a cancellation (503), whichever batch was in flight.
             foreach (var item in batch)
@@ -368,6 +369,19 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
             }
 
             throw;
+        }
+        catch (Exception ex)
+        {
+            // A bug, not bad data: the batch's requests fail as the server's error (500), never as per-item errors a
+            // client would take for its images' fault; the service goes on with the next batch.
+            LogBatchCrashed(_logger, batch.Count, ex);
+            foreach (var item in batch)
+            {
+                item.Completion.TrySetException(ex);
+            }
+
+            _metrics.RecordItems("error", batch.Count);
+            return;
         }
 
         _metrics.RecordBatch(batch.Count, Stopwatch.GetElapsedTime(start).TotalSeconds);
@@ -394,6 +408,9 @@ public sealed partial class ScoringQueue : IHostedService, IAsyncDisposable
 
     [LoggerMessage(3, LogLevel.Error, "A batch of {Count} items failed")]
     private static partial void LogBatchFailed(ILogger logger, int count, Exception ex);
+
+    [LoggerMessage(4, LogLevel.Critical, "A batch of {Count} items failed with an unexpected error; its requests get a 500")]
+    private static partial void LogBatchCrashed(ILogger logger, int count, Exception ex);
 
     private sealed class WorkItem(ScoreRequest request, CancellationToken aborted, long enqueuedAt)
     {

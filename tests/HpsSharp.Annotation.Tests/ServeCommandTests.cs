@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
+using HpsSharp.Core;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Testing;
@@ -40,7 +41,7 @@ public sealed partial class ServeCommandTests
 
         string url = ListeningRegex().Match(stdout.Text).Groups[1].Value;
         Assert.StartsWith("http://127.0.0.1:", url, StringComparison.Ordinal);
-        Assert.Equal(new ScorerOptions(modelDir.Path, "fp32", "cpu", 3), seen);
+        Assert.Equal(new ScorerOptions(modelDir.Path, Precision.Fp32, DeviceSpec.Cpu, 3), seen);
         Assert.Contains("order: model uncertainty, then fewest judgements", stderr.Text, StringComparison.Ordinal);
         Assert.Contains("NOT the released HPSv3", stderr.Text, StringComparison.Ordinal);
 

@@ -47,6 +47,25 @@ public sealed class OptionFlagsTests
     }
 
     [Fact]
+    public void AdviceInsideFileAndDatasetErrorsIsRenderedWithFlags()
+    {
+        // Not only option errors: a file's error whose advice names an option prints that option as its flag too.
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir.File("odd.json"), "[{\"x\": 1}]");
+        var odd = Assert.Throws<HpsSharp.Core.Data.DatasetFormatException>(() => HpsSharp.Evaluation.EvalDataset.Detect(dir.File("odd.json")));
+        Assert.EndsWith("; pass --format", OptionFlags.Describe(odd), StringComparison.Ordinal);
+        Assert.EndsWith("; pass Format", odd.Message, StringComparison.Ordinal);
+
+        File.WriteAllText(dir.File("out.jsonl"), "not json\n");
+        var results = Assert.Throws<UserInputException>(() => HpsSharp.Cluster.ResultsFile.Open(dir.File("out.jsonl"), 3));
+        Assert.Null(results.Field);
+        Assert.Equal($"{dir.File("out.jsonl")}:1: not a line of a cluster job's output (a JSON object with \"index\"); use another --out file", OptionFlags.Describe(results));
+        Assert.Equal("--cache-dir", OptionFlags.Of(nameof(Hub.HubOptions.CacheDir)));
+        Assert.Equal("--calibration-for", OptionFlags.Of(nameof(Server.RewardServiceOptions.Calibrations)));
+        Assert.Equal("--images", OptionFlags.Of(nameof(Annotation.AnnotationAppOptions.ImagesRoot)));
+    }
+
+    [Fact]
     public async Task TrainPrintsTheFlagTheUserTypedAndKeepsConfigPrecedence()
     {
         using var dir = TestPaths.TempDir();

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Testing;
 using Xunit;
@@ -101,8 +102,27 @@ public sealed class ScoreCommandTests
         (code, _, stderr) = await CliHarness.RunAsync(Fake, "score", "--model", dir.File("no-model"), "--prompt", "p", TestPaths.Image("coins.png"));
         Assert.Equal(1, code);
         Assert.Contains("--model", stderr, StringComparison.Ordinal);
-        (code, _, _) = await CliHarness.RunAsync(Fake, "score", "--model", ModelDir(dir), "--dtype", "fp16", "--prompt", "p", TestPaths.Image("coins.png"));
+        (code, _, stderr) = await CliHarness.RunAsync(Fake, "score", "--model", ModelDir(dir), "--dtype", "fp16", "--prompt", "p", TestPaths.Image("coins.png"));
         Assert.Equal(2, code);
+        Assert.Contains("--dtype: unknown value 'fp16' (expected bf16 or fp32)", stderr, StringComparison.Ordinal);
+        (code, _, stderr) = await CliHarness.RunAsync(Fake, "score", "--model", ModelDir(dir), "--device", "gpu", "--prompt", "p", TestPaths.Image("coins.png"));
+        Assert.Equal(2, code);
+        Assert.Contains("--device: must be cpu or cuda[:N] (got 'gpu')", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new string[0], Precision.Bf16, "cpu")]
+    [InlineData(new[] { "--dtype", "fp32", "--device", "cuda" }, Precision.Fp32, "cuda")]
+    [InlineData(new[] { "--dtype", "BFloat16", "--device", "cuda:1" }, Precision.Bf16, "cuda:1")]
+    public async Task DtypeAndDeviceReachTheLoaderParsedThroughTheOneSpelling(string[] flags, Precision dtype, string device)
+    {
+        // Scoring commands read the words hps train and its config files read (aliases, cuda:N), once, into Core's types.
+        using var dir = TestPaths.TempDir();
+        ScorerOptions? seen = null;
+        var (code, _, stderr) = await CliHarness.RunAsync(o => { seen = o; return new FakeScorer(); }, ["score", "--model", ModelDir(dir), .. flags, "--prompt", "p", TestPaths.Image("coins.png")]);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(dtype, seen!.Dtype);
+        Assert.Equal(DeviceSpec.Parse(device), seen.Device);
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public sealed partial class ServeCommandTests
         }
 
         Assert.Equal(200, (int)(await http.GetAsync("/readyz")).StatusCode);
-        Assert.Equal(new ScorerOptions(modelDir.Path, "bf16", "cpu", 3), seen);
+        Assert.Equal(new ScorerOptions(modelDir.Path, Precision.Bf16, DeviceSpec.Cpu, 3), seen);
 
         var image = Convert.ToBase64String(Enumerable.Range(0, 12).Select(i => (byte)i).ToArray());
         var body = JsonSerializer.Serialize(new { items = new[] { new { prompt = "p", rgb = image, width = 2, height = 2 } } });

@@ -95,9 +95,10 @@ public sealed partial class ServeScorersTests
 
         var unknown = await svc.PostAsync("/v1/score", new { items = Items(b), scorers = new[] { "imagereward" } });
         Assert.Equal(400, unknown.Status);
-        Assert.Contains("imagereward", (string?)unknown.Body!["detail"], StringComparison.Ordinal);
+        Assert.Contains("it has no scorer 'imagereward' (start it with --scorers ... --model-for imagereward=DIR)", (string?)unknown.Body!["detail"], StringComparison.Ordinal);
         var noCalib = await svc.PostAsync("/v1/score", new { items = Items(b), reward = "percentile", rewards = new Dictionary<string, double> { ["pickscore"] = 1 } });
         Assert.Equal(400, noCalib.Status);
+        Assert.Contains("(start the service with --calibration-for pickscore=calib.json)", (string?)noCalib.Body!["detail"], StringComparison.Ordinal);
         var both = await svc.PostAsync("/v1/score", new { items = Items(b), scorers = new[] { "hpsv3" }, rewards = new Dictionary<string, double> { ["hpsv3"] = 1 } });
         Assert.Equal(400, both.Status);
     }

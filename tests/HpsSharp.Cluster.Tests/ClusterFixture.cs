@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.Json;
+using HpsSharp.Core;
 using HpsSharp.Cluster.Grains;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Modeling;
@@ -161,7 +162,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     /// </summary>
     public async Task<IReadOnlyList<ScoreResult>> SingleMachineAsync(string manifest)
     {
-        _reference ??= HpsScorer.Load(ModelDir, new HpsScorerOptions("bf16", "cpu", 1));
+        _reference ??= HpsScorer.Load(ModelDir, new HpsScorerOptions(Precision.Bf16, DeviceSpec.Cpu, 1));
         return await _reference.ScoreAsync(ScoreInputs.FromManifest(manifest));
     }
 

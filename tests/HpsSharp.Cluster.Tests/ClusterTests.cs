@@ -186,7 +186,8 @@ public sealed partial class ClusterTests(ClusterFixture cluster) : IClassFixture
         // already scored counts as having taken work too.
         await WaitUntilAsync(async () => (await cluster.WorkersAsync()).Any(w => w.Worker.Name == "leaving" && (w.Busy || w.ItemsDone > 0)), TimeSpan.FromSeconds(90), () => leaving.Output);
         leaving.Terminate();
-        Assert.Equal(0, await leaving.WaitAsync(TimeSpan.FromSeconds(60)));
+        int exit = await leaving.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, leaving.Output);
         Assert.Contains("worker leaving stopped", leaving.Output, StringComparison.Ordinal);
 
         int code = await client.WaitAsync(ClientTimeout);

@@ -111,6 +111,18 @@ public sealed class DoctorTests
         Assert.False(report["model"]!.Ok);
         Assert.False(report.Ok);
         Assert.Contains("hps model download", report["model"]!.Fix, StringComparison.Ordinal);
+        Assert.EndsWith("pass the folder it prints to ModelDir", report["model"]!.Fix, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AdviceNamesOptionsAsTheFrontEndNamesThem()
+    {
+        // The library names fields; hps doctor passes its flags (OptionFlags) and the advice reads as its command line.
+        var flags = new Core.OptionNameFormat(f => f switch { "ModelDir" => "--model", "Device" => "--device", "Dtype" => "--dtype", _ => "--" + f });
+        var report = Doctor.Run(new DoctorOptions("/nonexistent/hps-model", AvailableMemoryBytes: 1L << 30, OptionNames: flags));
+        Assert.EndsWith("pass the folder it prints to --model", report["model"]!.Fix, StringComparison.Ordinal);
+        Assert.Contains("or use --device cuda on a GPU", report["memory"]!.Fix, StringComparison.Ordinal);
+        Assert.DoesNotContain("Device", report["memory"]!.Fix!, StringComparison.Ordinal);
     }
 
     [Fact]

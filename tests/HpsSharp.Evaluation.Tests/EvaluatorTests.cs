@@ -410,7 +410,10 @@ public sealed class EvaluatorTests
         Assert.Equal(DatasetFormat.Hpdv2, EvalDataset.Detect(fx.Hpdv2()));
         Assert.Equal(DatasetFormat.Jsonl, EvalDataset.Detect(fx.JsonlPairs()));
         File.WriteAllText(fx.File("odd.json"), "[{\"x\": 1}]");
-        Assert.Contains("pass --format", Assert.Throws<DatasetFormatException>(() => EvalDataset.Detect(fx.File("odd.json"))).Message, StringComparison.Ordinal);
+        // The library names its field; a front end prints it under its own name (the CLI: --format).
+        var odd = Assert.Throws<DatasetFormatException>(() => EvalDataset.Detect(fx.File("odd.json")));
+        Assert.EndsWith("; pass Format", odd.Message, StringComparison.Ordinal);
+        Assert.EndsWith("; pass --format", odd.Describe(f => "--" + f.ToLowerInvariant()), StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => EvalDataset.ParseFormat("csv"));
         Assert.Equal(DatasetFormat.ImageReward, EvalDataset.ParseFormat("imagereward"));
     }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using HpsSharp.Core;
 using HpsSharp.Testing;
 using Xunit;
 
@@ -181,10 +182,11 @@ public sealed class HubClientTests : IAsyncLifetime
         f.AdvertisedSize = 1L << 60;
         using var client = Client();
 
-        var ex = await Assert.ThrowsAsync<IOException>(() => client.DownloadAsync(Repo, "HPSv3.safetensors"));
+        var ex = await Assert.ThrowsAsync<UserInputException>(() => client.DownloadAsync(Repo, "HPSv3.safetensors"));
 
         Assert.Contains("not enough disk space", ex.Message, StringComparison.Ordinal);
         Assert.Contains("HF_HUB_CACHE", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(nameof(HubOptions.CacheDir), ex.Field); // the CLI prints it as --cache-dir
         Assert.Equal(0, _hub.Count("GET", "/cdn/"));
     }
 

@@ -1,3 +1,4 @@
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Modeling.Gpu;
 using HpsSharp.Testing;
@@ -48,8 +49,8 @@ public sealed class CudaTests(ITestOutputHelper output)
         var dir = TestPaths.TinyModelDir(tmp);
         var requests = new[] { "camera.png", "coins.png", "astronaut.png" }
             .Select(f => new ScoreRequest("a photo", ImageInput.FromPath(TestPaths.Image(f)))).ToList();
-        using var cpu = HpsScorer.Load(dir, new HpsScorerOptions("fp32", "cpu", BatchSize: 2));
-        using var gpu = HpsScorer.Load(dir, new HpsScorerOptions("fp32", "cuda", BatchSize: 2));
+        using var cpu = HpsScorer.Load(dir, new HpsScorerOptions(Precision.Fp32, DeviceSpec.Cpu, BatchSize: 2));
+        using var gpu = HpsScorer.Load(dir, new HpsScorerOptions(Precision.Fp32, new DeviceSpec(ComputeDevice.Cuda), BatchSize: 2));
         var a = await cpu.ScoreAsync(requests);
         var b = await gpu.ScoreAsync(requests);
         for (int i = 0; i < requests.Count; i++)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using HpsSharp.Core;
 using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Core.Text;
@@ -33,7 +34,7 @@ public sealed class EndToEndTests
     [Fact]
     public async Task Fp32ScoresFromFilesBytesAndRgbMatchTheGoldens()
     {
-        using var scorer = HpsScorer.Load(TinyFixture.ModelDir, new HpsScorerOptions("fp32", BatchSize: 2, TokenizerDir: TestPaths.TokenizerDir));
+        using var scorer = HpsScorer.Load(TinyFixture.ModelDir, new HpsScorerOptions(Precision.Fp32, BatchSize: 2, TokenizerDir: TestPaths.TokenizerDir));
         var cases = Cases("fp32");
         var requests = new List<ScoreRequest>();
         foreach (var c in cases)

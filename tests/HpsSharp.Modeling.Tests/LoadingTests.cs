@@ -55,7 +55,7 @@ public sealed class LoadingTests(TinyFixture tiny) : IClassFixture<TinyFixture>,
     public void NestedLayoutWithoutLmHeadLoadsToTheSameModel()
     {
         var dir = WriteVariant("nested", n => n == "lm_head.weight" ? null : Hpsv3Layout.ToNested(n));
-        using var nested = Hpsv3Model.Load(dir, new ModelLoadOptions("fp32"));
+        using var nested = Hpsv3Model.Load(dir, new ModelLoadOptions(Precision.Fp32));
         using var f = TinyFixture.Expected("coins");
         using var batch = TinyFixture.SingleBatch(f);
         using var mode = inference_mode();
@@ -81,7 +81,7 @@ public sealed class LoadingTests(TinyFixture tiny) : IClassFixture<TinyFixture>,
                 SafetensorsWriter.Entry.FromFloat32("model.layers.1.self_attn.k_proj.bias", new float[17], [17]),
                 SafetensorsWriter.Entry.FromInt64("visual.merger.ln_q.bias", new long[32], [32]),
             ]);
-        var ex = Assert.Throws<ModelLoadException>(() => Hpsv3Model.Load(dir, new ModelLoadOptions("bf16")));
+        var ex = Assert.Throws<ModelLoadException>(() => Hpsv3Model.Load(dir, new ModelLoadOptions(Precision.Bf16)));
         Assert.Equal(["model.norm.weight"], ex.Missing);
         Assert.Equal(["extra.weight"], ex.Unexpected);
         Assert.Equal(2, ex.Mismatched.Count);
@@ -95,8 +95,9 @@ public sealed class LoadingTests(TinyFixture tiny) : IClassFixture<TinyFixture>,
     [Fact]
     public void BadOptionsAndMissingFilesAreUserErrors()
     {
-        Assert.Throws<UserInputException>(() => Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions("fp16")));
-        Assert.Throws<UserInputException>(() => Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions("bf16", "tpu")));
+        // A dtype or device is parsed before it reaches the loader (ModelLoadOptions holds the typed values).
+        Assert.Equal("Dtype", Assert.Throws<UserInputException>(() => Precisions.Parse("fp16")).Field);
+        Assert.Equal("Device", Assert.Throws<UserInputException>(() => DeviceSpec.Parse("tpu")).Field);
         Assert.Throws<UserInputException>(() => Hpsv3Model.Load(Path.Combine(_dir, "nope")));
         var noConfig = Path.Combine(_dir, "noconfig");
         Directory.CreateDirectory(noConfig);
@@ -120,7 +121,7 @@ public sealed class LoadingTests(TinyFixture tiny) : IClassFixture<TinyFixture>,
     public void ARandomModelFromAConfigIsDifferentiable()
     {
         var config = Qwen2VLConfig.Load(Path.Combine(TinyFixture.ModelDir, "config.json"));
-        using var model = Hpsv3Model.Create(config, new ModelLoadOptions("fp32", RequiresGrad: true), seed: 1);
+        using var model = Hpsv3Model.Create(config, new ModelLoadOptions(Precision.Fp32, RequiresGrad: true), seed: 1);
         using var f = TinyFixture.Expected("coins");
         using var batch = TinyFixture.SingleBatch(f);
         using var scope = NewDisposeScope();
@@ -199,8 +200,8 @@ public sealed class SaveTests(TinyFixture tiny) : IClassFixture<TinyFixture>, ID
             }
         }
 
-        using var reloaded = Hpsv3Model.Load(_dir, new ModelLoadOptions("fp32"));
-        using var fresh = Hpsv3Model.Create(reloaded.Config, new ModelLoadOptions("fp32"), seed: 3);
+        using var reloaded = Hpsv3Model.Load(_dir, new ModelLoadOptions(Precision.Fp32));
+        using var fresh = Hpsv3Model.Create(reloaded.Config, new ModelLoadOptions(Precision.Fp32), seed: 3);
         fresh.LoadWeights(path);
         using var f = TinyFixture.Expected("coins");
         using var batch = TinyFixture.SingleBatch(f);

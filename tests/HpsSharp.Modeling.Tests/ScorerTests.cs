@@ -49,8 +49,8 @@ public sealed class ScorerTests
 
     private static HpsScorer Create(string dtype, int batchSize)
     {
-        var model = Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions(dtype));
-        return new HpsScorer(model, new FixturePreprocessor(), batchSize, HpsScorer.Describe(TinyFixture.ModelDir, model, "cpu", dtype, 200704, 200704), null);
+        var model = Hpsv3Model.Load(TinyFixture.ModelDir, new ModelLoadOptions(Precisions.Parse(dtype)));
+        return new HpsScorer(model, new FixturePreprocessor(), batchSize, HpsScorer.Describe(TinyFixture.ModelDir, model, DeviceSpec.Cpu, Precisions.Parse(dtype), 200704, 200704), null);
     }
 
     private static (double Mu, double LogSigma) Golden(string id, string mode)
@@ -159,10 +159,10 @@ public sealed class ScorerTests
         Assert.Equal("fp32", fp32.Model.Dtype);
         Assert.Equal(32, fp32.Model.Fingerprint.Length);
         string config = Path.Combine(TinyFixture.ModelDir, "config.json");
-        Assert.Equal(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cpu", "fp32", 200704, 200704));
-        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cpu", "bf16", 200704, 200704));
-        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cpu", "fp32", 200704, 401408));
-        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, "cuda:0", "fp32", 200704, 200704));
+        Assert.Equal(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, DeviceSpec.Cpu, Precision.Fp32, 200704, 200704));
+        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, DeviceSpec.Cpu, Precision.Bf16, 200704, 200704));
+        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, DeviceSpec.Cpu, Precision.Fp32, 200704, 401408));
+        Assert.NotEqual(fp32.Model.Fingerprint, HpsScorer.Fingerprint(config, fp32.Network.WeightFiles, DeviceSpec.Parse("cuda:0"), Precision.Fp32, 200704, 200704));
         Assert.Equal(("hpsv3", "cpu"), (fp32.Model.Scorer, fp32.Model.Device));
 
         fp32.Dispose();

@@ -1,3 +1,4 @@
+using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
 using TorchSharp;
 using Xunit;
@@ -22,7 +23,7 @@ public sealed class StructureTests
     {
         // The released folder has the base config (vocab 152064); the checkpoint's embedding has 151658 rows.
         var config = Qwen2VLConfig.Load(Approved("qwen2-vl-7b-instruct.config.json")) with { VocabSize = Hpsv3Layout.ReleasedVocabSize };
-        using var model = Hpsv3Model.CreateOnMeta(config, "bf16");
+        using var model = Hpsv3Model.CreateOnMeta(config, Precision.Bf16);
         var lines = new List<string>();
         foreach (var (name, p) in model.named_parameters())
         {

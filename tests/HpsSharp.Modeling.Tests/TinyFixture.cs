@@ -1,3 +1,4 @@
+using HpsSharp.Core;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Testing;
 using static TorchSharp.torch;
@@ -12,8 +13,8 @@ public sealed class TinyFixture : IDisposable
 
     public TinyFixture()
     {
-        _fp32 = new Lazy<Hpsv3Model>(() => Hpsv3Model.Load(ModelDir, new ModelLoadOptions("fp32")));
-        _bf16 = new Lazy<Hpsv3Model>(() => Hpsv3Model.Load(ModelDir, new ModelLoadOptions("bf16")));
+        _fp32 = new Lazy<Hpsv3Model>(() => Hpsv3Model.Load(ModelDir, new ModelLoadOptions(Precision.Fp32)));
+        _bf16 = new Lazy<Hpsv3Model>(() => Hpsv3Model.Load(ModelDir, new ModelLoadOptions(Precision.Bf16)));
     }
 
     public static string ModelDir => TestPaths.Fixture("hpsv3-tiny");

@@ -35,7 +35,7 @@ public sealed class UntrustedModelTests : IDisposable
         config["num_hidden_layers"] = 2_000_000_000;
         File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJsonString());
 
-        var ex = Assert.Throws<UserInputException>(() => Hpsv3Model.Load(dir, new ModelLoadOptions("fp32")));
+        var ex = Assert.Throws<UserInputException>(() => Hpsv3Model.Load(dir, new ModelLoadOptions(Precision.Fp32)));
         Assert.Contains("2000000000 decoder layers", ex.Message, StringComparison.Ordinal);
         Assert.Contains("24,000,000,", ex.Message, StringComparison.Ordinal);
         Assert.Contains("refused before allocating", ex.Message, StringComparison.Ordinal);
@@ -64,7 +64,7 @@ public sealed class UntrustedModelTests : IDisposable
             fs.Write(BitConverter.GetBytes(float.NaN));
         }
 
-        using var scorer = HpsScorer.Load(dir, new HpsScorerOptions("fp32", TokenizerDir: TestPaths.TokenizerDir, WeightDigestMemo: _dir.File("memo.json")));
+        using var scorer = HpsScorer.Load(dir, new HpsScorerOptions(Precision.Fp32, TokenizerDir: TestPaths.TokenizerDir, WeightDigestMemo: _dir.File("memo.json")));
         var result = Assert.Single(await scorer.ScoreAsync([new ScoreRequest("a cat", ImageInput.FromPath(TestPaths.Image("coins.png")))]));
         Assert.False(result.Ok);
         Assert.Null(result.Score);

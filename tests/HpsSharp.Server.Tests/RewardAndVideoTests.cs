@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Testing;
 using Xunit;
@@ -66,10 +67,18 @@ public sealed class RewardAndVideoTests
     [Fact]
     public async Task PercentileWithoutCalibrationAndUnknownRewardsAre400()
     {
-        await using var host = await ServiceHost.StartAsync(new FakeScorer());
+        // The advice names the option field; a host that passes OptionNames (hps serve: its flags) prints its own name.
+        await using (var plain = await ServiceHost.StartAsync(new FakeScorer()))
+        {
+            var (s0, b0, _) = await plain.PostJsonAsync("/v1/score", Body("percentile").ToJsonString());
+            Assert.Equal(400, s0);
+            Assert.Contains("start the service with Calibration calib.json", (string)b0!["detail"]!, StringComparison.Ordinal);
+        }
+
+        await using var host = await ServiceHost.StartAsync(new FakeScorer(), new RewardServiceOptions { OptionNames = new OptionNameFormat(f => "--" + f.ToLowerInvariant()) });
         var (s1, b1, _) = await host.PostJsonAsync("/v1/score", Body("percentile").ToJsonString());
         Assert.Equal(400, s1);
-        Assert.Contains("--calibration", (string)b1!["detail"]!, StringComparison.Ordinal);
+        Assert.Contains("start the service with --calibration calib.json", (string)b1!["detail"]!, StringComparison.Ordinal);
         var (s2, b2, _) = await host.PostJsonAsync("/v1/score", Body("best").ToJsonString());
         Assert.Equal(400, s2);
         Assert.Contains("mu_minus_k_sigma", (string)b2!["detail"]!, StringComparison.Ordinal);

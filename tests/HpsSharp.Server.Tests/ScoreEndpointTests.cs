@@ -270,13 +270,30 @@ public sealed class ScoreEndpointTests
     [Fact]
     public async Task ScorerFailureBecomesItemErrorsAndTheServiceGoesOn()
     {
-        var scorer = new ThrowingOnceScorer();
+        // The device failed (libtorch reports CUDA out-of-memory so): each item is reported failed, the service goes on.
+        var scorer = new ThrowingOnceScorer(new System.Runtime.InteropServices.ExternalException("boom"));
         await using var host = await ServiceHost.StartAsync(scorer);
         var items = new[] { new { prompt = "p", image = TestImages.Base64(Images[0]) } };
         var (s1, b1, _) = await host.PostJsonAsync("/v1/score", new { items });
         Assert.Equal(200, s1);
         Assert.Contains("scoring failed: boom", (string)b1!["results"]![0]!["error"]!, StringComparison.Ordinal);
         Assert.Equal(422, (int)b1["results"]![0]!["status"]!);
+        var (s2, b2, _) = await host.PostJsonAsync("/v1/score", new { items });
+        Assert.Equal(200, s2);
+        Assert.NotNull(b2!["results"]![0]!["mu"]);
+    }
+
+    [Fact]
+    public async Task ABugInTheScorerIsAServerErrorNotItemErrorsAndTheServiceGoesOn()
+    {
+        // An exception that is no batch fault is a bug: a 500 for the request, never a per-item 422 that a client
+        // would take for its images' fault.
+        var scorer = new ThrowingOnceScorer(new InvalidOperationException("boom"));
+        await using var host = await ServiceHost.StartAsync(scorer);
+        var items = new[] { new { prompt = "p", image = TestImages.Base64(Images[0]) } };
+        var (s1, b1, _) = await host.PostJsonAsync("/v1/score", new { items });
+        Assert.Equal(500, s1);
+        Assert.Null(b1?["results"]);
         var (s2, b2, _) = await host.PostJsonAsync("/v1/score", new { items });
         Assert.Equal(200, s2);
         Assert.NotNull(b2!["results"]![0]!["mu"]);
@@ -313,7 +330,7 @@ public sealed class ScoreEndpointTests
         Assert.Equal(mapped.Order(StringComparer.Ordinal), documented.Order(StringComparer.Ordinal));
     }
 
-    private sealed class ThrowingOnceScorer : IScorer
+    private sealed class ThrowingOnceScorer(Exception failure) : IScorer
     {
         private readonly FakeScorer _inner = new();
         private int _calls;
@@ -321,7 +338,7 @@ public sealed class ScoreEndpointTests
         public ModelInfo Model => _inner.Model;
 
         public Task<IReadOnlyList<ScoreResult>> ScoreAsync(IReadOnlyList<ScoreRequest> requests, IProgress<ScoreProgress>? progress = null, CancellationToken cancellationToken = default) =>
-            Interlocked.Increment(ref _calls) == 1 ? throw new InvalidOperationException("boom") : _inner.ScoreAsync(requests, progress, cancellationToken);
+            Interlocked.Increment(ref _calls) == 1 ? throw failure : _inner.ScoreAsync(requests, progress, cancellationToken);
 
         public void Dispose() => _inner.Dispose();
     }

@@ -65,7 +65,7 @@ public sealed class GradientParityTests(ITestOutputHelper output)
             BatchSize = 1, GradAccum = 1, Epochs = 1, HeadDropout = 0, ConfidenceThreshold = null, Seed = 7,
         };
         var collator = new Hpsv3PairCollator(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));
-        using var before = Hpsv3Model.Load(o.Model!, new ModelLoadOptions("fp32"));
+        using var before = Hpsv3Model.Load(o.Model!, new ModelLoadOptions(Precision.Fp32));
         using var model = Hpsv3Trainable.Open(o);
         var report = new DataReport();
         var pairs = PairDataset.Load(dataFile, PairFormat.Hpdv3, TestPaths.Asset("images"), o.DataOptions, report);

@@ -91,7 +91,7 @@ public sealed class Hpsv3TrainingTests(ITestOutputHelper output)
         Assert.True(File.Exists(Path.Combine(outDir, "config.json")));
         Assert.True(File.Exists(Path.Combine(outDir, "vocab.json"))); // tokenizer files copied in
 
-        using var scorer = HpsScorer.Load(outDir, new HpsScorerOptions(Dtype: "bf16", MinPixels: 56 * 56, MaxPixels: 56 * 56));
+        using var scorer = HpsScorer.Load(outDir, new HpsScorerOptions(Dtype: Precision.Bf16, MinPixels: 56 * 56, MaxPixels: 56 * 56));
         var res = await scorer.ScoreAsync(new[] { new ScoreRequest("a picture that is mostly red", ImageInput.FromPath(Path.Combine(dir.Path, "images", "train-0-a.png"))) });
         Assert.True(res[0].Score is { } sc && double.IsFinite(sc.Mu), res[0].Error);
     }

@@ -51,7 +51,7 @@ public sealed class LoraTests(ITestOutputHelper output)
             var pairs = PairDataset.Load(train.File, PairFormat.Hpdv3, null, new PairDataOptions(), report);
             var r = new PairwiseTrainer<Hpsv3Item, Hpsv3Batch>(model, Collator(o), o).Run(new TrainingData(train.File, pairs, report));
             Assert.Equal(2, r.Steps);
-            using var fresh = Hpsv3Model.Load(baseDir, new ModelLoadOptions("bf16"));
+            using var fresh = Hpsv3Model.Load(baseDir, new ModelLoadOptions(Precision.Bf16));
             var original = fresh.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
             int trained = 0;
             foreach (var (name, p) in model.Model.named_parameters())
@@ -113,7 +113,7 @@ public sealed class LoraTests(ITestOutputHelper output)
         // hps score --model RUN: base + adapter; the merged checkpoint scores the same (fp32, 1e-5).
         var images = Directory.GetFiles(Path.Combine(dir.Path, "images"), "*.png").Order(StringComparer.Ordinal).Take(4).ToList();
         var requests = images.Select((p, i) => new ScoreRequest(i % 2 == 0 ? "a picture that is mostly red" : "a picture that is mostly blue", ImageInput.FromPath(p))).ToList();
-        var scorerOptions = new HpsScorerOptions(Dtype: "fp32", MinPixels: 56 * 56, MaxPixels: 56 * 56);
+        var scorerOptions = new HpsScorerOptions(Dtype: Precision.Fp32, MinPixels: 56 * 56, MaxPixels: 56 * 56);
         double[] adapted, merged, plain;
         using (var s = HpsScorer.Load(run, scorerOptions))
         {
@@ -121,7 +121,7 @@ public sealed class LoraTests(ITestOutputHelper output)
         }
 
         var mergedDir = dir.File("merged");
-        var m = LoraMerge.Merge(run, mergedDir, "fp32");
+        var m = LoraMerge.Merge(run, mergedDir, Precision.Fp32);
         Assert.Equal(14, m.AdaptedLayers);
         using (var s = HpsScorer.Load(mergedDir, scorerOptions))
         {
@@ -148,7 +148,7 @@ public sealed class LoraTests(ITestOutputHelper output)
         Assert.Equal(bf.ReadBytes("lm_head.weight"), mf.ReadBytes("lm_head.weight"));
 
         // Merging again into the same folder refuses to overwrite.
-        var ex = Assert.Throws<UserInputException>(() => LoraMerge.Merge(run, mergedDir, "fp32"));
+        var ex = Assert.Throws<UserInputException>(() => LoraMerge.Merge(run, mergedDir, Precision.Fp32));
         Assert.Contains("already holds model weights", ex.Message, StringComparison.Ordinal);
     }
 
@@ -211,7 +211,7 @@ public sealed class LoraTests(ITestOutputHelper output)
         // The adapter is one autograd node that keeps only its input and a byte mask; it must compute
         // W·x + b + s·B·A·dropout(x) (float32 branch) with the same dropout draws as nn.functional.dropout and give the
         // gradients autograd gives for that expression.
-        using var model = Hpsv3Model.Load(Hpsv3TrainingTests.TinyConfigDir, new ModelLoadOptions(dtype));
+        using var model = Hpsv3Model.Load(Hpsv3TrainingTests.TinyConfigDir, new ModelLoadOptions(Precisions.Parse(dtype)));
         model.AttachLora(new LoraSettings(4, 8, dropout, ["model.layers.0.mlp.down_proj"]), 3);
         var linear = (HpsSharp.Modeling.Layers.Linear)model.named_modules().Single(m => m.name == "model.layers.0.mlp.down_proj").module;
         var lora = linear.Lora!;
@@ -267,7 +267,7 @@ public sealed class LoraTests(ITestOutputHelper output)
         Assert.Throws<UserInputException>(() => new TrainingOptions { Lora = true, LoraR = 0 }.Validate(requirePaths: false));
         Assert.Throws<UserInputException>(() => new TrainingOptions { Lora = true, LoraDropout = 1 }.Validate(requirePaths: false));
         Assert.Throws<UserInputException>(() => new TrainingOptions { Lora = true, RandomInit = true }.Validate(requirePaths: false));
-        using var model = Hpsv3Model.Load(Hpsv3TrainingTests.TinyConfigDir, new ModelLoadOptions("fp32"));
+        using var model = Hpsv3Model.Load(Hpsv3TrainingTests.TinyConfigDir, new ModelLoadOptions(Precision.Fp32));
         Assert.Equal(14, model.ResolveLoraTargets("decoder").Count);
         Assert.Equal(2 * 4, model.ResolveLoraTargets("vision").Count);
         Assert.Equal(["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"], model.ResolveLoraTargets("q_proj,v_proj"));

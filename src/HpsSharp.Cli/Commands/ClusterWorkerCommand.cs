@@ -3,6 +3,7 @@ using System.Net;
 using HpsSharp.Cli.Infrastructure;
 using HpsSharp.Cluster;
 using HpsSharp.Core;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -75,6 +76,8 @@ internal static class ClusterWorkerCommand
             // The host stops (and drains) on SIGTERM/Ctrl+C through its console lifetime. The command line's own
             // signal handling gives up after two seconds and lets Main return, so process exit waits here for the
             // drain to finish instead of cutting it off.
+            // Resolved before running: RunAsync disposes the host (and its services) when it ends.
+            var loop = host.Services.GetServices<IHostedService>().OfType<WorkerLoop>().First();
             var run = host.RunAsync(CancellationToken.None);
             void WaitForDrain(object? sender, EventArgs e) => run.Wait(options.DrainTimeout!.Value + TimeSpan.FromSeconds(30));
             AppDomain.CurrentDomain.ProcessExit += WaitForDrain;
@@ -85,6 +88,12 @@ internal static class ClusterWorkerCommand
             finally
             {
                 AppDomain.CurrentDomain.ProcessExit -= WaitForDrain;
+            }
+
+            // The host stops when its loop fails (a bug in the scorer, not bad data): the command fails with it.
+            if (loop.ExecuteTask is { IsFaulted: true } failed)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failed.Exception!.InnerException!).Throw();
             }
 
             return CliApp.Ok;

@@ -20,7 +20,7 @@ public sealed class DoctorCommand : ICommandFactory
         };
         cmd.SetAction(parse =>
         {
-            var report = Doctor.Run(new DoctorOptions(parse.GetValue(model), parse.GetValue(verify)));
+            var report = Doctor.Run(new DoctorOptions(parse.GetValue(model), parse.GetValue(verify), OptionNames: OptionFlags.Names));
             if (parse.GetValue(json))
             {
                 env.Out.WriteLine(report.ToJson());

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using HpsSharp.Cli.Infrastructure;
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using HpsSharp.Core.Scoring.Contracts;
 using HpsSharp.Evaluation;
@@ -129,7 +130,7 @@ internal sealed class EvalScorers
                 // HPSv3 takes --dtype/--device; the baselines run in fp32 on the CPU (as hps serve --scorers loads them).
                 var m = source.Model;
                 bool isHps = name == ScorerRegistry.Default;
-                scorer = ModelOptions.Load(new ScorerOptions(dir!, isHps ? parse.GetValue(m.Dtype)! : "fp32", isHps ? parse.GetValue(m.Device)! : "cpu", parse.GetValue(m.BatchSize), parse.GetValue(m.Deterministic))
+                scorer = ModelOptions.Load(new ScorerOptions(dir!, isHps ? parse.GetValue(m.Dtype) : Precision.Fp32, isHps ? parse.GetValue(m.Device) : DeviceSpec.Cpu, parse.GetValue(m.BatchSize), parse.GetValue(m.Deterministic))
                 {
                     Scorer = name,
                     TokenizerDir = parse.GetValue(m.TokenizerDir),

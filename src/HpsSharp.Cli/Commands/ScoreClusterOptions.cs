@@ -87,7 +87,7 @@ internal sealed class ScoreClusterOptions
         var connection = await ClusterConnection.ConnectAsync(address, ct).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            var runner = new JobRunner(connection.Grains, line => env.Error.WriteLine(line));
+            var runner = new JobRunner(connection.Grains, line => env.Error.WriteLine(line), OptionFlags.Names);
             var submission = new JobSubmission(parse.GetValue(_job), requests, outPath, parse.GetValue(_upload), parse.GetValue(_fingerprint), parse.GetValue(_attempts), parse.GetValue(_lease));
             var summary = await ProgressReporter.RunAsync(env, "scoring on the cluster", p =>
                 runner.RunAsync(submission, new Progress(p), ct)).ConfigureAwait(false);

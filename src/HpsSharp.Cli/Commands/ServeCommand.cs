@@ -101,6 +101,7 @@ public sealed class ServeCommand : ICommandFactory
             var key = parse.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("HPS_API_KEY");
             var options = new RewardServiceOptions
             {
+                OptionNames = OptionFlags.Names,
                 Urls = parse.GetValue(urls)!.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 MaxBatchSize = scorerOptions?.BatchSize ?? parse.GetValue(model.BatchSize),
                 MaxWaitMs = parse.GetValue(maxWait),
@@ -233,8 +234,8 @@ public sealed class ServeCommand : ICommandFactory
             {
                 ModelDir = dir,
                 Scorer = name,
-                Dtype = isHps ? primary.Dtype : "fp32",
-                Device = isHps ? primary.Device : "cpu",
+                Dtype = isHps ? primary.Dtype : Precision.Fp32,
+                Device = isHps ? primary.Device : DeviceSpec.Cpu,
             });
         }
 

@@ -186,6 +186,9 @@ public static class CliApp
             ex = ex.InnerException;
         }
 
-        return OptionFlags.Describe(ex).ReplaceLineEndings(" ");
+        var text = OptionFlags.Describe(ex).ReplaceLineEndings(" ");
+        return ex is Cluster.ClusterUnavailableException { NoWorker: true } c
+            ? $"{text}; start one with 'hps cluster worker --cluster redis://{c.Address.Host}:{c.Address.Port}'"
+            : text;
     }
 }

@@ -1,3 +1,4 @@
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 using Spectre.Console;
 
@@ -62,15 +63,15 @@ public sealed class CliEnvironment
 
 /// <summary>How to load a scorer: the model folder and run options common to every scoring command.</summary>
 /// <param name="ModelDir">The model folder.</param>
-/// <param name="Dtype">"bf16" or "fp32".</param>
-/// <param name="Device">"cpu" or "cuda".</param>
+/// <param name="Dtype">The backbone precision (HPSv3; the baselines run in fp32).</param>
+/// <param name="Device">Where the model runs (HPSv3; the baselines run on the CPU).</param>
 /// <param name="BatchSize">Items per forward pass.</param>
 /// <param name="Deterministic">
 /// One item per forward pass: an item's score does not depend on which other items share its batch (with batches,
 /// padding and the matrix shapes change the rounding: about 5e-7 with the tiny model, up to 4e-4 reported for the 7B
 /// model in bf16). Costs the throughput that batching buys.
 /// </param>
-public sealed record ScorerOptions(string ModelDir, string Dtype = "bf16", string Device = "cpu", int BatchSize = 4, bool Deterministic = false)
+public sealed record ScorerOptions(string ModelDir, Precision Dtype = Precision.Bf16, DeviceSpec Device = default, int BatchSize = 4, bool Deterministic = false)
 {
     /// <summary>The registry name of the scorer (<c>hpsv3</c> by default; see <c>ScorerRegistry</c>).</summary>
     public string Scorer { get; init; } = "hpsv3";

@@ -18,9 +18,9 @@ internal static class DefaultScorerLoader
             return HpsScorer.Load(options.ModelDir, new HpsScorerOptions(options.Dtype, options.Device, options.Deterministic ? 1 : options.BatchSize));
         }
 
-        if (options.Device != "cpu")
+        if (options.Device.Kind != ComputeDevice.Cpu)
         {
-            throw new UserInputException("--device", $"the {name} scorer runs on the CPU only in this build");
+            throw UserInputException.ForOption(DeviceSpec.Field, $"the {name} scorer runs on the CPU only in this build");
         }
 
         var scorer = ScorerRegistry.LoadBaseline(name, new BaselineScorerOptions(options.ModelDir, options.TokenizerDir, options.Antialias, options.CaptionPrefix));

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using HpsSharp.Core;
 using HpsSharp.Core.Scoring;
 
 namespace HpsSharp.Cli.Infrastructure;
@@ -11,9 +12,9 @@ public sealed class ModelOptions
 {
     public Option<string> Model { get; }
 
-    public Option<string> Dtype { get; } = new("--dtype") { Description = "bf16 (as released, default) or fp32 (exact mode)", DefaultValueFactory = _ => "bf16" };
+    public Option<Precision> Dtype { get; } = SpelledOptions.Dtype("bf16 (as released, default) or fp32 (exact mode)");
 
-    public Option<string> Device { get; } = new("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+    public Option<DeviceSpec> Device { get; } = SpelledOptions.Device("cpu, cuda or cuda:N (CUDA needs a build with a CUDA libtorch)");
 
     public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Images per forward pass (0 = as many as fit in the GPU's free memory; 4 on the CPU)", DefaultValueFactory = _ => 4 };
 
@@ -46,8 +47,6 @@ public sealed class ModelOptions
             Description = "Model folder (config.json, tokenizer files, HPSv3.safetensors or model.safetensors)" + (required ? string.Empty : "; or use --scores"),
             Required = required,
         };
-        Dtype.AcceptOnlyFromAmong("bf16", "fp32");
-        Device.AcceptOnlyFromAmong("cpu", "cuda");
         Scorer.AcceptOnlyFromAmong([.. HpsSharp.Modeling.Scorers.ScorerRegistry.Names]);
         BatchSize.Validators.Add(r =>
         {
@@ -81,14 +80,16 @@ public sealed class ModelOptions
     {
         ArgumentNullException.ThrowIfNull(parse);
         var dir = parse.GetValue(Model)!;
+        var scorer = _baselines ? parse.GetValue(Scorer)! : "hpsv3";
         if (!Directory.Exists(dir))
         {
-            throw new DirectoryNotFoundException($"--model: folder not found: {dir}");
+            var download = scorer == HpsSharp.Modeling.Scorers.ScorerRegistry.Default ? "hps model download" : $"hps model download --scorer {scorer}";
+            throw new DirectoryNotFoundException($"--model: folder not found: {dir} ('{download}' assembles one)");
         }
 
-        return new ScorerOptions(dir, parse.GetValue(Dtype)!, parse.GetValue(Device)!, parse.GetValue(BatchSize), parse.GetValue(Deterministic))
+        return new ScorerOptions(dir, parse.GetValue(Dtype), parse.GetValue(Device), parse.GetValue(BatchSize), parse.GetValue(Deterministic))
         {
-            Scorer = _baselines ? parse.GetValue(Scorer)! : "hpsv3",
+            Scorer = scorer,
             TokenizerDir = parse.GetValue(TokenizerDir),
             Antialias = !parse.GetValue(NoAntialias),
             CaptionPrefix = parse.GetValue(CaptionPrefix) ?? string.Empty,

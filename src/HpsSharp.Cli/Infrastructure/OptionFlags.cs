@@ -1,3 +1,4 @@
+using HpsSharp.Annotation;
 using HpsSharp.Cluster;
 using HpsSharp.Cohp;
 using HpsSharp.Core;
@@ -93,7 +94,28 @@ public static class OptionFlags
         { nameof(JobSubmission.Job), "--job" },
         { nameof(JobSubmission.OutPath), "--out" },
         { nameof(JobSubmission.Fingerprint), "--model-fingerprint" },
+
+        // hps doctor
+        { nameof(HpsSharp.Diagnostics.DoctorOptions.ModelDir), "--model" },
+        { nameof(HpsSharp.Diagnostics.DoctorOptions.VerifyChecksums), "--verify" },
+
+        // hps model download
+        { nameof(HpsSharp.Hub.HubOptions.Endpoint), "--endpoint" },
+        { nameof(HpsSharp.Hub.HubOptions.CacheDir), "--cache-dir" },
+
+        // hps serve
+        { nameof(HpsSharp.Server.RewardServiceOptions.Calibration), "--calibration" },
+        { nameof(HpsSharp.Server.RewardServiceOptions.Calibrations), "--calibration-for" },
+        { "Scorers", "--scorers" },
+        { "ModelFor", "--model-for" },
+
+        // hps annotate
+        { nameof(AnnotationAppOptions.ImagesRoot), "--images" },
+        { nameof(AnnotationAppOptions.Database), "--db" },
     };
+
+    /// <summary>Renders <see cref="OptionField"/>s in a library's text as their flags (e.g. a library's log lines).</summary>
+    public static IFormatProvider Names { get; } = new OptionNameFormat(Of);
 
     /// <summary>Every field the table knows.</summary>
     public static IReadOnlyCollection<string> Fields => Flags.Keys;
@@ -112,7 +134,7 @@ public static class OptionFlags
     public static string Describe(Exception ex)
     {
         ArgumentNullException.ThrowIfNull(ex);
-        return ex is UserInputException { Field: not null } u ? u.Describe(Of) : ex.Message;
+        return ex is HpsException h ? h.Describe(Of) : ex.Message;
     }
 
     private static string Kebab(string name)

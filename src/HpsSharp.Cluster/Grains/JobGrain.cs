@@ -23,12 +23,12 @@ public sealed partial class JobGrain(
         {
             if (existing.Checksum != header.Checksum || existing.Total != header.Total)
             {
-                return new OpenResult(null, $"job '{Name}' already exists for another manifest ({existing.Total} items, checksum {existing.Checksum[..12]}); choose another --job name");
+                return new OpenResult(null, $"job '{Name}' already exists for another manifest ({existing.Total} items, checksum {existing.Checksum[..12]}); choose another name");
             }
 
             if (existing.Fingerprint != header.Fingerprint)
             {
-                return new OpenResult(null, $"job '{Name}' was submitted for model {existing.Fingerprint} ({existing.ModelName}, {existing.Dtype}), not {header.Fingerprint}; choose another --job name");
+                return new OpenResult(null, $"job '{Name}' was submitted for model {existing.Fingerprint} ({existing.ModelName}, {existing.Dtype}), not {header.Fingerprint}; choose another name");
             }
 
             return new OpenResult(Progress(), null);

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+
 namespace HpsSharp.Core.Data;
 
 /// <summary>
@@ -20,6 +23,25 @@ public sealed class DatasetFormatException : HpsException
         Line = line;
         Reason = reason;
         Unit = unit;
+    }
+
+    private DatasetFormatException(string path, long line, FormattableString reason, Exception? inner)
+        : base(FormattableStringFactory.Create("{0}, line {1}: {2}", path, line, reason), inner)
+    {
+        Path = path;
+        Line = line;
+        Reason = reason.ToString(CultureInfo.InvariantCulture);
+        Unit = "line";
+    }
+
+    /// <summary>
+    /// A bad record at 1-based <paramref name="line"/> whose <paramref name="reason"/> advises an option field
+    /// (<c>$"pass {new OptionField("Format")}"</c>), printed by a front end under its own name (<see cref="HpsException.Describe"/>).
+    /// </summary>
+    public static DatasetFormatException Advising(string path, long line, FormattableString reason, Exception? inner = null)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        return new DatasetFormatException(path, line, reason, inner);
     }
 
     /// <summary>The dataset file.</summary>

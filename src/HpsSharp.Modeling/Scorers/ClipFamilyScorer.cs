@@ -59,8 +59,9 @@ public abstract class ClipFamilyScorer : IScorer
                 {
                     ok.Add((i, ImageDecoder.Decode(requests[i].Image)));
                 }
-                catch (HpsException ex)
+                catch (Exception ex) when (HpsScorer.IsItemFault(ex))
                 {
+                    // Only the image's own fault (undecodable, unreadable, outside the root) is a per-item error.
                     results[i] = ScoreResult.Failure(requests[i], ex.Message);
                     progress?.Report(new ScoreProgress(++done, requests.Count));
                 }

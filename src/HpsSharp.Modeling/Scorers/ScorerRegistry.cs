@@ -69,7 +69,7 @@ public static class ScorerRegistry
         var d = Find(name);
         if (!Directory.Exists(options.ModelDir))
         {
-            throw new UserInputException(options.ModelDir, $"model folder not found (the {d.Title} folder holds {string.Join(", ", d.Files)}; `hps model download --scorer {d.Name}` assembles one)");
+            throw new UserInputException(options.ModelDir, $"model folder not found (the {d.Title} folder holds {string.Join(", ", d.Files)})");
         }
 
         return d.Load is { } load
@@ -217,5 +217,5 @@ public static class ScorerRegistry
     }
 
     private static ModelInfo Info(string scorer, string title, string dir, IEnumerable<string> files, string settings) =>
-        new($"{title} ({Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)))})", ClipFamilyScorer.Fingerprint(scorer, files, settings), false, "fp32", 0, 0) { Scorer = scorer };
+        new($"{title} ({Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)))})", ClipFamilyScorer.Fingerprint(scorer, files, settings), false, Precision.Fp32.Name(), 0, 0) { Scorer = scorer };
 }

@@ -52,7 +52,7 @@ public sealed class Hpsv3Trainable : ITrainableModel<Hpsv3Batch>
             throw UserInputException.ForOption(nameof(TrainingOptions.Model), $"model folder '{modelDir}' does not exist");
         }
 
-        var options = new ModelLoadOptions(dtype.Name(), device.ToString(), RequiresGrad: true);
+        var options = new ModelLoadOptions(dtype, device, RequiresGrad: true);
         Hpsv3Model model;
         if (randomInit)
         {

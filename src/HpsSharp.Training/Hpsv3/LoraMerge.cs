@@ -12,7 +12,7 @@ namespace HpsSharp.Training.Hpsv3;
 /// <param name="BaseModel">The adapter's base model folder.</param>
 /// <param name="AdaptedLayers">Linear layers the adapter changed.</param>
 /// <param name="Dtype">Backbone dtype written (bf16 or fp32; rm_head is F32).</param>
-public sealed record LoraMergeResult(string OutputDir, string WeightsFile, string BaseModel, int AdaptedLayers, string Dtype);
+public sealed record LoraMergeResult(string OutputDir, string WeightsFile, string BaseModel, int AdaptedLayers, Precision Dtype);
 
 /// <summary>
 /// Folds a PEFT LoRA adapter folder (an <c>hps train --lora</c> run) into its base model and writes a complete model
@@ -22,11 +22,6 @@ public sealed record LoraMergeResult(string OutputDir, string WeightsFile, strin
 /// </summary>
 public static class LoraMerge
 {
-    /// <summary>Merges <paramref name="adapterDir"/> into <paramref name="outDir"/> with the backbone in <paramref name="dtype"/> (bf16 or fp32, as <see cref="Precisions"/> spells them).</summary>
-    /// <exception cref="UserInputException">an unknown dtype, not an adapter folder, a missing base, or an output folder that already holds weights.</exception>
-    public static LoraMergeResult Merge(string adapterDir, string outDir, string dtype, bool overwrite = false) =>
-        Merge(adapterDir, outDir, Precisions.Parse(dtype), overwrite);
-
     /// <summary>Merges <paramref name="adapterDir"/> into <paramref name="outDir"/> with the backbone in <paramref name="dtype"/>.</summary>
     /// <exception cref="UserInputException">not an adapter folder, a missing base, or an output folder that already holds weights.</exception>
     public static LoraMergeResult Merge(string adapterDir, string outDir, Precision dtype = Precision.Bf16, bool overwrite = false)
@@ -51,7 +46,7 @@ public static class LoraMerge
             throw UserInputException.ForOption("Out", $"must not be the adapter folder itself");
         }
 
-        using var model = Hpsv3Model.Load(adapterDir, new ModelLoadOptions(dtype.Name()));
+        using var model = Hpsv3Model.Load(adapterDir, new ModelLoadOptions(dtype));
         int layers = model.Lora!.TargetModules.Count;
         model.MergeLora();
         Directory.CreateDirectory(outDir);
@@ -70,6 +65,6 @@ public static class LoraMerge
             }
         }
 
-        return new LoraMergeResult(Path.GetFullPath(outDir), weights, model.BaseModelFolder!, layers, dtype.Name());
+        return new LoraMergeResult(Path.GetFullPath(outDir), weights, model.BaseModelFolder!, layers, dtype);
     }
 }
