@@ -15,8 +15,8 @@ public static class ProtocolLines
     /// </summary>
     public static string DescribeDeterministic(bool? deterministic) => deterministic switch
     {
-        true => "yes: one item per forward, so scores do not depend on batch composition (--deterministic)",
-        false => "no: batched forwards; bf16 scores can move slightly with batch composition (--deterministic avoids it)",
+        true => "yes: one item per forward, so scores do not depend on batch composition",
+        false => "no: batched forwards; bf16 scores can move slightly with batch composition (one item per forward avoids it)",
         null => "unknown (scores file)",
     };
 

@@ -302,7 +302,7 @@ public static partial class Reports
                 Inv($"ratio > {Num(D(trend["threshold_ratio"]), 2)} with ≥ 8 images per half (dataset order)"),
                 D(trend["ratio"]) is null ? null : (bool)trend["alert"]!),
             drift is null
-                ? ("drift against calibration", "not computed: no --calibration calib.json", "z > 2 reference stds", null)
+                ? ("drift against calibration", "not computed: no calibration was given", "z > 2 reference stds", null)
                 : ("drift against calibration",
                     Inv($"mean μ {Num(D(drift["window_mean"]))} vs reference {Num(D(drift["reference_mean"]))} ± {Num(D(drift["reference_std"]))}: z = {Num(D(drift["z"]), 2)}; mean percentile {Num(D(drift["mean_percentile"]), 1)}"),
                     Inv($"z > {Num(D(drift["threshold_z"]), 2)} reference stds"),

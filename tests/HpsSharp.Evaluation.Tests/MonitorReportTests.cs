@@ -161,13 +161,13 @@ public sealed class MonitorReportTests
         Assert.Contains("| mean σ | 0.8000 |", md, StringComparison.Ordinal);
         Assert.DoesNotContain("<tr class=\"fires\">", html, StringComparison.Ordinal);
 
-        // Without a calibration there is no drift monitor, and the report says how to get one.
+        // Without a calibration there is no drift monitor, and the report says why.
         using var scorer = set.Scorer();
         var plain = await Evaluator.RunAsync(EvalDataset.Open(set.Dataset), new ModelScoreSource(scorer, null, set.Root), new EvalOptions { BootstrapResamples = 0 });
         Assert.Null(plain.Monitors!["drift"]);
         Assert.Equal(0, (int)plain.Monitors["saturated_share"]!["images"]!);
         string md2 = Reports.Markdown(plain, []);
-        Assert.Contains("not computed: no --calibration calib.json", md2, StringComparison.Ordinal);
+        Assert.Contains("not computed: no calibration was given", md2, StringComparison.Ordinal);
         Assert.Contains("not measured", md2, StringComparison.Ordinal);
     }
 
