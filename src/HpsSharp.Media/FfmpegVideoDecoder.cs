@@ -1,6 +1,5 @@
 using FFMpegCore;
 using FFMpegCore.Exceptions;
-using FFMpegCore.Pipes;
 using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Video;
 
@@ -8,8 +7,8 @@ namespace HpsSharp.Media;
 
 /// <summary>
 /// Decodes video with the system's FFmpeg (Debian's <c>ffmpeg</c> package) through FFMpegCore: ffprobe reads the
-/// stream's size and frame rate, then ffmpeg writes raw <c>rgb24</c> frames into a pipe that is read frame by
-/// frame. With a stride only every S-th frame is kept while streaming; with a count every frame is held (up to
+/// stream's size and frame rate, then ffmpeg writes raw <c>rgb24</c> frames to its standard output, which is read frame by
+/// frame to the end. With a stride only every S-th frame is kept while streaming; with a count every frame is held (up to
 /// <see cref="MaxFramesHeld"/>) until the end, because containers do not reliably state their frame count.
 /// </summary>
 public sealed class FfmpegVideoDecoder : IVideoDecoder
@@ -61,12 +60,41 @@ public sealed class FfmpegVideoDecoder : IVideoDecoder
         int frameBytes = width * height * 3;
         var kept = new List<VideoFrame>();
         int index = 0;
-        var sink = new StreamPipeSink(async (pipe, ct) =>
+
+        // ffmpeg writes the frames to its standard output, which is read here to the end before ffmpeg's exit is
+        // awaited. (FFMpegCore's output pipe cancels its reader and disposes the pipe as soon as ffmpeg exits, so a
+        // reader that lags behind on a loaded machine silently lost the frames still buffered: "no frame could be
+        // decoded" or a short clip.)
+        var psi = new System.Diagnostics.ProcessStartInfo(GlobalFFOptions.GetFFMpegBinaryPath())
         {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "-nostdin", "-v", "error", "-i", path, "-an", "-sn", "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1" })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        using var process = new System.Diagnostics.Process { StartInfo = psi };
+        try
+        {
+            process.Start();
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new VideoDecodeException(path, "ffmpeg was not found on PATH; install FFmpeg (Debian: apt-get install ffmpeg)", ex);
+        }
+
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        try
+        {
+            var output = process.StandardOutput.BaseStream;
             var buffer = new byte[frameBytes];
             while (true)
             {
-                int got = await pipe.ReadAtLeastAsync(buffer, frameBytes, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+                int got = await output.ReadAtLeastAsync(buffer, frameBytes, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
                 if (got < frameBytes)
                 {
                     break; // end of stream (a trailing partial frame is not a frame)
@@ -88,28 +116,20 @@ public sealed class FfmpegVideoDecoder : IVideoDecoder
 
                 index++;
             }
-        });
 
-        try
-        {
-            await FFMpegArguments
-                .FromFileInput(path)
-                .OutputToPipe(sink, o => o
-                    .WithCustomArgument("-an -sn -map 0:v:0")
-                    .ForceFormat("rawvideo")
-                    .WithCustomArgument("-pix_fmt rgb24"))
-                .CancellableThrough(cancellationToken)
-                .ProcessAsynchronously(throwOnError: true)
-                .ConfigureAwait(false);
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is FFMpegException or IOException or InvalidOperationException)
+        catch
         {
-            if (ex.InnerException is VideoDecodeException vde)
-            {
-                throw vde;
-            }
+            // Stopped early (too many frames, cancelled): do not leave ffmpeg running.
+            Kill(process);
+            throw;
+        }
 
-            throw new VideoDecodeException(path, $"ffmpeg could not decode the clip ({FirstLine(ex.Message)})", ex);
+        string errors = await stderr.ConfigureAwait(false);
+        if (process.ExitCode != 0)
+        {
+            throw new VideoDecodeException(path, $"ffmpeg could not decode the clip ({FirstLine(errors.Length > 0 ? errors : $"exit code {process.ExitCode}")})");
         }
 
         if (kept.Count == 0)
@@ -129,6 +149,21 @@ public sealed class FfmpegVideoDecoder : IVideoDecoder
         }
 
         return kept;
+    }
+
+    private static void Kill(System.Diagnostics.Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
     }
 
     private static string FirstLine(string message)

@@ -25,6 +25,21 @@ public sealed class FfmpegVideoDecoderTests
     }
 
     [FfmpegFact]
+    public async Task EveryFrameOfALongerClipArrivesInOrder()
+    {
+        // 240 frames of 9 KB, many times a pipe's buffer: every frame must arrive, also those still in flight when ffmpeg
+        // exits. (FFMpegCore's output pipe dropped those when its reader lagged behind; that race showed once, under a
+        // load average of ≈ 10, as "no frame could be decoded" — this test guards the result, it cannot force the race.)
+        using var dir = TestPaths.TempDir();
+        var clip = TestClips.TestSrc(dir.File("long.mp4"), frames: 240, fps: 24);
+
+        var frames = await Decoder.DecodeAsync(clip, FrameSampling.EveryNth(1), 1_000_000);
+
+        Assert.Equal(Enumerable.Range(0, 240), frames.Select(f => f.Index));
+        Assert.Equal(239 / 24.0, frames[^1].Time, 6);
+    }
+
+    [FfmpegFact]
     public async Task CountTakesEvenlySpacedFramesIncludingFirstAndLast()
     {
         using var dir = TestPaths.TempDir();
