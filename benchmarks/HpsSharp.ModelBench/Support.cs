@@ -200,25 +200,3 @@ internal sealed record Flops(double DecoderLinear, double DecoderAttention, doub
     }
 }
 
-/// <summary>The bf16 matmul FLOP/s libtorch reaches on this machine: [830,3584]×[3584,18944] (the decoder's up projection).</summary>
-internal static class Ceiling
-{
-    public static double Measure(int repeats = 5)
-    {
-        using var scope = NewDisposeScope();
-        using var inference = inference_mode();
-        var a = randn([830, 3584], ScalarType.BFloat16) * 0.02;
-        var b = randn([3584, 18944], ScalarType.BFloat16) * 0.02;
-        double flop = 2.0 * 830 * 3584 * 18944;
-        matmul(a, b).Dispose();
-        double best = 0;
-        for (int i = 0; i < repeats; i++)
-        {
-            var w = Stopwatch.StartNew();
-            matmul(a, b).Dispose();
-            best = Math.Max(best, flop / w.Elapsed.TotalSeconds);
-        }
-
-        return best;
-    }
-}

@@ -8,44 +8,11 @@ using static TorchSharp.torch;
 
 namespace HpsSharp.ScorerBench;
 
-/// <summary>The GEMM ceiling: [m, k]×[k, n] in libtorch, best of a few after a warm-up.</summary>
-internal static class Ceiling
-{
-    public static double Measure(long m, long k, long n, ScalarType dtype, int repeats = 3)
-    {
-        using var scope = NewDisposeScope();
-        using var inference = inference_mode();
-        var a = randn([m, k], dtype) * 0.02;
-        var b = randn([k, n], dtype) * 0.02;
-        double flop = 2.0 * m * k * n;
-        matmul(a, b).Dispose();
-        double best = 0;
-        for (int i = 0; i < repeats; i++)
-        {
-            var w = Stopwatch.StartNew();
-            matmul(a, b).Dispose();
-            best = Math.Max(best, flop / w.Elapsed.TotalSeconds);
-        }
-
-        return best;
-    }
-}
-
 /// <summary>The HF CLIP configuration of a real-shapes.json entry.</summary>
 internal static class Configs
 {
-    public static ClipConfig HuggingFace(JsonElement entry)
-    {
-        var t = entry.GetProperty("text");
-        var v = entry.GetProperty("vision");
-        return new ClipConfig(Tower(v), Tower(t), v.GetProperty("image_size").GetInt32(), v.GetProperty("patch_size").GetInt32(),
-            t.GetProperty("vocab_size").GetInt32(), t.GetProperty("max_position_embeddings").GetInt32(), entry.GetProperty("projection_dim").GetInt32());
-
-        static ClipTowerConfig Tower(JsonElement e) => new(
-            e.GetProperty("hidden_size").GetInt32(), e.GetProperty("num_hidden_layers").GetInt32(), e.GetProperty("num_attention_heads").GetInt32(),
-            e.GetProperty("intermediate_size").GetInt32(), e.GetProperty("hidden_act").GetString() == "gelu" ? ClipActivation.Gelu : ClipActivation.QuickGelu,
-            e.GetProperty("layer_norm_eps").GetDouble());
-    }
+    public static ClipConfig HuggingFace(JsonElement entry) =>
+        ClipConfig.FromHuggingFace(entry.GetProperty("vision"), entry.GetProperty("text"), entry.GetProperty("projection_dim").GetInt32(), "real-shapes.json");
 }
 
 /// <summary>Analytic forward FLOPs (2 per multiply-add): linear layers at their token counts plus attention's QKᵀ and AV.</summary>

@@ -69,7 +69,6 @@ public sealed class FfmpegVideoDecoder : IVideoDecoder
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = true,
             UseShellExecute = false,
         };
         foreach (var arg in new[] { "-nostdin", "-v", "error", "-i", path, "-an", "-sn", "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1" })

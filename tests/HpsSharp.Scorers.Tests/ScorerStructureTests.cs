@@ -90,18 +90,8 @@ public sealed class ScorerStructureTests
         Assert.Equal(625, released.Count);
     }
 
-    private static ClipConfig HfConfig(JsonElement entry)
-    {
-        var t = entry.GetProperty("text");
-        var v = entry.GetProperty("vision");
-        return new ClipConfig(Tower(v), Tower(t), v.GetProperty("image_size").GetInt32(), v.GetProperty("patch_size").GetInt32(),
-            t.GetProperty("vocab_size").GetInt32(), t.GetProperty("max_position_embeddings").GetInt32(), entry.GetProperty("projection_dim").GetInt32());
-
-        static ClipTowerConfig Tower(JsonElement e) => new(
-            e.GetProperty("hidden_size").GetInt32(), e.GetProperty("num_hidden_layers").GetInt32(), e.GetProperty("num_attention_heads").GetInt32(),
-            e.GetProperty("intermediate_size").GetInt32(), e.GetProperty("hidden_act").GetString() == "gelu" ? ClipActivation.Gelu : ClipActivation.QuickGelu,
-            e.GetProperty("layer_norm_eps").GetDouble());
-    }
+    private static ClipConfig HfConfig(JsonElement entry) =>
+        ClipConfig.FromHuggingFace(entry.GetProperty("vision"), entry.GetProperty("text"), entry.GetProperty("projection_dim").GetInt32(), "real-shapes.json");
 
     private static List<KeyValuePair<string, long[]>> Keys(JsonElement entry) => entry.GetProperty("keys").EnumerateArray()
         .Select(k => new KeyValuePair<string, long[]>(k[0].GetString()!, k[1].EnumerateArray().Select(x => x.GetInt64()).ToArray())).ToList();

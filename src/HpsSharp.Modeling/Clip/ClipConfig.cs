@@ -39,21 +39,25 @@ public sealed record ClipConfig(ClipTowerConfig Vision, ClipTowerConfig Text, in
         var root = doc.RootElement;
         try
         {
-            var v = root.GetProperty("vision_config");
-            var t = root.GetProperty("text_config");
-            int proj = root.TryGetProperty("projection_dim", out var p) ? p.GetInt32() : 512;
-            return new ClipConfig(
-                Tower(v, path), Tower(t, path),
-                v.GetProperty("image_size").GetInt32(), v.GetProperty("patch_size").GetInt32(),
-                t.TryGetProperty("vocab_size", out var vs) ? vs.GetInt32() : 49408,
-                t.TryGetProperty("max_position_embeddings", out var mp) ? mp.GetInt32() : 77,
-                proj);
+            return FromHuggingFace(root.GetProperty("vision_config"), root.GetProperty("text_config"),
+                root.TryGetProperty("projection_dim", out var p) ? p.GetInt32() : 512, path);
         }
         catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
         {
             throw new UserInputException(path, $"not a CLIPModel config.json ({ex.Message})", ex);
         }
     }
+
+    /// <summary>
+    /// From the <c>vision_config</c> and <c>text_config</c> members of a transformers CLIP config (or the same members
+    /// as the shape fixtures list them); <paramref name="source"/> names them in errors.
+    /// </summary>
+    internal static ClipConfig FromHuggingFace(JsonElement vision, JsonElement text, int projectionDim, string source) => new(
+        Tower(vision, source), Tower(text, source),
+        vision.GetProperty("image_size").GetInt32(), vision.GetProperty("patch_size").GetInt32(),
+        text.TryGetProperty("vocab_size", out var vs) ? vs.GetInt32() : 49408,
+        text.TryGetProperty("max_position_embeddings", out var mp) ? mp.GetInt32() : 77,
+        projectionDim);
 
     /// <summary>Reads an open_clip <c>model_cfg</c> (or a file with a <c>model_cfg</c> member); open_clip has no <c>quick_gelu</c> unless it says so.</summary>
     public static ClipConfig FromOpenClip(string path)
