@@ -418,10 +418,6 @@ public sealed class RequestParser(RewardServiceOptions options, ImageReader imag
         {
             throw new RequestRejectedException(400, "malformed JSON", ex.Message);
         }
-        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            throw BodyTooLarge();
-        }
     }
 
     private static JsonElement RequireObject(JsonElement root) => root.ValueKind == JsonValueKind.Object

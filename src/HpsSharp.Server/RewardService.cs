@@ -59,7 +59,9 @@ public static class RewardService
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+
+            // The body limit is enforced on the body stream (BodyLimit), so that a 413 leaves the body drainable.
+            k.Limits.MaxRequestBodySize = null;
         });
         builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(f =>
         {
@@ -123,6 +125,7 @@ public static class RewardService
         app.Services.GetRequiredService<Monitoring.RewardMonitor>().AddGauges(metrics.Meter);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.Use(BodyLimit.Middleware(options));
         app.Use(MeasureAsync);
         if (options.ApiKey is not null)
         {

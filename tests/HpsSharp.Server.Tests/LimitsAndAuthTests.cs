@@ -70,6 +70,76 @@ public sealed class LimitsAndAuthTests
     }
 
     [Fact]
+    public async Task ClientStillSendingAnOversizedBodyReadsThe413()
+    {
+        // The service refuses after 4 KiB while this client keeps sending 2 MiB in 256 chunks: the rest of the body is
+        // drained, not cut off, so the client finishes and reads the answer (it used to see a broken pipe or a reset).
+        await using var host = await ServiceHost.StartAsync(new FakeScorer(), new RewardServiceOptions { MaxRequestBodyBytes = 4096 });
+        for (int round = 0; round < 3; round++)
+        {
+            using var content = new StreamContent(new ChunkedJson(256, 8192), 8192);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/score") { Content = content };
+            request.Headers.TransferEncodingChunked = true;
+            using var response = await host.Client.SendAsync(request);
+            var body = JsonNode.Parse(await response.Content.ReadAsStringAsync());
+            AssertProblem(response, body, 413, "max_request_body_bytes");
+        }
+
+        // The connection is still usable for an ordinary request afterwards.
+        Assert.Equal(200, (await host.PostJsonAsync("/v1/score", Items(1, Png))).Status);
+    }
+
+    /// <summary>A JSON body whose one string runs over <c>chunks</c> reads of <c>chunkSize</c> bytes, each yielding first.</summary>
+    private sealed class ChunkedJson(int chunks, int chunkSize) : Stream
+    {
+        private int _sent;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Fill(buffer.AsSpan(offset, count));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Task.Yield();
+            return Fill(buffer.Span);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        private int Fill(Span<byte> buffer)
+        {
+            if (_sent > chunks)
+            {
+                return 0;
+            }
+
+            var text = _sent == 0 ? "{\"items\": [{\"prompt\": \"p\", \"image\": \"" : _sent == chunks ? "\"}]}" : new string('A', Math.Min(chunkSize, buffer.Length));
+            _sent++;
+            return System.Text.Encoding.ASCII.GetBytes(text, buffer);
+        }
+    }
+
+    [Fact]
     public async Task ImageOverThePixelLimitIsRefusedFromItsHeader()
     {
         var scorer = new FakeScorer();
