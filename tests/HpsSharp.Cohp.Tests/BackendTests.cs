@@ -90,8 +90,9 @@ public sealed class A1111BackendTests
     [Fact]
     public async Task ASlowServerTimesOutAndIsRetried()
     {
-        using var server = new FakeA1111Server { Faults = r => r.Number == 1 ? new FakeFault(0, TimeSpan.FromSeconds(5)) : null };
-        using var gen = new A1111Generator(TestSupport.A1111("g", server.Url) with { Timeout = TimeSpan.FromMilliseconds(300), Retries = 1 });
+        // The retry must answer within the timeout on a loaded CI machine (first request: JIT, connection), so 2 s.
+        using var server = new FakeA1111Server { Faults = r => r.Number == 1 ? new FakeFault(0, TimeSpan.FromSeconds(10)) : null };
+        using var gen = new A1111Generator(TestSupport.A1111("g", server.Url) with { Timeout = TimeSpan.FromSeconds(2), Retries = 1 });
         var image = await gen.TextToImageAsync("p", 9);
         Assert.Equal(2, server.Requests.Count);
         Assert.Equal("png", image.Extension);
