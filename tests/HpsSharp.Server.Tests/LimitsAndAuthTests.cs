@@ -60,13 +60,18 @@ public sealed class LimitsAndAuthTests
 
         // Without Content-Length (chunked), the limit is enforced while reading.
         var json = System.Text.Json.JsonSerializer.Serialize(Items(1, big));
-        using var content = new StreamContent(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)));
+        await AssertChunkedIs413(host, new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)));
+    }
+
+    private static async Task AssertChunkedIs413(ServiceHost host, Stream body)
+    {
+        using var content = new StreamContent(body, 8192);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/score") { Content = content };
         request.Headers.TransferEncodingChunked = true;
-        using var chunked = await host.Client.SendAsync(request);
-        var chunkedBody = JsonNode.Parse(await chunked.Content.ReadAsStringAsync());
-        AssertProblem(chunked, chunkedBody, 413, "max_request_body_bytes");
+        using var response = await host.Client.SendAsync(request);
+        var problem = JsonNode.Parse(await response.Content.ReadAsStringAsync());
+        AssertProblem(response, problem, 413, "max_request_body_bytes");
     }
 
     [Fact]
@@ -77,13 +82,7 @@ public sealed class LimitsAndAuthTests
         await using var host = await ServiceHost.StartAsync(new FakeScorer(), new RewardServiceOptions { MaxRequestBodyBytes = 4096 });
         for (int round = 0; round < 3; round++)
         {
-            using var content = new StreamContent(new ChunkedJson(256, 8192), 8192);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/score") { Content = content };
-            request.Headers.TransferEncodingChunked = true;
-            using var response = await host.Client.SendAsync(request);
-            var body = JsonNode.Parse(await response.Content.ReadAsStringAsync());
-            AssertProblem(response, body, 413, "max_request_body_bytes");
+            await AssertChunkedIs413(host, new ChunkedJson(256, 8192));
         }
 
         // The connection is still usable for an ordinary request afterwards.
