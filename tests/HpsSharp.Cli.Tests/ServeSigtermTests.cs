@@ -11,7 +11,8 @@ namespace HpsSharp.Cli.Tests;
 
 /// <summary>
 /// <c>hps serve</c> as a real child process with the tiny model: SIGTERM while requests wait in the queue. Every
-/// request accepted before the signal gets its 200; requests after it get 503 or find the port closed.
+/// request accepted before the signal gets its 200; requests after it get 503, find the port closed, or have their
+/// connection closed when the service stops.
 /// </summary>
 [Trait("Category", "Model")]
 public sealed partial class ServeSigtermTests(ITestOutputHelper log)
@@ -86,9 +87,12 @@ public sealed partial class ServeSigtermTests(ITestOutputHelper log)
                     Assert.Equal(HttpStatusCode.ServiceUnavailable, r.StatusCode);
                     Assert.NotNull(r.Headers.RetryAfter);
                 }
-                catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ConnectionError)
+                catch (HttpRequestException ex) when (ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.ResponseEnded
+                    || ex.InnerException is IOException)
                 {
-                    // refused: the service has already stopped listening
+                    // Refused: the service has already stopped listening. Or closed under us: a request still sending
+                    // its 320 KB body when the drain ends and Kestrel stops is cut (seen once in CI as a broken pipe).
+                    log.WriteLine($"late request {i}: {ex.HttpRequestError}: {ex.Message} {ex.InnerException?.Message}");
                 }
             }
 
