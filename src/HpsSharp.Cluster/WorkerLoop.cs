@@ -236,4 +236,3 @@ public sealed partial class WorkerLoop(IGrainFactory grains, IScorer scorer, Wor
     [LoggerMessage(Level = LogLevel.Information, Message = "worker {Name} stopped after {Items} item(s)")]
     private static partial void LogStopped(ILogger logger, string name, long items);
 }
-

@@ -22,7 +22,6 @@ public static partial class Doctor
     /// <summary>Memory the scorer needs beyond its weights (activations at batch 4, tokenizer, runtime): a floor plus a share.</summary>
     internal const long WorkingSetFloor = 512L * 1024 * 1024;
 
-
     /// <summary>Runs every check; never throws for a broken set-up (that is what it reports).</summary>
     public static DoctorReport Run(DoctorOptions? options = null)
     {

@@ -31,7 +31,7 @@ public sealed record Hpsv3Batch(Tensor InputIds, Tensor AttentionMask, Tensor Pi
 /// <param name="RequiresGrad">Whether the parameters track gradients (training); false for scoring.</param>
 public sealed record ModelLoadOptions(Precision Dtype = Precision.Bf16, DeviceSpec Device = default, bool RequiresGrad = false)
 {
-    internal ScalarType BackboneDtype => Dtype == Precision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
+    internal ScalarType BackboneDtype => Dtype.ToScalarType();
 
     internal Device TorchDevice
     {
@@ -45,4 +45,12 @@ public sealed record ModelLoadOptions(Precision Dtype = Precision.Bf16, DeviceSp
             return new Device(Device.ToString());
         }
     }
+}
+
+/// <summary>Core's <see cref="Precision"/> as the backbone's libtorch dtype, and back.</summary>
+internal static class PrecisionScalarType
+{
+    public static ScalarType ToScalarType(this Precision precision) => precision == Precision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
+
+    public static Precision ToPrecision(this ScalarType backbone) => backbone == ScalarType.BFloat16 ? Precision.Bf16 : Precision.Fp32;
 }

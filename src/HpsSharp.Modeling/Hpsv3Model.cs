@@ -42,7 +42,7 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     public ScalarType BackboneDtype { get; }
 
     /// <summary>The backbone precision (bf16 or fp32).</summary>
-    public Precision Precision => BackboneDtype == ScalarType.BFloat16 ? Precision.Bf16 : Precision.Fp32;
+    public Precision Precision => BackboneDtype.ToPrecision();
 
     /// <summary>
     /// Dropout probability of <c>rm_head</c> in training mode (released: 0.05). 0 makes a training step deterministic,
@@ -294,7 +294,7 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate("config");
-        return new Hpsv3Model(config, new MetaWeightSource(new ModelLoadOptions(dtype).BackboneDtype));
+        return new Hpsv3Model(config, new MetaWeightSource(dtype.ToScalarType()));
     }
 
     /// <summary>
@@ -321,7 +321,7 @@ public sealed class Hpsv3Model : nn.Module<Hpsv3Batch, Tensor>
     public void SaveSafetensors(string path, Precision backboneDtype = Precision.Bf16, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var backbone = new ModelLoadOptions(backboneDtype).BackboneDtype;
+        var backbone = backboneDtype.ToScalarType();
         if (Lora is not null && !LoraMerged)
         {
             throw new InvalidOperationException("the model carries unmerged LoRA adapters: merge them (MergeLora) or save the adapter (PeftAdapter.Write)");

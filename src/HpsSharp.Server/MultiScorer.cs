@@ -26,7 +26,7 @@ internal static class MultiScorer
         {
             throw new RequestRejectedException(400, "unknown scorer",
                 // The host's own options (hps serve's --scorers and --model-for) are fields to this library.
-                string.Create(options.OptionNames ?? CultureInfo.InvariantCulture, $"this service hosts {string.Join(", ", hosted)}; it has no scorer '{unknown}' (start it with {new OptionField("Scorers")} ... {new OptionField("ModelFor")} {unknown}=DIR)"));
+                options.Advise($"this service hosts {string.Join(", ", hosted)}; it has no scorer '{unknown}' (start it with {new OptionField("Scorers")} ... {new OptionField("ModelFor")} {unknown}=DIR)"));
         }
 
         if (body.Items.Any(i => i.Video is not null))
@@ -107,7 +107,7 @@ internal static class MultiScorer
                 if (body.Weights is not null && missing is not null)
                 {
                     throw new RequestRejectedException(400, "no calibration",
-                        string.Create(options.OptionNames ?? CultureInfo.InvariantCulture, $"\"reward\": \"percentile\" needs a calibration for every scorer in \"rewards\"; '{missing}' has none (start the service with {new OptionField(nameof(RewardServiceOptions.Calibrations))} {missing}=calib.json)"));
+                        options.Advise($"\"reward\": \"percentile\" needs a calibration for every scorer in \"rewards\"; '{missing}' has none (start the service with {new OptionField(nameof(RewardServiceOptions.Calibrations))} {missing}=calib.json)"));
                 }
 
                 return body.Weights is not null;

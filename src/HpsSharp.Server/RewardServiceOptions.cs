@@ -76,6 +76,9 @@ public sealed record RewardServiceOptions
     /// </summary>
     public IFormatProvider? OptionNames { get; init; }
 
+    /// <summary>Advice text with its option fields named through <see cref="OptionNames"/>.</summary>
+    internal string Advise(FormattableString text) => text.ToString(OptionNames ?? System.Globalization.CultureInfo.InvariantCulture);
+
     /// <summary>Thresholds and window of the reward-hacking monitors (<c>GET /v1/monitor</c>, <c>/metrics</c>).</summary>
     public Core.Scoring.MonitorOptions Monitor { get; init; } = new();
 

@@ -60,7 +60,8 @@ public sealed class BatchGradientTests(ITestOutputHelper output)
         double worst = 0;
         foreach (var (name, g) in whole)
         {
-            using var mean = stack(singles.Select(s => s[name]).ToArray()).mean([0L]);
+            using var step = NewDisposeScope();
+            var mean = stack(singles.Select(s => s[name]).ToArray()).mean([0L]);
             double scale = mean.abs().max().item<float>();
             if (scale == 0)
             {

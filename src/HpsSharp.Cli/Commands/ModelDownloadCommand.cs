@@ -147,7 +147,7 @@ internal static class ModelDownloadCommand
                 DownloadStage.Done => $"{p.Repo}/{p.File}: {ModelCommand.Bytes(p.BytesDone)} {(line.Started ? "downloaded" : "in cache")}",
                 DownloadStage.Retrying => $"{p.Repo}/{p.File}: connection problem, retrying from {ModelCommand.Bytes(p.BytesDone)}",
                 DownloadStage.Verifying => null,
-                _ => line.Due(p.BytesDone, p.TotalBytes ?? 0)
+                _ => line.Due(p.BytesDone, p.TotalBytes)
                     ? $"{p.Repo}/{p.File}: {ModelCommand.Bytes(p.BytesDone)} / {(p.TotalBytes is { } tb ? ModelCommand.Bytes(tb) : "?")}{RateAndEta(line.Elapsed, p.BytesDone - line.Start, p.TotalBytes - p.BytesDone)}"
                     : null,
             },

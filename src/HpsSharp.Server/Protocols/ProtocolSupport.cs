@@ -82,7 +82,7 @@ internal static class ProtocolSupport
         if (kind == RewardKind.Percentile && options.Calibration is null)
         {
             throw new RequestRejectedException(400, "no calibration",
-                string.Create(options.OptionNames ?? CultureInfo.InvariantCulture, $"\"reward\": \"percentile\" needs a calibration; start the service with {new OptionField(nameof(RewardServiceOptions.Calibration))} calib.json (made by hps calibrate)"));
+                options.Advise($"\"reward\": \"percentile\" needs a calibration; start the service with {new OptionField(nameof(RewardServiceOptions.Calibration))} calib.json (made by hps calibrate)"));
         }
 
         return new RewardSelection(kind, k);
