@@ -1,6 +1,4 @@
 using System.Globalization;
-using HpsSharp.Core.Imaging;
-using HpsSharp.Core.Text;
 using HpsSharp.Modeling;
 using HpsSharp.Testing;
 using HpsSharp.Training.Data;
@@ -31,7 +29,7 @@ public sealed class BatchGradientTests(ITestOutputHelper output)
         var pairs = PairDataset.Load(task.File, PairFormat.Hpdv3, null, new PairDataOptions(), new DataReport()).Take(5).ToList();
         Assert.True(pairs.Select(p => p.Prompt.Length).Distinct().Count() > 1, "the prompts must differ in length so that the batch is padded");
         var o = new TrainingOptions { Model = Hpsv3TrainingTests.TinyConfigDir, Tokenizer = TestPaths.TokenizerDir, Out = dir.File("out"), Dtype = HpsSharp.Core.Precision.Fp32, HeadDropout = 0, MinPixels = 56 * 56, MaxPixels = 56 * 56 };
-        var collator = new Hpsv3PairCollator(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));
+        var collator = Hpsv3TrainingTests.Collator(o);
         using var model = Hpsv3Trainable.Open(o);
         model.Module.train();
         var parameters = model.Module.named_parameters().Where(p => !p.name.StartsWith("lm_head", StringComparison.Ordinal)).ToList();

@@ -1,8 +1,6 @@
 using System.Text.Json;
 using HpsSharp.Core;
-using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Safetensors;
-using HpsSharp.Core.Text;
 using HpsSharp.Modeling;
 using HpsSharp.Testing;
 using HpsSharp.Training.Data;
@@ -64,7 +62,7 @@ public sealed class GradientParityTests(ITestOutputHelper output)
             Loss = PairLoss.Parse(loss), LearningRate = Lr, AdamEps = Eps, WarmupSteps = 0, Schedule = ScheduleKind.Constant, MaxGradNorm = 0, WeightDecay = 0,
             BatchSize = 1, GradAccum = 1, Epochs = 1, HeadDropout = 0, ConfidenceThreshold = null, Seed = 7,
         };
-        var collator = new Hpsv3PairCollator(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));
+        var collator = Hpsv3TrainingTests.Collator(o);
         using var before = Hpsv3Model.Load(o.Model!, new ModelLoadOptions(Precision.Fp32));
         using var model = Hpsv3Trainable.Open(o);
         var report = new DataReport();

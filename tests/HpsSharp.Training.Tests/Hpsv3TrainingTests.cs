@@ -18,6 +18,10 @@ public sealed class Hpsv3TrainingTests(ITestOutputHelper output)
 {
     internal static string TinyConfigDir => TestPaths.Fixture("hpsv3-tiny");
 
+    /// <summary>The collator <c>hps train</c> builds for <paramref name="o"/>: the test tokenizer and o's pixel budget.</summary>
+    internal static Hpsv3PairCollator Collator(TrainingOptions o) =>
+        new(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));
+
     [Fact]
     public void TinyModelLearnsTheColourTaskFromRandomWeights()
     {
@@ -31,8 +35,7 @@ public sealed class Hpsv3TrainingTests(ITestOutputHelper output)
             WarmupRatio = 0.05, EvalEvery = 8, MinPixels = 56 * 56, MaxPixels = 56 * 56, Tokenizer = TestPaths.TokenizerDir,
         };
         var sw = Stopwatch.StartNew();
-        var tokenizer = Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir);
-        var collator = new Hpsv3PairCollator(tokenizer, new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));
+        var collator = Collator(o);
         using var model = Hpsv3Trainable.Open(o.Model!, o.Dtype, o.Device, o.RandomInit, o.Seed, o.Tokenizer);
         var trainer = new PairwiseTrainer<Hpsv3Item, Hpsv3Batch>(model, collator, o);
         var report = new DataReport();
@@ -61,7 +64,7 @@ public sealed class Hpsv3TrainingTests(ITestOutputHelper output)
             Model = TinyConfigDir, Out = dir.File("out"), Dtype = Precision.Bf16, Seed = 1, Epochs = 1, BatchSize = 2, GradAccum = 1,
             LearningRate = 1e-3, WarmupRatio = 0, MinPixels = 56 * 56, MaxPixels = 56 * 56, Tokenizer = TestPaths.TokenizerDir,
         };
-        var collator = new Hpsv3PairCollator(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));
+        var collator = Collator(o);
         using (var model = Hpsv3Trainable.Open(o.Model!, o.Dtype, o.Device, false, o.Seed, o.Tokenizer))
         {
             var report = new DataReport();

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using HpsSharp.Core.Imaging;
 using HpsSharp.Core.Safetensors;
 using HpsSharp.Core.Text;
 using HpsSharp.Modeling;
@@ -53,7 +52,7 @@ public sealed class TextConditionedLearningTests(ITestOutputHelper output)
         var eval = SyntheticTask.WriteBrightDark(dir, "eval", EvalImagePairs, seed: 22, SyntheticTask.HeldOutPhrasings);
         var o = Recipe(Path.Combine(dir, withWord ? "out" : "out-plain"));
         var sw = Stopwatch.StartNew();
-        var collator = new Hpsv3PairCollator(Qwen2Tokenizer.FromDirectory(TestPaths.TokenizerDir), new Qwen2VLImageProcessor(new ImageProcessorOptions(o.MinPixels, o.MaxPixels)));
+        var collator = Hpsv3TrainingTests.Collator(o);
         using var model = Hpsv3Trainable.Open(o);
         var trainer = new PairwiseTrainer<Hpsv3Item, Hpsv3Batch>(model, collator, o);
         var report = new DataReport();
